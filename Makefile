@@ -1,0 +1,63 @@
+# Resee: the two commands a newcomer needs are `make run` and `make test` (see README.md).
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+UV := $(VENV)/bin/uv
+UV_VERSION := 0.13.9
+
+# Local development defaults; production sets these in its environment.
+export DEBUG ?= 1
+export PYTHONUNBUFFERED := 1
+
+.PHONY: help install run serve worker migrate setup test lint bench clean
+
+help:
+	@echo "make run      install, migrate, seed the demo account, serve the API on :8000 with a worker"
+	@echo "make test     install and run the whole suite (ruff, lint-imports, migrations check, pytest)"
+	@echo "make bench    load benchmarks on PostgreSQL + Redis with the production server"
+	@echo "make worker   run the Django-Q2 worker alone;  make migrate   apply migrations"
+
+$(VENV)/.installed: pyproject.toml uv.lock
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@test -x $(UV) || $(VENV)/bin/pip install -q "uv==$(UV_VERSION)"
+	$(UV) sync --frozen --quiet
+	@touch $@
+
+install: $(VENV)/.installed
+
+migrate: install
+	$(PY) manage.py migrate --noinput
+
+setup: migrate
+	$(PY) manage.py setup_schedules
+	$(PY) manage.py seed_demo
+
+# The API (runserver on :8000) and a qcluster worker side by side; one Ctrl-C stops both.
+run: setup
+	@echo "Serving http://127.0.0.1:8000/api/docs  (Ctrl-C stops the API and the worker)"
+	@trap 'kill 0' INT TERM EXIT; \
+	  $(PY) manage.py qcluster & \
+	  $(PY) manage.py runserver 0.0.0.0:8000 & \
+	  wait
+
+worker: install
+	$(PY) manage.py qcluster
+
+# The suite runs against the environment's PostgreSQL and Redis (DATABASE_URL, REDIS_URL; defaults:
+# the local servers on 127.0.0.1). DEBUG stays off under test, as in production.
+test: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports --no-cache
+	$(PY) manage.py makemigrations --check --dry-run
+	DEBUG=0 $(PY) -m pytest --cov --cov-report=term --cov-fail-under=85 $(PYTEST_ARGS)
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports --no-cache
+
+clean:
+	rm -rf $(VENV) var db.sqlite3 .coverage

@@ -1,0 +1,39 @@
+"""Keeps every /api/ answer in the contract's error shape, even the ones Django makes itself.
+
+Ninja maps the errors it sees (config/api.py). A few answers never reach it: an unknown route under
+/api/ (Django's 404 page), a wrong method (Ninja's bare 405) and a crash below Ninja (Django's 500
+page). This middleware rewrites those non-JSON error pages into ``{"detail", "code"}``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+
+_CODES = {
+    400: ("Bad request.", "bad_request"),
+    403: ("Forbidden.", "forbidden"),
+    404: ("Not found.", "not_found"),
+    405: ("Method not allowed.", "method_not_allowed"),
+    500: ("Internal server error.", "server_error"),
+}
+
+
+class ApiErrorBodyMiddleware:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if (
+            response.status_code in _CODES
+            and request.path.startswith("/api/")
+            and not response.get("Content-Type", "").startswith("application/json")
+        ):
+            detail, code = _CODES[response.status_code]
+            replacement = JsonResponse({"detail": detail, "code": code}, status=response.status_code)
+            if response.status_code == 405 and response.has_header("Allow"):
+                replacement["Allow"] = response["Allow"]
+            return replacement
+        return response

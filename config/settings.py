@@ -1,0 +1,270 @@
+"""Resee settings: every value comes from the environment (see README, Configuration)."""
+
+from __future__ import annotations
+
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+from config.env import (
+    cache_config,
+    database_config,
+    env_bool,
+    env_float,
+    env_int,
+    env_list,
+    env_str,
+)
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+TESTING = "pytest" in sys.modules or env_bool("RESEE_TESTING", False)
+
+DEBUG = env_bool("DEBUG", False)
+_DEV_SECRET = "insecure-dev-secret-key-change-me-0123456789-abcdefghijklmnopqrstuvwxyz"  # noqa: S105
+SECRET_KEY = env_str("SECRET_KEY", _DEV_SECRET if (DEBUG or TESTING) else "")
+if not SECRET_KEY:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off")
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+SITE_URL = env_str("SITE_URL", "http://localhost:8000").rstrip("/")
+FRONTEND_URL = env_str("FRONTEND_URL", SITE_URL).rstrip("/")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.sites",
+    "django.contrib.postgres",
+    "ninja",
+    "ninja_jwt",
+    "ninja_jwt.token_blacklist",
+    "allauth",
+    "allauth.account",
+    "allauth.socialaccount",
+    "allauth.socialaccount.providers.google",
+    "django_q",
+    "modules.identity",
+    "modules.learning",
+    "modules.ai",
+    "modules.insights",
+    "modules.ops",
+]
+SITE_ID = 1
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "config.middleware.ApiErrorBodyMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+ASGI_APPLICATION = "config.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database -------------------------------------------------------------------------------
+# Tests run against the real local servers unless told otherwise (never an embedded stand-in).
+_TEST_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/resee"
+_TEST_REDIS_URL = "redis://127.0.0.1:6379/0"
+DATABASES = {
+    "default": database_config(
+        env_str("DATABASE_URL", _TEST_DATABASE_URL if TESTING else ""),
+        sqlite_path=str(BASE_DIR / "db.sqlite3"),
+        pool_max=env_int("DATABASE_POOL_MAX", 10),
+    ),
+}
+_replica_url = env_str("DATABASE_REPLICA_URL")
+if _replica_url:
+    DATABASES["replica"] = database_config(
+        _replica_url, sqlite_path="", pool_max=env_int("DATABASE_POOL_MAX", 10)
+    )
+    DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
+    DATABASE_ROUTERS = ["config.db_router.ReplicaRouter"]
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Cache (Redis when REDIS_URL is set, else local memory) -----------------------------------
+REDIS_URL = env_str("REDIS_URL", _TEST_REDIS_URL if TESTING else "")
+CACHES = {"default": cache_config(REDIS_URL)}
+
+# --- Auth -----------------------------------------------------------------------------------
+AUTH_USER_MODEL = "identity.User"
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "allauth.account.auth_backends.AuthenticationBackend",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 8}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+if TESTING:
+    # Hashing cost is irrelevant to what the tests check; production keeps PBKDF2's default.
+    PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+NINJA_JWT = {
+    "ACCESS_TOKEN_LIFETIME": timedelta(minutes=60),
+    "REFRESH_TOKEN_LIFETIME": timedelta(days=7),
+    "ROTATE_REFRESH_TOKENS": True,
+    "BLACKLIST_AFTER_ROTATION": True,
+    "UPDATE_LAST_LOGIN": False,
+    "ALGORITHM": "HS256",
+    "SIGNING_KEY": env_str("JWT_SIGNING_KEY", SECRET_KEY),
+    "USER_ID_FIELD": "id",
+    "USER_ID_CLAIM": "user_id",
+    "AUTH_HEADER_TYPES": ("Bearer",),
+    "LEEWAY": 0,
+}
+
+GOOGLE_CLIENT_ID = env_str("GOOGLE_CLIENT_ID")
+ACCOUNT_LOGIN_METHODS = {"email"}
+ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*"]
+ACCOUNT_USER_MODEL_USERNAME_FIELD = None
+ACCOUNT_UNIQUE_EMAIL = True
+ACCOUNT_EMAIL_VERIFICATION = "optional"
+ACCOUNT_EMAIL_CONFIRMATION_EXPIRE_DAYS = 3
+SOCIALACCOUNT_PROVIDERS = {
+    "google": {
+        "APPS": [{"client_id": GOOGLE_CLIENT_ID, "secret": "", "key": ""}] if GOOGLE_CLIENT_ID else []
+    },
+}
+
+# --- Throttles ------------------------------------------------------------------------------
+THROTTLES_ENABLED = env_bool("THROTTLES_ENABLED", True)
+AUTH_THROTTLE_RATE = env_str("AUTH_THROTTLE_RATE", "100/hour")
+MONITORING_HEALTH_THROTTLE_RATE = env_str("MONITORING_HEALTH_THROTTLE_RATE", "1000/hour")
+NUM_PROXIES = env_int("NUM_PROXIES", 0)
+
+# --- Background work (Django-Q2) --------------------------------------------------------------
+Q_BROKER = env_str("Q_BROKER", "orm").lower()
+Q_CLUSTER: dict = {
+    "name": "resee",
+    "workers": env_int("Q_WORKERS", 2),
+    "recycle": 500,
+    "timeout": env_int("Q_TIMEOUT", 120),  # seconds a task may run
+    "retry": env_int("Q_RETRY", 180),  # must exceed timeout, or a slow task runs twice
+    "max_attempts": env_int("Q_MAX_ATTEMPTS", 3),
+    "catch_up": False,  # a worker that was down does not replay every missed minute
+    "save_limit": 1000,
+    "ack_failures": True,
+    "label": "Django Q2",
+    "sync": env_bool("Q_SYNC", TESTING),  # tests run tasks inline
+    "poll": 1,
+}
+if Q_BROKER == "redis" and REDIS_URL:
+    Q_CLUSTER["redis"] = REDIS_URL
+else:
+    Q_CLUSTER["orm"] = "default"
+
+# --- Email ----------------------------------------------------------------------------------
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+EMAIL_FILE_PATH = env_str("EMAIL_FILE_PATH", str(BASE_DIR / "var" / "mail"))
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Resee <no-reply@resee.local>")
+AWS_SES_REGION = env_str("AWS_SES_REGION", env_str("AWS_REGION", "us-east-1"))
+ADMIN_EMAILS = env_list("ADMIN_EMAILS", [])
+
+# --- AI -------------------------------------------------------------------------------------
+ANTHROPIC_API_KEY = env_str("ANTHROPIC_API_KEY")
+AI_PROVIDER = env_str("AI_PROVIDER", "claude" if ANTHROPIC_API_KEY else "local").lower()
+ANTHROPIC_MODEL = env_str("ANTHROPIC_MODEL", "claude-sonnet-4-5")
+AI_REQUEST_TIMEOUT = env_float("AI_REQUEST_TIMEOUT", 60.0)
+AI_MAX_RETRIES = env_int("AI_MAX_RETRIES", 3)
+
+# --- Ops ------------------------------------------------------------------------------------
+SLACK_WEBHOOK_URL = env_str("SLACK_WEBHOOK_URL")
+SLACK_WEBHOOK_ALLOWED_HOSTS = env_list("SLACK_WEBHOOK_ALLOWED_HOSTS", ["hooks.slack.com"])
+METRICS_BEARER_TOKEN = env_str("METRICS_BEARER_TOKEN")
+REQUEST_METRICS_ENABLED = env_bool("REQUEST_METRICS_ENABLED", True)
+SENTRY_DSN = env_str("SENTRY_DSN")
+SENTRY_ENVIRONMENT = env_str("SENTRY_ENVIRONMENT", "development" if DEBUG else "production")
+SENTRY_TRACES_SAMPLE_RATE = env_float("SENTRY_TRACES_SAMPLE_RATE", 0.0)
+SENTRY_SEND_PII = env_bool("SENTRY_SEND_PII", False)
+
+# --- i18n / time ----------------------------------------------------------------------------
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"  # cron schedules are read in it; users' local days come from user.timezone
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = env_str("STATIC_ROOT", str(BASE_DIR / "var" / "static"))
+
+# --- Security defaults when DEBUG is off -------------------------------------------------------
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_HTTPONLY = True
+if not DEBUG and not TESTING:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 3600)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_REFERRER_POLICY = "same-origin"
+    SECURE_REDIRECT_EXEMPT = [r"^api/health/"]
+
+# --- Logging: structured (one JSON object a line) to stdout -------------------------------------
+LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "json": {"()": "config.logging.JsonFormatter"},
+    },
+    "handlers": {
+        "stdout": {"class": "logging.StreamHandler", "stream": "ext://sys.stdout", "formatter": "json"},
+    },
+    "root": {"handlers": ["stdout"], "level": LOG_LEVEL},
+    "loggers": {
+        "django.request": {"level": "ERROR"},
+        "django.server": {"level": "WARNING"},
+        "django_q": {"level": env_str("Q_LOG_LEVEL", "INFO")},
+    },
+}
+
+if SENTRY_DSN:
+    from config.observability import init_sentry
+
+    init_sentry(
+        dsn=SENTRY_DSN,
+        environment=SENTRY_ENVIRONMENT,
+        traces_sample_rate=SENTRY_TRACES_SAMPLE_RATE,
+        send_default_pii=SENTRY_SEND_PII,
+    )
+
+# --- Ninja ------------------------------------------------------------------------------------
+NINJA_PAGINATION_PER_PAGE = 20
+NINJA_PAGINATION_MAX_LIMIT = 100
+NINJA_MAX_PER_PAGE_SIZE = 100

@@ -1,0 +1,7 @@
+"""The AI router, mounted at /api/ai-review/."""
+
+from __future__ import annotations
+
+from ninja import Router
+
+router = Router(tags=["ai-review"])

@@ -1,0 +1,1 @@
+"""The ai module's tables. Nobody outside the module imports them."""

@@ -1,0 +1,1 @@
+"""The ai module's request and response shapes."""

@@ -1,0 +1,1 @@
+"""The ai module's Django-Q2 task functions (thin: load, call a service)."""

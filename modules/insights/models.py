@@ -1,0 +1,1 @@
+"""The insights module's tables. Nobody outside the module imports them."""

@@ -1,0 +1,1 @@
+"""The insights module's request and response shapes."""

@@ -1,0 +1,1 @@
+"""The insights module's facade: the functions other modules and the module's routers call."""

@@ -1,0 +1,1 @@
+"""The learning module's tables. Nobody outside the module imports them."""

@@ -1,0 +1,1 @@
+"""The learning module's request and response shapes."""

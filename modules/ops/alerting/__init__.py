@@ -1,0 +1,1 @@
+"""Alerting: the pure rule evaluator and the notifiers."""

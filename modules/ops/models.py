@@ -1,0 +1,1 @@
+"""The ops module's tables. Nobody outside the module imports them."""

@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+import json
+import logging
+
+from config.db_router import ReplicaRouter
+from config.logging import JsonFormatter
+
+
+def test_replica_router_reads_from_replica_and_writes_and_migrates_on_default() -> None:
+    router = ReplicaRouter()
+    assert router.db_for_read(object) == "replica"
+    assert router.db_for_write(object) == "default"
+    assert router.allow_migrate("default", "learning") is True
+    assert router.allow_migrate("replica", "learning") is False
+
+
+def test_json_log_lines_carry_extra_fields_and_exceptions() -> None:
+    record = logging.makeLogRecord(
+        {"name": "resee.test", "levelname": "WARNING", "msg": "hello %s", "args": ("you",)}
+    )
+    record.user_id = 7
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        import sys
+
+        record.exc_info = sys.exc_info()
+    line = json.loads(JsonFormatter().format(record))
+    assert line["message"] == "hello you"
+    assert line["level"] == "WARNING"
+    assert line["user_id"] == 7
+    assert "ValueError: boom" in line["exc_info"]
+
+
+def test_sentry_initialises_with_pii_off() -> None:
+    import sentry_sdk
+
+    from config.observability import init_sentry
+
+    init_sentry(
+        dsn="https://public@sentry.invalid/1",
+        environment="test",
+        traces_sample_rate=0.0,
+        send_default_pii=False,
+    )
+    try:
+        options = sentry_sdk.get_client().options
+        assert options["send_default_pii"] is False
+        assert options["environment"] == "test"
+    finally:
+        sentry_sdk.get_client().close(timeout=0)
+        sentry_sdk.init(dsn=None)

@@ -1,0 +1,128 @@
+"""Settings come only from the environment: the parsers, and the settings module under real env vars."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from config.env import ImproperlyConfiguredEnv, cache_config, database_config, env_bool, env_int, env_list
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_empty_database_url_is_the_sqlite_file() -> None:
+    config = database_config("", sqlite_path="/srv/resee/db.sqlite3")
+    assert config["ENGINE"] == "django.db.backends.sqlite3"
+    assert config["NAME"] == "/srv/resee/db.sqlite3"
+
+
+def test_postgres_url_uses_psycopg_pool_and_no_persistent_connections() -> None:
+    config = database_config(
+        "postgres://app:s%40cret@db.internal:6543/resee?sslmode=require", sqlite_path="x", pool_max=7
+    )
+    assert config["ENGINE"] == "django.db.backends.postgresql"
+    assert (config["NAME"], config["USER"], config["PASSWORD"]) == ("resee", "app", "s@cret")
+    assert (config["HOST"], config["PORT"]) == ("db.internal", "6543")
+    assert config["CONN_MAX_AGE"] == 0
+    assert config["OPTIONS"]["pool"]["max_size"] == 7
+    assert config["OPTIONS"]["sslmode"] == "require"
+
+
+def test_sqlite_url_paths() -> None:
+    assert database_config("sqlite:///rel.db", sqlite_path="x")["NAME"] == "rel.db"
+    assert database_config("sqlite:////abs/path.db", sqlite_path="x")["NAME"] == "/abs/path.db"
+
+
+def test_unknown_database_scheme_is_refused() -> None:
+    with pytest.raises(ImproperlyConfiguredEnv):
+        database_config("mysql://root@localhost/resee", sqlite_path="x")
+
+
+def test_cache_is_redis_with_a_url_else_local_memory() -> None:
+    assert cache_config("")["BACKEND"].endswith("LocMemCache")
+    redis = cache_config("redis://127.0.0.1:6379/3")
+    assert redis["BACKEND"] == "django.core.cache.backends.redis.RedisCache"
+    assert redis["LOCATION"] == "redis://127.0.0.1:6379/3"
+
+
+def test_typed_readers(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("X_BOOL", "off")
+    monkeypatch.setenv("X_INT", "42")
+    monkeypatch.setenv("X_LIST", "a.com, b.com,,")
+    assert env_bool("X_BOOL", True) is False
+    assert env_int("X_INT", 0) == 42
+    assert env_list("X_LIST") == ["a.com", "b.com"]
+    monkeypatch.setenv("X_BOOL", "maybe")
+    with pytest.raises(ImproperlyConfiguredEnv):
+        env_bool("X_BOOL")
+    monkeypatch.setenv("X_INT", "many")
+    with pytest.raises(ImproperlyConfiguredEnv):
+        env_int("X_INT", 0)
+
+
+def _settings_under(env: dict[str, str]) -> dict:
+    """Import config.settings in a fresh interpreter with exactly these variables (plus PATH)."""
+    code = (
+        "import json, django; from django.conf import settings; "
+        "print(json.dumps({'db': settings.DATABASES['default'], 'cache': settings.CACHES['default'], "
+        "'q': settings.Q_CLUSTER, 'debug': settings.DEBUG, 'ai': settings.AI_PROVIDER, "
+        "'ssl_redirect': getattr(settings, 'SECURE_SSL_REDIRECT', False)}, default=str))"
+    )
+    base = {"PATH": os.environ.get("PATH", ""), "DJANGO_SETTINGS_MODULE": "config.settings"}
+    result = subprocess.run(  # noqa: S603
+        [sys.executable, "-c", code],
+        env={**base, **env},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_embedded_default_is_sqlite_local_memory_and_orm_broker() -> None:
+    loaded = _settings_under({"DEBUG": "1"})
+    assert loaded["db"]["ENGINE"] == "django.db.backends.sqlite3"
+    assert loaded["cache"]["BACKEND"].endswith("LocMemCache")
+    assert loaded["q"]["orm"] == "default"
+    assert loaded["q"]["retry"] > loaded["q"]["timeout"]
+    assert loaded["q"]["catch_up"] is False
+    assert loaded["ai"] == "local"
+
+
+def test_production_environment_selects_postgres_redis_and_secure_defaults() -> None:
+    loaded = _settings_under(
+        {
+            "SECRET_KEY": "k" * 50,
+            "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/resee",
+            "REDIS_URL": "redis://127.0.0.1:6379/1",
+            "Q_BROKER": "redis",
+            "ANTHROPIC_API_KEY": "sk-test",
+        }
+    )
+    assert loaded["debug"] is False
+    assert loaded["db"]["ENGINE"] == "django.db.backends.postgresql"
+    assert loaded["cache"]["BACKEND"].endswith("RedisCache")
+    assert loaded["q"]["redis"] == "redis://127.0.0.1:6379/1"
+    assert loaded["ai"] == "claude"
+    assert loaded["ssl_redirect"] is True
+
+
+def test_missing_secret_key_without_debug_refuses_to_start() -> None:
+    base = {"PATH": os.environ.get("PATH", ""), "DJANGO_SETTINGS_MODULE": "config.settings"}
+    result = subprocess.run(
+        [sys.executable, "-c", "from django.conf import settings; settings.DEBUG"],
+        env=base,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "SECRET_KEY must be set" in result.stderr
