@@ -77,11 +77,13 @@ def summary(user: User) -> UserSummary:
 
 
 def render_email(template: str, context: dict[str, Any]) -> tuple[str, str, str]:
-    """(subject, text, html) from ``identity/email/<template>_{subject,body}.{txt,html}``."""
+    """(subject, text, html) from the templates ``<template>_subject.txt``, ``<template>_body.txt`` and
+    ``<template>_body.html``; a template name is a path under an app's ``templates/`` folder, such as
+    ``identity/email/verify_email`` or ``learning/email/review_reminder``."""
     ctx = {"site_url": settings.SITE_URL, "frontend_url": settings.FRONTEND_URL, **context}
-    subject = " ".join(render_to_string(f"identity/email/{template}_subject.txt", ctx).split())
-    text = render_to_string(f"identity/email/{template}_body.txt", ctx)
-    html = render_to_string(f"identity/email/{template}_body.html", ctx)
+    subject = " ".join(render_to_string(f"{template}_subject.txt", ctx).split())
+    text = render_to_string(f"{template}_body.txt", ctx)
+    html = render_to_string(f"{template}_body.html", ctx)
     return subject, text, html
 
 
