@@ -177,3 +177,11 @@ def ensure_demo_user(*, email: str) -> DemoUser:
     Subscription.objects.create(user=user, tier=Tier.PRO)
     SubscriptionChange.objects.create(user=user, from_tier="", to_tier=Tier.PRO, source="seed")
     return DemoUser(user=user, created=True, password=password)
+
+
+def require_admin(user: User) -> None:
+    """Raises Forbidden unless the user is staff (admin routes answer 403 ``forbidden`` otherwise)."""
+    from modules.common.errors import Forbidden
+
+    if not (user.is_active and user.is_staff):
+        raise Forbidden()
