@@ -58,6 +58,7 @@ SITE_ID = 1
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "modules.ops.middleware.RequestMetricsMiddleware",
     "config.middleware.ApiErrorBodyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -207,6 +208,13 @@ SLACK_WEBHOOK_URL = env_str("SLACK_WEBHOOK_URL")
 SLACK_WEBHOOK_ALLOWED_HOSTS = env_list("SLACK_WEBHOOK_ALLOWED_HOSTS", ["hooks.slack.com"])
 METRICS_BEARER_TOKEN = env_str("METRICS_BEARER_TOKEN")
 REQUEST_METRICS_ENABLED = env_bool("REQUEST_METRICS_ENABLED", True)
+SLACK_WEBHOOK_REQUIRE_HTTPS = True  # not from the environment: only tests (a local server) switch it off
+SLACK_TIMEOUT_SECONDS = env_float("SLACK_TIMEOUT_SECONDS", 5.0)
+SLACK_ATTEMPTS = env_int("SLACK_ATTEMPTS", 3)  # tries inside one delivery, with exponential backoff
+SLACK_BACKOFF_SECONDS = env_float("SLACK_BACKOFF_SECONDS", 0.5)
+ALERT_NOTIFY_MAX_ATTEMPTS = env_int("ALERT_NOTIFY_MAX_ATTEMPTS", 10)  # deliveries (sweeps) before giving up
+METRICS_RETENTION_DAYS = env_int("METRICS_RETENTION_DAYS", 30)
+OPS_DISK_PATH = env_str("OPS_DISK_PATH", "/")
 SENTRY_DSN = env_str("SENTRY_DSN")
 SENTRY_ENVIRONMENT = env_str("SENTRY_ENVIRONMENT", "development" if DEBUG else "production")
 SENTRY_TRACES_SAMPLE_RATE = env_float("SENTRY_TRACES_SAMPLE_RATE", 0.0)

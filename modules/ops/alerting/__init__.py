@@ -1,1 +1,2 @@
-"""Alerting: the pure rule evaluator and the notifiers."""
+"""Alerting: the pure rule evaluator (``evaluator``) and the Slack notifier (``slack``); neither
+imports Django, so both are tested without a database."""

@@ -1,0 +1,216 @@
+"""Per-minute request counters, shared by every web process through the Django cache.
+
+Each /api/ request adds to one hash per minute (count, latency sum, status classes, 429s, a fixed
+latency histogram, a count per route template) and to one hash of running totals (for Prometheus
+counters). On Redis that is one pipelined round trip of HINCRBY operations on the cache's own client;
+on other caches it falls back to ``cache.incr`` per field (local memory counts only its own process,
+so the collector treats API metrics as absent there). Latencies are kept in integer microseconds so
+that both paths use integer increments only.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from django.core.cache import caches
+from django.core.cache.backends.base import BaseCache
+
+logger = logging.getLogger(__name__)
+
+# Upper bounds (ms) of the latency histogram; one more bucket (+Inf) catches the rest.
+BUCKETS_MS: tuple[float, ...] = (5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000)
+MINUTE_TTL_SECONDS = 2 * 60 * 60  # minutes are read a minute later; two hours leaves room for catch-up
+_MINUTE_PREFIX = "ops:req:m:"
+_TOTALS_KEY = "ops:req:totals"
+_FIELDS_SUFFIX = "fields"
+_SEP = "|"
+
+
+@dataclass(frozen=True)
+class Observation:
+    method: str
+    route: str  # the URL pattern (resolver_match.route), never the raw path: bounded cardinality
+    status: int
+    duration_ms: float
+
+
+def bucket_index(duration_ms: float) -> int:
+    for index, bound in enumerate(BUCKETS_MS):
+        if duration_ms <= bound:
+            return index
+    return len(BUCKETS_MS)
+
+
+def current_minute(now: float | None = None) -> int:
+    return int((time.time() if now is None else now) // 60)
+
+
+def _fields(obs: Observation) -> dict[str, int]:
+    status_class = f"s{obs.status // 100}xx"
+    micros = max(round(obs.duration_ms * 1000), 0)
+    fields = {
+        "n": 1,
+        "us": micros,
+        status_class: 1,
+        f"b{bucket_index(obs.duration_ms)}": 1,
+        f"r{_SEP}{obs.method}{_SEP}{obs.route}{_SEP}{status_class}": 1,
+        f"ru{_SEP}{obs.method}{_SEP}{obs.route}": micros,
+    }
+    if obs.status == 429:
+        fields["t"] = 1
+    return fields
+
+
+@dataclass(frozen=True)
+class RequestStats:
+    """Counters of one minute (or of all time, for the totals)."""
+
+    count: int = 0
+    duration_us: int = 0
+    throttled: int = 0
+    by_class: Mapping[str, int] = field(default_factory=dict)
+    buckets: tuple[int, ...] = ()
+    routes: Mapping[tuple[str, str, str], int] = field(default_factory=dict)  # (method, route, class)
+    route_duration_us: Mapping[tuple[str, str], int] = field(default_factory=dict)
+
+    @classmethod
+    def from_hash(cls, raw: Mapping[str, int]) -> RequestStats:
+        by_class: dict[str, int] = {}
+        routes: dict[tuple[str, str, str], int] = {}
+        route_us: dict[tuple[str, str], int] = {}
+        for key, value in raw.items():
+            if key.startswith("s") and key.endswith("xx"):
+                by_class[key[1:]] = int(value)
+            elif key.startswith(f"r{_SEP}"):
+                _, method, route, status_class = key.split(_SEP, 3)
+                routes[(method, route, status_class[1:])] = int(value)
+            elif key.startswith(f"ru{_SEP}"):
+                _, method, route = key.split(_SEP, 2)
+                route_us[(method, route)] = int(value)
+        buckets = tuple(int(raw.get(f"b{i}", 0)) for i in range(len(BUCKETS_MS) + 1))
+        return cls(
+            count=int(raw.get("n", 0)),
+            duration_us=int(raw.get("us", 0)),
+            throttled=int(raw.get("t", 0)),
+            by_class=by_class,
+            buckets=buckets,
+            routes=routes,
+            route_duration_us=route_us,
+        )
+
+    @property
+    def avg_ms(self) -> float | None:
+        return self.duration_us / 1000 / self.count if self.count else None
+
+    def quantile_ms(self, q: float) -> float | None:
+        return histogram_quantile(q, self.buckets)
+
+    def share(self, status_class: str) -> float | None:
+        """Percent of requests answered with the class ("5xx", "4xx"); None without requests."""
+        if not self.count:
+            return None
+        return 100.0 * self.by_class.get(status_class, 0) / self.count
+
+
+def histogram_quantile(q: float, counts: tuple[int, ...]) -> float | None:
+    """Estimate a quantile from per-bucket (not cumulative) counts, interpolating linearly inside the
+    bucket as Prometheus does. A quantile falling in the +Inf bucket answers the highest finite bound."""
+    total = sum(counts)
+    if total == 0:
+        return None
+    rank = q * total
+    cumulative = 0
+    for index, count in enumerate(counts):
+        if count and cumulative + count >= rank:
+            if index >= len(BUCKETS_MS):
+                return float(BUCKETS_MS[-1])
+            lower = 0.0 if index == 0 else float(BUCKETS_MS[index - 1])
+            upper = float(BUCKETS_MS[index])
+            return lower + (upper - lower) * (rank - cumulative) / count
+        cumulative += count
+    return float(BUCKETS_MS[-1])
+
+
+def is_shared_cache(backend: BaseCache) -> bool:
+    """Whether every process sees the same counters (Redis, memcached, database); local memory and the
+    dummy cache do not, so numbers read from them would describe one process only."""
+    from django.core.cache.backends.dummy import DummyCache
+    from django.core.cache.backends.locmem import LocMemCache
+
+    return not isinstance(backend, LocMemCache | DummyCache)
+
+
+def _redis_client(backend: BaseCache):  # noqa: ANN202 (redis.Redis, imported lazily)
+    from django.core.cache.backends.redis import RedisCache
+
+    if isinstance(backend, RedisCache):
+        return backend._cache.get_client(write=True)
+    return None
+
+
+class RequestMetricsStore:
+    """Reads and writes the counters in the cache ``alias`` (resolved on every call, so settings
+    overrides and per-thread connections apply)."""
+
+    def __init__(self, alias: str = "default") -> None:
+        self.alias = alias
+
+    @property
+    def cache(self) -> BaseCache:
+        return caches[self.alias]
+
+    # --- writing --------------------------------------------------------------------------------
+    def record(self, obs: Observation, *, now: float | None = None) -> None:
+        minute = current_minute(now)
+        fields = _fields(obs)
+        client = _redis_client(self.cache)
+        if client is not None:
+            minute_key = self.cache.make_key(f"{_MINUTE_PREFIX}{minute}")
+            totals_key = self.cache.make_key(_TOTALS_KEY)
+            pipe = client.pipeline(transaction=False)
+            for name, amount in fields.items():
+                pipe.hincrby(minute_key, name, amount)
+                pipe.hincrby(totals_key, name, amount)
+            pipe.expire(minute_key, MINUTE_TTL_SECONDS)
+            pipe.execute()
+            return
+        self._incr_fields(f"{_MINUTE_PREFIX}{minute}", fields, timeout=MINUTE_TTL_SECONDS)
+        self._incr_fields(_TOTALS_KEY, fields, timeout=None)
+
+    def _incr_fields(self, base: str, fields: dict[str, int], *, timeout: int | None) -> None:
+        names_key = f"{base}:{_FIELDS_SUFFIX}"
+        known = self.cache.get(names_key) or []
+        missing = [name for name in fields if name not in known]
+        if missing:
+            # Not atomic across processes, which only local memory (one process) relies on.
+            self.cache.set(names_key, [*known, *missing], timeout)
+        for name, amount in fields.items():
+            key = f"{base}:{name}"
+            self.cache.add(key, 0, timeout)
+            try:
+                self.cache.incr(key, amount)
+            except ValueError:  # expired between add and incr
+                self.cache.set(key, amount, timeout)
+
+    # --- reading --------------------------------------------------------------------------------
+    def minute(self, minute: int) -> RequestStats:
+        return RequestStats.from_hash(self._read(f"{_MINUTE_PREFIX}{minute}"))
+
+    def last_complete_minute(self, *, now: float | None = None) -> RequestStats:
+        return self.minute(current_minute(now) - 1)
+
+    def totals(self) -> RequestStats:
+        return RequestStats.from_hash(self._read(_TOTALS_KEY))
+
+    def _read(self, base: str) -> dict[str, int]:
+        client = _redis_client(self.cache)
+        if client is not None:
+            raw = client.hgetall(self.cache.make_key(base))
+            return {key.decode(): int(value) for key, value in raw.items()}
+        names = self.cache.get(f"{base}:{_FIELDS_SUFFIX}") or []
+        values = self.cache.get_many([f"{base}:{name}" for name in names])
+        prefix = len(base) + 1
+        return {key[prefix:]: int(value) for key, value in values.items()}
