@@ -1,1 +1,105 @@
-"""Django admin registrations of the learning module."""
+"""Django admin registrations of the learning module: categories, content (with its schedule) and the
+review history (read-only: history is append-only everywhere)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin
+from django.http import HttpRequest
+
+from modules.learning import services
+from modules.learning.models import Category, Content, ReviewHistory, ReviewSchedule
+
+
+@admin.register(Category)
+class CategoryAdmin(admin.ModelAdmin):
+    list_display = ("name", "user", "slug", "created_at")
+    search_fields = ("name", "user__email")
+    list_select_related = ("user",)
+    raw_id_fields = ("user",)
+    readonly_fields = ("slug", "created_at")
+
+    def save_model(self, request: HttpRequest, obj: Category, form: Any, change: bool) -> None:
+        obj.slug = services.category_slug(obj.name)
+        super().save_model(request, obj, form, change)
+
+
+class ReviewScheduleInline(admin.StackedInline):
+    model = ReviewSchedule
+    can_delete = False
+    extra = 0
+    max_num = 1
+    fields = (
+        "stage",
+        "next_review_date",
+        "last_reviewed_at",
+        "review_count",
+        "interval_days",
+        "scheduler",
+        "stability",
+        "difficulty",
+        "fsrs_state",
+        "fsrs_step",
+    )
+    readonly_fields = (
+        "last_reviewed_at",
+        "review_count",
+        "interval_days",
+        "scheduler",
+        "stability",
+        "difficulty",
+        "fsrs_state",
+        "fsrs_step",
+    )
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # the first review is scheduled when the content is saved
+
+
+@admin.register(Content)
+class ContentAdmin(admin.ModelAdmin):
+    list_display = ("title", "user", "category", "next_review", "created_at")
+    list_filter = ("created_at",)
+    search_fields = ("title", "user__email")
+    list_select_related = ("user", "category", "schedule")
+    raw_id_fields = ("user", "category")
+    readonly_fields = ("created_at", "updated_at")
+    inlines = (ReviewScheduleInline,)
+
+    @admin.display(description="next review", ordering="schedule__next_review_date")
+    def next_review(self, obj: Content) -> Any:
+        schedule = getattr(obj, "schedule", None)
+        return schedule.next_review_date if schedule else None
+
+    def save_model(self, request: HttpRequest, obj: Content, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        if not change:
+            services.ensure_schedule(content_id=obj.pk)
+
+
+@admin.register(ReviewHistory)
+class ReviewHistoryAdmin(admin.ModelAdmin):
+    list_display = (
+        "content",
+        "user",
+        "result",
+        "reviewed_at",
+        "stage_before",
+        "stage_after",
+        "interval_days",
+        "early",
+    )
+    list_filter = ("result", "early", "scheduler")
+    search_fields = ("content__title", "user__email")
+    list_select_related = ("content", "user")
+    date_hierarchy = "reviewed_at"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

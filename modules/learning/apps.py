@@ -1,8 +1,21 @@
 from django.apps import AppConfig
 
+from modules.common.schedules import ScheduleSpec
+
 
 class LearningConfig(AppConfig):
     name = "modules.learning"
     label = "learning"
     verbose_name = "Learning"
     default_auto_field = "django.db.models.BigAutoField"
+
+    schedules = (
+        # Hourly on the hour: each user is reminded in the hour their local clock shows their
+        # daily_reminder_hour (timezones with half-hour offsets get it at :00 of the containing UTC hour).
+        ScheduleSpec(
+            "learning.review_reminders", "modules.learning.tasks.send_review_reminders", "0 * * * *"
+        ),
+        ScheduleSpec(
+            "learning.prune_idempotency", "modules.learning.tasks.prune_idempotency_records", "23 4 * * *"
+        ),
+    )

@@ -1,1 +1,173 @@
 """The learning module's request and response shapes."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Literal
+
+from ninja import Schema
+from pydantic import ConfigDict, Field, StringConstraints, field_validator
+
+from modules.learning.models import (
+    BODY_MAX_LENGTH,
+    CATEGORY_DESCRIPTION_MAX_LENGTH,
+    CATEGORY_NAME_MAX_LENGTH,
+    TITLE_MAX_LENGTH,
+)
+
+ResultLiteral = Literal["remembered", "partial", "forgot"]
+OrderingLiteral = Literal["created_at", "-created_at", "title", "-title", "next_review", "-next_review"]
+
+CategoryName = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=CATEGORY_NAME_MAX_LENGTH)
+]
+Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=TITLE_MAX_LENGTH)]
+Body = Annotated[str, StringConstraints(min_length=1, max_length=BODY_MAX_LENGTH)]
+Description = Annotated[str, StringConstraints(max_length=CATEGORY_DESCRIPTION_MAX_LENGTH)]
+
+
+class StrictIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+
+# --- Categories ----------------------------------------------------------------------------------
+
+
+class CategoryIn(StrictIn):
+    name: CategoryName
+    description: Description = ""
+
+
+class CategoryPatch(StrictIn):
+    name: CategoryName | None = None
+    description: Description | None = None
+
+    @field_validator("name", "description")
+    @classmethod
+    def _not_null(cls, value: str | None) -> str:
+        if value is None:
+            raise ValueError("may be left out, not null")
+        return value
+
+
+class CategoryOut(Schema):
+    id: int
+    name: str
+    slug: str
+    description: str
+    content_count: int
+
+
+class CategoryRefOut(Schema):
+    id: int
+    name: str
+    slug: str
+
+
+# --- Content -------------------------------------------------------------------------------------
+
+
+class ContentIn(StrictIn):
+    title: Title
+    body: Body
+    category_id: int | None = None
+
+
+class ContentPatch(StrictIn):
+    title: Title | None = None
+    body: Body | None = None
+    category_id: int | None = Field(None, description="null moves the content out of its category.")
+
+    @field_validator("title", "body")
+    @classmethod
+    def _not_null(cls, value: str | None) -> str:
+        if value is None:
+            raise ValueError("may be left out, not null")
+        return value
+
+
+class ReviewSummaryOut(Schema):
+    stage: int
+    next_review_date: datetime
+    last_reviewed_at: datetime | None
+    review_count: int
+    retrievability: float = Field(description="Estimated probability of recall now (0-1).")
+
+
+class ContentOut(Schema):
+    id: int
+    title: str
+    body: str
+    category: CategoryRefOut | None
+    created_at: datetime
+    updated_at: datetime
+    review: ReviewSummaryOut | None
+
+
+class ContentFilters(Schema):
+    category: int | None = Field(None, description="Only content of this category id.")
+    search: str = Field("", max_length=200, description="Case-insensitive substring of the title or body.")
+    ordering: OrderingLiteral = "-created_at"
+
+
+# --- Reviews -------------------------------------------------------------------------------------
+
+
+class QueueContentOut(Schema):
+    id: int
+    title: str
+    body: str
+    category: CategoryRefOut | None
+
+
+class QueueItemOut(Schema):
+    content: QueueContentOut
+    stage: int
+    next_review_date: datetime
+    overdue_days: int
+    retrievability: float
+
+
+class QueueOut(Schema):
+    items: list[QueueItemOut]
+    count: int = Field(description="Reviews due by the end of your local today.")
+    overdue_count: int = Field(description="Of those, the ones due on an earlier day.")
+
+
+class CompleteIn(StrictIn):
+    content_id: int
+    result: ResultLiteral
+    time_spent_seconds: int | None = Field(None, ge=0, le=86_400)
+    reviewed_at: datetime | None = Field(
+        None, description="When the review happened (offline clients): not in the future, at most 7 days old."
+    )
+
+
+class ReviewOutcomeOut(Schema):
+    content_id: int
+    result: ResultLiteral
+    previous_stage: int
+    stage: int
+    interval_days: int
+    next_review_date: datetime
+    retrievability_before: float
+    reviewed_at: datetime
+    early: bool = Field(description="The review happened before the card was due (before its due day).")
+
+
+class HistoryOut(Schema):
+    id: int
+    content_id: int
+    result: ResultLiteral
+    reviewed_at: datetime
+    stage_before: int
+    stage_after: int
+    interval_days: int
+    time_spent_seconds: int | None
+    early: bool
+    retrievability_before: float | None
+
+
+class ForecastDayOut(Schema):
+    date: date
+    due: int

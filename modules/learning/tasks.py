@@ -1,1 +1,15 @@
-"""The learning module's Django-Q2 task functions (thin: load, call a service)."""
+"""The learning module's Django-Q2 task functions (thin: call a service; safe to run twice)."""
+
+from __future__ import annotations
+
+from modules.learning import services
+
+
+def send_review_reminders() -> int:
+    """One round of review reminders (hourly); a user is reminded at most once per local day."""
+    return services.send_review_reminders()
+
+
+def prune_idempotency_records() -> int:
+    """Daily: forget Idempotency-Key answers older than 24 hours."""
+    return services.prune_idempotency_records()
