@@ -13,6 +13,7 @@ from modules.ai.api import router as ai_router
 from modules.common.errors import DomainError
 from modules.identity.api import accounts_router, auth_router
 from modules.identity.auth import jwt_auth
+from modules.identity.throttles import tier_throttle
 from modules.insights.api import router as insights_router
 from modules.learning.api import content_router, review_router
 from modules.ops.api import health_router, monitoring_router
@@ -27,6 +28,9 @@ api = NinjaAPI(
     docs_url="/docs",
     openapi_url="/openapi.json",
     auth=jwt_auth,
+    # Every route: the caller's tier rate per hour (per user; anonymous callers per IP). /api/auth/*
+    # replaces it with a per-IP rate (identity's auth_throttle); a route may set its own.
+    throttle=[tier_throttle],
 )
 
 api.add_router("/auth/", auth_router)

@@ -114,10 +114,10 @@ CACHES = {"default": cache_config(REDIS_URL)}
 
 # --- Auth -----------------------------------------------------------------------------------
 AUTH_USER_MODEL = "identity.User"
-AUTHENTICATION_BACKENDS = [
-    "django.contrib.auth.backends.ModelBackend",
-    "allauth.account.auth_backends.AuthenticationBackend",
-]
+# Only Django's ModelBackend: allauth's login flows are not routed, and a second backend would hash a
+# wrong password twice (slower failed logins, and a timing difference between failure kinds).
+AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]
+PASSWORD_RESET_TIMEOUT = 3600  # seconds: reset tokens live one hour
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 8}},
@@ -142,7 +142,9 @@ NINJA_JWT = {
     "LEEWAY": 0,
 }
 
-GOOGLE_CLIENT_ID = env_str("GOOGLE_CLIENT_ID")
+GOOGLE_CLIENT_ID = env_str("GOOGLE_CLIENT_ID")  # comma-separated when web and mobile apps differ
+GOOGLE_JWKS_URL = env_str("GOOGLE_JWKS_URL", "https://www.googleapis.com/oauth2/v3/certs")
+GOOGLE_HTTP_TIMEOUT = env_float("GOOGLE_HTTP_TIMEOUT", 5.0)
 ACCOUNT_LOGIN_METHODS = {"email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*"]
 ACCOUNT_USER_MODEL_USERNAME_FIELD = None
@@ -194,6 +196,9 @@ EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
 EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Resee <no-reply@resee.local>")
 AWS_SES_REGION = env_str("AWS_SES_REGION", env_str("AWS_REGION", "us-east-1"))
+AWS_SES_CONFIGURATION_SET = env_str("AWS_SES_CONFIGURATION_SET")
+EMAIL_MAX_ATTEMPTS = env_int("EMAIL_MAX_ATTEMPTS", 5)  # outbox: tries per email before it is marked failed
+EMAIL_RETRY_BACKOFF_SECONDS = env_int("EMAIL_RETRY_BACKOFF_SECONDS", 60)  # x4 per further attempt
 ADMIN_EMAILS = env_list("ADMIN_EMAILS", [])
 
 # --- AI -------------------------------------------------------------------------------------

@@ -1,16 +1,118 @@
-from django.contrib import admin
+"""Django admin for users, subscriptions and the email log.
 
+Tier changes made here go through ``services.change_tier`` (the actions, and a tier edited on a
+subscription), so each is recorded in the tier change history like ``manage.py set_tier``'s. A password
+set here ends the user's sessions, as a password change through the API does.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.contrib.auth.forms import AdminPasswordChangeForm, AdminUserCreationForm
+from django.contrib.auth.forms import UserChangeForm as DjangoUserChangeForm
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from modules.identity import services
 from modules.identity.models import EmailLog, Subscription, SubscriptionChange, User
+from modules.identity.tiers import Tier
+
+
+class _LowercaseEmailMixin:
+    def clean_email(self) -> str:
+        email = User.objects.normalize_email(self.cleaned_data.get("email"))  # type: ignore[attr-defined]
+        others = User.objects.filter(email=email)
+        if self.instance.pk:  # type: ignore[attr-defined]
+            others = others.exclude(pk=self.instance.pk)  # type: ignore[attr-defined]
+        if others.exists():
+            raise forms.ValidationError("A user with this email already exists.")
+        return email
+
+
+class UserCreationForm(_LowercaseEmailMixin, AdminUserCreationForm):
+    class Meta(AdminUserCreationForm.Meta):
+        model = User
+        fields = ("email",)
+        field_classes: dict[str, Any] = {}
+
+
+class UserChangeForm(_LowercaseEmailMixin, DjangoUserChangeForm):
+    class Meta(DjangoUserChangeForm.Meta):
+        model = User
+        fields = "__all__"
+        field_classes: dict[str, Any] = {}
+
+
+class RevokingPasswordChangeForm(AdminPasswordChangeForm):
+    def save(self, commit: bool = True) -> User:
+        user = super().save(commit=commit)
+        if commit:
+            services.revoke_all_sessions(user)
+        return user
+
+
+def _set_tier_action(tier: Tier) -> Any:
+    @admin.action(description=f"Set tier to {tier.value}")
+    def action(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> None:
+        users = queryset if queryset.model is User else User.objects.filter(subscription__in=queryset)
+        changed = 0
+        for user in users.select_related("subscription"):
+            if services.change_tier(user=user, tier=tier, source="admin") is not None:
+                changed += 1
+        modeladmin.message_user(request, f"{changed} user(s) moved to {tier.value}.", messages.SUCCESS)
+
+    action.__name__ = f"set_tier_{tier.value.lower()}"
+    return action
+
+
+TIER_ACTIONS = [_set_tier_action(tier) for tier in Tier]
 
 
 @admin.register(User)
-class UserAdmin(admin.ModelAdmin):
-    list_display = ("email", "is_email_verified", "is_active", "is_staff", "date_joined")
-    list_filter = ("is_email_verified", "is_active", "is_staff", "subscription__tier")
+class UserAdmin(DjangoUserAdmin):
+    form = UserChangeForm
+    add_form = UserCreationForm
+    change_password_form = RevokingPasswordChangeForm
+    list_display = ("email", "tier", "is_email_verified", "is_active", "is_staff", "date_joined")
+    list_filter = ("subscription__tier", "is_email_verified", "is_active", "is_staff", "scheduler")
+    list_select_related = ("subscription",)
     search_fields = ("email", "first_name", "last_name")
     ordering = ("-date_joined",)
-    exclude = ("password",)
     readonly_fields = ("last_login", "date_joined", "token_version")
+    actions = TIER_ACTIONS
+    fieldsets = (
+        (None, {"fields": ("email", "password")}),
+        ("Personal info", {"fields": ("first_name", "last_name", "timezone")}),
+        (
+            "Learning preferences",
+            {"fields": ("scheduler", "desired_retention", "daily_reminder_hour", "notifications_enabled")},
+        ),
+        (
+            "Status and permissions",
+            {
+                "fields": (
+                    "is_email_verified",
+                    "is_active",
+                    "is_staff",
+                    "is_superuser",
+                    "groups",
+                    "user_permissions",
+                )
+            },
+        ),
+        ("Sessions and dates", {"fields": ("token_version", "last_login", "date_joined")}),
+    )
+    add_fieldsets = (
+        (None, {"classes": ("wide",), "fields": ("email", "usable_password", "password1", "password2")}),
+    )
+
+    @admin.display(description="tier", ordering="subscription__tier")
+    def tier(self, obj: User) -> str:
+        return services.effective_tier(obj).value
 
 
 @admin.register(Subscription)
@@ -19,6 +121,22 @@ class SubscriptionAdmin(admin.ModelAdmin):
     list_filter = ("tier", "is_active")
     search_fields = ("user__email",)
     list_select_related = ("user",)
+    raw_id_fields = ("user",)
+    actions = TIER_ACTIONS
+
+    def save_model(self, request: HttpRequest, obj: Subscription, form: Any, change: bool) -> None:
+        if change and "tier" in form.changed_data:
+            previous = Subscription.objects.get(pk=obj.pk)
+            super().save_model(request, obj, form, change)
+            SubscriptionChange.objects.create(
+                user_id=obj.user_id, from_tier=previous.tier, to_tier=obj.tier, source="admin"
+            )
+            return
+        super().save_model(request, obj, form, change)
+        if not change:
+            SubscriptionChange.objects.create(
+                user_id=obj.user_id, from_tier="", to_tier=obj.tier, source="admin"
+            )
 
 
 @admin.register(SubscriptionChange)
@@ -27,11 +145,34 @@ class SubscriptionChangeAdmin(admin.ModelAdmin):
     list_filter = ("to_tier", "source")
     search_fields = ("user__email",)
     list_select_related = ("user",)
+    date_hierarchy = "changed_at"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # the history is written by tier changes only
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
 
 @admin.register(EmailLog)
 class EmailLogAdmin(admin.ModelAdmin):
-    list_display = ("to", "template", "status", "attempts", "created_at", "sent_at")
+    list_display = ("to", "template", "status", "attempts", "created_at", "last_attempt_at", "sent_at")
     list_filter = ("status", "template")
     search_fields = ("to",)
-    readonly_fields = ("to", "template", "subject", "status", "attempts", "error", "created_at", "sent_at")
+    date_hierarchy = "created_at"
+    exclude = ("body_text", "body_html")  # may hold one-time links
+    readonly_fields = (
+        "to",
+        "template",
+        "subject",
+        "status",
+        "attempts",
+        "error",
+        "created_at",
+        "last_attempt_at",
+        "next_attempt_at",
+        "sent_at",
+    )
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False

@@ -41,7 +41,9 @@ class UserManager(BaseUserManager["User"]):
         return self._create(email, password, **extra)
 
     def get_by_natural_key(self, email: str) -> User:  # type: ignore[override]
-        return self.get(email__iexact=email)
+        # Emails are stored lower-cased (User.save), so an exact match on the normalized address
+        # uses the unique index; the subscription comes along because every login needs the tier.
+        return self.select_related("subscription").get(email=self.normalize_email(email))
 
 
 class User(AbstractBaseUser, PermissionsMixin):
@@ -78,8 +80,20 @@ class User(AbstractBaseUser, PermissionsMixin):
                 condition=models.Q(daily_reminder_hour__gte=0, daily_reminder_hour__lte=23),
                 name="identity_user_reminder_hour_range",
             ),
+            models.CheckConstraint(
+                condition=models.Q(desired_retention__gte=0.70, desired_retention__lte=0.97),
+                name="identity_user_retention_range",
+            ),
         ]
-        indexes = [models.Index(fields=["date_joined"], name="identity_user_joined_idx")]
+        indexes = [
+            models.Index(fields=["date_joined"], name="identity_user_joined_idx"),
+            # The hourly reminder query: who wants a reminder at this local hour (users_due_for_reminder).
+            models.Index(
+                fields=["daily_reminder_hour", "timezone"],
+                name="identity_user_reminder_idx",
+                condition=models.Q(notifications_enabled=True, is_active=True, is_email_verified=True),
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.email
@@ -126,20 +140,32 @@ class EmailStatus(models.TextChoices):
 
 
 class EmailLog(models.Model):
-    """One row per outgoing email; ``attempts`` counts tries, ``error`` keeps the last failure."""
+    """One row per outgoing email; ``attempts`` counts tries, ``error`` keeps the last failure.
+
+    The message is rendered once, when it is queued, and kept here until it is delivered (or given
+    up on): retries need only the row's id, and the bodies (which may hold a one-time link) are
+    cleared as soon as they are no longer needed.
+    """
 
     to = models.EmailField(db_index=True)
-    template = models.CharField(max_length=80)
+    template = models.CharField(max_length=120)
     subject = models.CharField(max_length=255)
+    body_text = models.TextField(blank=True)
+    body_html = models.TextField(blank=True)
     status = models.CharField(max_length=10, choices=EmailStatus.choices, default=EmailStatus.QUEUED)
     attempts = models.PositiveSmallIntegerField(default=0)
     error = models.TextField(blank=True)
     created_at = models.DateTimeField(default=dj_timezone.now, db_index=True)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["status", "created_at"], name="identity_email_status_idx")]
+        indexes = [
+            models.Index(fields=["status", "created_at"], name="identity_email_status_idx"),
+            models.Index(fields=["status", "last_attempt_at"], name="identity_email_attempt_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.template} -> {self.to} ({self.status})"

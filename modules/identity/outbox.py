@@ -1,42 +1,90 @@
-"""Delivery of queued emails: render, send through Django's email backend, log every attempt."""
+"""Delivery of queued emails: send the stored message through Django's email backend, log every try.
+
+Retries: Django-Q2 does not retry a task that raised when ``ack_failures`` is on, so a failed send
+does not raise. It records the attempt (``attempts``, ``error``, ``last_attempt_at``) and, while
+``settings.EMAIL_MAX_ATTEMPTS`` is not reached, schedules one more delivery of the same row with
+exponential backoff (``EMAIL_RETRY_BACKOFF_SECONDS`` x 4^(attempt-1): 1, 4, 16, 64 minutes by default)
+as a one-off Django-Q2 schedule; after the last attempt the row is marked ``failed``.
+
+A delivery is idempotent: the row is locked while it is sent and only a ``queued`` row is sent, so a
+task the broker hands out twice sends once.
+"""
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
+from django.db import transaction
 from django.utils import timezone
 
 from modules.identity.models import EmailLog, EmailStatus
-from modules.identity.services import render_email
 
 logger = logging.getLogger(__name__)
 
+DELIVER_TASK = "modules.identity.tasks.deliver_email"
 
-def deliver(*, log_id: int, template: str, context: dict[str, Any]) -> str:
-    log = EmailLog.objects.filter(pk=log_id).first()
+
+def retry_delay(attempts: int) -> timedelta:
+    return timedelta(seconds=settings.EMAIL_RETRY_BACKOFF_SECONDS * 4 ** max(attempts - 1, 0))
+
+
+@transaction.atomic
+def deliver(*, log_id: int) -> str:
+    log = EmailLog.objects.select_for_update(skip_locked=True).filter(pk=log_id).first()
     if log is None:
-        return "missing"
-    if log.status == EmailStatus.SENT:  # idempotent: a retried task does not send twice
-        return "already-sent"
-    subject, text, html = render_email(template, context)
+        return "missing-or-busy"
+    if log.status != EmailStatus.QUEUED:  # sent (or given up) already: a duplicate task does nothing
+        return f"already-{log.status}"
     message = EmailMultiAlternatives(
-        subject=subject, body=text, from_email=settings.DEFAULT_FROM_EMAIL, to=[log.to]
+        subject=log.subject, body=log.body_text, from_email=settings.DEFAULT_FROM_EMAIL, to=[log.to]
     )
-    message.attach_alternative(html, "text/html")
+    if log.body_html:
+        message.attach_alternative(log.body_html, "text/html")
+    now = timezone.now()
     log.attempts += 1
+    log.last_attempt_at = now
     try:
         message.send(fail_silently=False)
-    except Exception as exc:
-        log.status = EmailStatus.FAILED
+    except Exception as exc:  # whatever the backend raises (SMTP, SES, network), the row records it
         log.error = f"{type(exc).__name__}: {exc}"[:2000]
-        log.save(update_fields=["attempts", "status", "error"])
-        logger.warning("email delivery failed", extra={"email_log_id": log.pk, "template": template})
-        raise
+        return _after_failure(log, now=now)
     log.status = EmailStatus.SENT
-    log.sent_at = timezone.now()
+    log.sent_at = now
     log.error = ""
-    log.save(update_fields=["attempts", "status", "error", "sent_at"])
+    log.next_attempt_at = None
+    log.body_text = log.body_html = ""  # the message may hold a one-time link; it is not needed anymore
+    log.save()
     return "sent"
+
+
+def _after_failure(log: EmailLog, *, now: datetime) -> str:
+    if log.attempts >= settings.EMAIL_MAX_ATTEMPTS:
+        log.status = EmailStatus.FAILED
+        log.next_attempt_at = None
+        log.body_text = log.body_html = ""
+        log.save()
+        logger.error(
+            "email delivery failed for good",
+            extra={"email_log_id": log.pk, "template": log.template, "attempts": log.attempts},
+        )
+        return "failed"
+    from django_q.models import Schedule
+    from django_q.tasks import schedule
+
+    log.next_attempt_at = now + retry_delay(log.attempts)
+    log.save()
+    schedule(
+        DELIVER_TASK,
+        log.pk,
+        name=f"email-retry-{log.pk}-{log.attempts}",
+        schedule_type=Schedule.ONCE,
+        next_run=log.next_attempt_at,
+    )
+    logger.warning(
+        "email delivery failed; retry scheduled",
+        extra={"email_log_id": log.pk, "template": log.template, "attempts": log.attempts},
+    )
+    return "retry"

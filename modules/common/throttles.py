@@ -1,0 +1,130 @@
+"""Rate throttles for Ninja routes, counted in Django's cache (Redis in production).
+
+They plug into Ninja's throttling (``NinjaAPI(throttle=...)``, ``Router(throttle=...)`` or
+``@router.get(..., throttle=...)``): Ninja calls ``allow_request`` after authentication, answers 429
+through the API's ``Throttled`` handler and sets ``Retry-After`` from ``wait()``.
+
+Why not Ninja's ``SimpleRateThrottle`` counting as is: it keeps a list of timestamps per client and
+writes it back with a read-modify-write, so concurrent requests overwrite each other's entries (a burst
+of parallel login attempts counts as one) and every request (de)serializes up to ``rate`` floats.
+These classes reuse its rate parsing and replace the counting with a fixed window counter
+(``cache.add`` + ``cache.incr``, atomic in Redis): exact under concurrency and O(1) per request; a
+client may spend up to twice its rate across a window boundary, which is fine for these limits.
+
+``settings.THROTTLES_ENABLED = False`` turns every throttle off (load benchmarks only); rates given
+by a settings name are read per request, so ``override_settings`` works. The client IP honours
+``settings.NUM_PROXIES`` trusted proxies in front of the app (``X-Forwarded-For``).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+from django.conf import settings
+from django.core.cache import cache
+from django.http import HttpRequest
+from ninja.throttling import SimpleRateThrottle
+
+__all__ = [
+    "IPRateThrottle",
+    "RateThrottle",
+    "UserOrIPRateThrottle",
+    "client_ip",
+    "throttles_enabled",
+]
+
+
+def throttles_enabled() -> bool:
+    return bool(getattr(settings, "THROTTLES_ENABLED", True))
+
+
+def client_ip(request: HttpRequest) -> str:
+    """The client's address. Behind ``NUM_PROXIES`` trusted proxies it is the entry that many places
+    from the end of ``X-Forwarded-For`` (each proxy appends the address it saw, so entries further left
+    are whatever the client claimed and are never trusted)."""
+    remote = request.META.get("REMOTE_ADDR") or "unknown"
+    num_proxies = int(getattr(settings, "NUM_PROXIES", 0) or 0)
+    forwarded = request.META.get("HTTP_X_FORWARDED_FOR")
+    if num_proxies <= 0 or not forwarded:
+        return remote
+    addresses = [part.strip() for part in forwarded.split(",") if part.strip()]
+    if not addresses:
+        return remote
+    return addresses[-min(num_proxies, len(addresses))]
+
+
+class RateThrottle(SimpleRateThrottle):
+    """A fixed-window counter per ``scope`` and client identity.
+
+    The rate is a literal (``rate="100/hour"``), the name of a setting (``rate_setting=...``) or
+    whatever ``rate_for(request)`` answers in a subclass. ``identity(request)`` says who is counted.
+    """
+
+    cache = cache
+    timer: Callable[[], float] = time.time
+
+    def __init__(
+        self, rate: str | None = None, *, scope: str = "default", rate_setting: str | None = None
+    ) -> None:
+        if rate is None and rate_setting is None and type(self).rate_for is RateThrottle.rate_for:
+            raise ValueError("A throttle needs a rate, a rate_setting or a rate_for() override")
+        self.scope = scope
+        self._rate = rate
+        self._rate_setting = rate_setting
+        if rate is not None:
+            self.parse_rate(rate)  # a malformed literal fails at import time, not on the first request
+        # One instance serves every request of the process; per-request state lives per thread.
+        self._local = threading.local()
+
+    def rate_for(self, request: HttpRequest) -> str:
+        if self._rate is not None:
+            return self._rate
+        return str(getattr(settings, str(self._rate_setting)))
+
+    def identity(self, request: HttpRequest) -> str:
+        return f"ip:{client_ip(request)}"
+
+    def get_cache_key(self, request: HttpRequest) -> str:
+        return f"throttle:{self.scope}:{self.identity(request)}"
+
+    def allow_request(self, request: HttpRequest) -> bool:
+        self._local.wait = None
+        if not throttles_enabled():
+            return True
+        num_requests, duration = self.parse_rate(self.rate_for(request))
+        if not num_requests or not duration:
+            return True
+        now = self.timer()
+        window = int(now // duration)
+        key = f"{self.get_cache_key(request)}:{window}"
+        # add() is a no-op when the key exists; incr() is atomic. The key outlives its window a little
+        # and is never read again after it (the next window has its own key).
+        self.cache.add(key, 0, timeout=duration + 1)
+        try:
+            count = self.cache.incr(key)
+        except ValueError:  # evicted between add() and incr()
+            self.cache.set(key, 1, timeout=duration + 1)
+            count = 1
+        if count <= num_requests:
+            return True
+        self._local.wait = max((window + 1) * duration - now, 1.0)
+        return False
+
+    def wait(self) -> float | None:
+        return getattr(self._local, "wait", None)
+
+
+class IPRateThrottle(RateThrottle):
+    """Counts per client IP, whoever is logged in (auth endpoints, public probes)."""
+
+
+class UserOrIPRateThrottle(RateThrottle):
+    """Counts per authenticated user (``request.auth`` with a ``pk``), else per client IP."""
+
+    def identity(self, request: HttpRequest) -> str:
+        user_id = getattr(getattr(request, "auth", None), "pk", None)
+        if user_id is not None:
+            return f"user:{user_id}"
+        return super().identity(request)

@@ -1,0 +1,143 @@
+"""JWT issuing, rotation and revocation on top of django-ninja-jwt (no transport code here).
+
+ninja-jwt signs and verifies the tokens (HS256 pinned in settings.NINJA_JWT) and owns the
+``OutstandingToken`` / ``BlacklistedToken`` tables. What it leaves to us, and this module adds:
+
+- every refresh token we issue is recorded as outstanding (ninja-jwt's own rotation does not record
+  the rotated ones, so "blacklist all of a user's refresh tokens" would miss them);
+- rotation is serialized on the outstanding row (``SELECT ... FOR UPDATE``) and the blacklist insert
+  is unique, so two concurrent refreshes with one token never both succeed;
+- a per-user ``token_version`` (claim ``ver``) checked on access *and* refresh: bumping it revokes every
+  token of the user at once, access tokens included, which a refresh blacklist alone cannot do;
+- the outstanding table keeps a SHA-256 fingerprint of the token, not the token itself, so a leaked
+  database row is not a usable refresh token.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+from ninja_jwt.exceptions import TokenError
+from ninja_jwt.settings import api_settings
+from ninja_jwt.token_blacklist.models import BlacklistedToken, OutstandingToken
+from ninja_jwt.tokens import AccessToken, RefreshToken, UntypedToken
+from ninja_jwt.utils import datetime_from_epoch
+
+from modules.common.errors import TokenInvalid
+from modules.identity.models import User
+
+TOKEN_VERSION_CLAIM = "ver"  # noqa: S105 (a claim name, not a secret)
+
+
+@dataclass(frozen=True)
+class TokenPair:
+    access: str
+    refresh: str
+
+
+def fingerprint(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def issue_pair(user: User) -> TokenPair:
+    """A new refresh/access pair for the user, its refresh recorded as outstanding (one INSERT)."""
+    refresh = RefreshToken()
+    refresh[api_settings.USER_ID_CLAIM] = user.pk
+    refresh[TOKEN_VERSION_CLAIM] = user.token_version
+    encoded = str(refresh)
+    OutstandingToken.objects.create(
+        user=user,
+        jti=refresh[api_settings.JTI_CLAIM],
+        token=fingerprint(encoded),
+        created_at=refresh.current_time,
+        expires_at=datetime_from_epoch(refresh["exp"]),
+    )
+    return TokenPair(access=str(refresh.access_token), refresh=encoded)
+
+
+def active_user_for_claims(claims: Any) -> User:
+    """The active user a verified token belongs to, if the token's version is still current."""
+    try:
+        user_id = claims[api_settings.USER_ID_CLAIM]
+    except KeyError as exc:
+        raise TokenInvalid() from exc
+    if not isinstance(user_id, int):
+        raise TokenInvalid()
+    user = User.objects.select_related("subscription").filter(pk=user_id, is_active=True).first()
+    if user is None or claims.get(TOKEN_VERSION_CLAIM, 0) != user.token_version:
+        raise TokenInvalid()
+    return user
+
+
+def user_for_access_token(raw: str) -> User:
+    """The user of a valid access token (signature, ``alg``, expiry, type, version). One query."""
+    try:
+        validated = AccessToken(raw)
+    except TokenError as exc:
+        raise TokenInvalid() from exc
+    return active_user_for_claims(validated)
+
+
+@transaction.atomic
+def rotate(raw_refresh: str) -> tuple[User, TokenPair]:
+    """Trade a refresh token for a new pair; the old one is blacklisted (single use).
+
+    The outstanding row is locked, so of two concurrent rotations of one token the second waits and
+    then sees the first one's blacklist entry; the blacklist's unique key is the last line of defence.
+    """
+    try:
+        refresh = RefreshToken(raw_refresh)  # signature, alg, expiry, type, not blacklisted
+    except TokenError as exc:
+        raise TokenInvalid() from exc
+    outstanding = (
+        OutstandingToken.objects.select_for_update().filter(jti=refresh[api_settings.JTI_CLAIM]).first()
+    )
+    if outstanding is None or BlacklistedToken.objects.filter(token=outstanding).exists():
+        raise TokenInvalid()
+    user = active_user_for_claims(refresh)
+    try:
+        with transaction.atomic():
+            BlacklistedToken.objects.create(token=outstanding)
+    except IntegrityError as exc:
+        raise TokenInvalid() from exc
+    return user, issue_pair(user)
+
+
+def blacklist(*, user: User, raw_refresh: str) -> None:
+    """Blacklist one of the user's refresh tokens (logout). Blacklisting twice is harmless."""
+    try:
+        token = UntypedToken(raw_refresh)  # signature, alg, expiry; the type is checked below
+    except TokenError as exc:
+        raise TokenInvalid() from exc
+    if token.get(api_settings.TOKEN_TYPE_CLAIM) != RefreshToken.token_type:
+        raise TokenInvalid()
+    if token.get(api_settings.USER_ID_CLAIM) != user.pk:
+        raise TokenInvalid()
+    outstanding = OutstandingToken.objects.filter(jti=token[api_settings.JTI_CLAIM], user=user).first()
+    if outstanding is None:
+        raise TokenInvalid()
+    BlacklistedToken.objects.get_or_create(token=outstanding)
+
+
+@transaction.atomic
+def revoke_all(user: User) -> None:
+    """End every session of the user: bump the token version (kills access and refresh tokens at
+    once) and blacklist every outstanding refresh token (so the blacklist tells the same story)."""
+    User.objects.filter(pk=user.pk).update(token_version=F("token_version") + 1)
+    user.refresh_from_db(fields=["token_version"])
+    live = OutstandingToken.objects.filter(
+        user=user, expires_at__gt=timezone.now(), blacklistedtoken__isnull=True
+    )
+    BlacklistedToken.objects.bulk_create(
+        [BlacklistedToken(token=token) for token in live], ignore_conflicts=True
+    )
+
+
+def forget(user: User) -> None:
+    """Drop the user's token records (account deletion; the tokens die with the user anyway)."""
+    OutstandingToken.objects.filter(user=user).delete()
