@@ -1,1 +1,136 @@
-"""Django admin registrations of the ops module."""
+"""Django admin for alert rules, their events and notifications, and the metric samples.
+
+Django-Q2's own admin (schedules, queued, successful and failed tasks) comes with ``django_q`` in
+INSTALLED_APPS.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.postgres.forms import SimpleArrayField
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from modules.ops import services
+from modules.ops.catalog import BY_NAME, METRIC_NAMES
+from modules.ops.models import AlertEvent, AlertNotification, AlertRule, MetricSample
+
+
+class AlertRuleForm(forms.ModelForm):
+    metric = forms.ChoiceField(choices=[(name, f"{name} ({BY_NAME[name].unit})") for name in METRIC_NAMES])
+    # A plain comma-separated list in the form, a JSON list in the database (works on SQLite too).
+    slack_webhook_url = forms.URLField(
+        required=False,
+        max_length=500,
+        assume_scheme="https",
+        help_text="Optional; overrides SLACK_WEBHOOK_URL. Its host must be in SLACK_WEBHOOK_ALLOWED_HOSTS.",
+    )
+    notify_emails = SimpleArrayField(
+        forms.EmailField(), required=False, help_text="Comma-separated email addresses."
+    )
+
+    class Meta:
+        model = AlertRule
+        fields = (
+            "name",
+            "is_active",
+            "severity",
+            "metric",
+            "aggregation",
+            "operator",
+            "threshold",
+            "window_minutes",
+            "cooldown_minutes",
+            "notify_slack",
+            "slack_webhook_url",
+            "notify_emails",
+        )
+
+    def clean_notify_emails(self) -> list[str]:
+        return self.cleaned_data.get("notify_emails") or []
+
+
+@admin.register(AlertRule)
+class AlertRuleAdmin(admin.ModelAdmin):
+    form = AlertRuleForm
+    list_display = (
+        "name",
+        "metric",
+        "condition",
+        "severity",
+        "notify_slack",
+        "is_active",
+        "last_fired_at",
+    )
+    list_filter = ("is_active", "severity", "metric")
+    search_fields = ("name", "metric")
+    readonly_fields = ("last_fired_at", "created_at", "updated_at")
+    fieldsets = (
+        (None, {"fields": ("name", "is_active", "severity")}),
+        ("Condition", {"fields": ("metric", "aggregation", "operator", "threshold", "window_minutes")}),
+        (
+            "Notifications",
+            {"fields": ("cooldown_minutes", "notify_slack", "slack_webhook_url", "notify_emails")},
+        ),
+        ("History", {"fields": ("last_fired_at", "created_at", "updated_at")}),
+    )
+
+    @admin.display(description="condition")
+    def condition(self, rule: AlertRule) -> str:
+        return f"{rule.aggregation}({rule.window_minutes}m) {rule.operator} {rule.threshold:g}"
+
+
+class AlertNotificationInline(admin.TabularInline):
+    model = AlertNotification
+    extra = 0
+    fields = ("kind", "channel", "target", "status", "attempts", "next_attempt_at", "sent_at", "last_error")
+    readonly_fields = fields
+    can_delete = False
+    max_num = 0
+
+
+@admin.register(AlertEvent)
+class AlertEventAdmin(admin.ModelAdmin):
+    list_display = ("rule", "value", "fired_at", "resolved_at", "notified", "notify_attempts")
+    list_filter = ("notified", ("resolved_at", admin.EmptyFieldListFilter), "rule__severity")
+    list_select_related = ("rule",)
+    search_fields = ("rule__name", "rule__metric")
+    date_hierarchy = "fired_at"
+    readonly_fields = (
+        "rule",
+        "value",
+        "fired_at",
+        "resolved_at",
+        "resolved_value",
+        "notified",
+        "notify_attempts",
+        "notify_error",
+    )
+    inlines = (AlertNotificationInline,)
+    actions = ("retry_notifications",)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # events come from the sweep only
+
+    @admin.action(description="Retry undelivered notifications at the next sweep")
+    def retry_notifications(self, request: HttpRequest, queryset: QuerySet[AlertEvent]) -> None:
+        count = services.retry_notifications(event_ids=queryset.values_list("pk", flat=True))
+        self.message_user(request, f"{count} notification(s) will be retried.", messages.SUCCESS)
+
+
+@admin.register(MetricSample)
+class MetricSampleAdmin(admin.ModelAdmin):
+    list_display = ("name", "value", "unit", "at")
+    list_filter = ("name",)
+    date_hierarchy = "at"
+    show_full_result_count = False  # the table holds ~30 days x 1440 minutes x every metric
+    list_per_page = 100
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

@@ -1,15 +1,43 @@
-"""Ops routers: ``health_router`` at /api/health/, ``monitoring_router`` at /api/monitoring/."""
+"""Ops routers: ``health_router`` at /api/health/, ``monitoring_router`` at /api/monitoring/ (admins
+only), and the Prometheus text endpoint ``prometheus_metrics`` (a plain Django view at /metrics)."""
 
 from __future__ import annotations
 
-from django.http import HttpRequest
-from ninja import Router, Status
+import hmac
+from typing import Any
 
-from modules.ops import services
-from modules.ops.schemas import LiveOut, NotReadyOut, ReadyOut
+from django.conf import settings
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.views.decorators.http import require_GET
+from ninja import Query, Router, Status
+from ninja.pagination import LimitOffsetPagination, paginate
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from modules.common.throttles import UserOrIPRateThrottle
+from modules.identity import services as identity
+from modules.ops import prometheus, services
+from modules.ops.models import AlertEvent, AlertRule
+from modules.ops.schemas import (
+    AlertEventOut,
+    AlertRuleIn,
+    AlertRuleOut,
+    AlertRulePatch,
+    AlertsQuery,
+    LiveOut,
+    MetricsQuery,
+    MonitoringHealthOut,
+    NotReadyOut,
+    ReadyOut,
+    SampleSeriesOut,
+)
 
 health_router = Router(tags=["health"], auth=None, throttle=[])
 monitoring_router = Router(tags=["monitoring"])
+
+monitoring_health_throttle = UserOrIPRateThrottle(
+    rate_setting="MONITORING_HEALTH_THROTTLE_RATE", scope="monitoring_health"
+)
 
 
 @health_router.get("/live/", response=LiveOut, summary="Liveness: the process answers (no I/O)")
@@ -30,3 +58,76 @@ def ready(request: HttpRequest) -> Status:
         503,
         {"status": "unavailable", "checks": checks, "detail": f"Not ready: {failing}", "code": "unavailable"},
     )
+
+
+# --- /api/monitoring/ (admins only) -----------------------------------------------------------------
+
+
+@monitoring_router.get(
+    "/health/",
+    response=MonitoringHealthOut,
+    throttle=[monitoring_health_throttle],
+    summary="Health of database, cache, queue and disk, with the newest value of every metric",
+)
+def monitoring_health(request: HttpRequest) -> Any:
+    identity.require_admin(request.auth)
+    return services.monitoring_health()
+
+
+@monitoring_router.get("/metrics/", response=SampleSeriesOut, summary="Samples of one metric over time")
+def metric_samples(request: HttpRequest, filters: Query[MetricsQuery]) -> Any:
+    identity.require_admin(request.auth)
+    return services.metric_samples(
+        name=filters.name, since=filters.since, until=filters.until, limit=filters.limit
+    )
+
+
+@monitoring_router.get("/alert-rules/", response=list[AlertRuleOut], summary="Alert rules")
+@paginate(LimitOffsetPagination)
+def list_rules(request: HttpRequest) -> QuerySet[AlertRule]:
+    identity.require_admin(request.auth)
+    return services.list_rules()
+
+
+@monitoring_router.post("/alert-rules/", response={201: AlertRuleOut}, summary="Create an alert rule")
+def create_rule(request: HttpRequest, payload: AlertRuleIn) -> Status:
+    identity.require_admin(request.auth)
+    return Status(201, services.create_rule(values=payload.model_dump()))
+
+
+@monitoring_router.patch("/alert-rules/{rule_id}/", response=AlertRuleOut, summary="Change an alert rule")
+def update_rule(request: HttpRequest, rule_id: int, payload: AlertRulePatch) -> AlertRule:
+    identity.require_admin(request.auth)
+    return services.update_rule(rule_id=rule_id, changes=payload.model_dump(exclude_unset=True))
+
+
+@monitoring_router.delete("/alert-rules/{rule_id}/", response={204: None}, summary="Delete an alert rule")
+def delete_rule(request: HttpRequest, rule_id: int) -> Status:
+    identity.require_admin(request.auth)
+    services.delete_rule(rule_id=rule_id)
+    return Status(204, None)
+
+
+@monitoring_router.get("/alerts/", response=list[AlertEventOut], summary="Alert history, newest first")
+@paginate(LimitOffsetPagination)
+def list_alerts(request: HttpRequest, filters: Query[AlertsQuery]) -> QuerySet[AlertEvent]:
+    identity.require_admin(request.auth)
+    return services.list_alert_events(rule_id=filters.rule, open_only=filters.open)
+
+
+# --- /metrics (Prometheus text format) -----------------------------------------------------------------
+
+
+@require_GET
+def prometheus_metrics(request: HttpRequest) -> HttpResponse:
+    """Behind ``Authorization: Bearer <METRICS_BEARER_TOKEN>``. Without a configured token the
+    endpoint does not exist (404): an unprotected scrape endpoint is never served by accident."""
+    token = settings.METRICS_BEARER_TOKEN
+    if not token:
+        return HttpResponse("Not found.\n", status=404, content_type="text/plain")
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):
+        response = HttpResponse("Authentication required.\n", status=401, content_type="text/plain")
+        response["WWW-Authenticate"] = 'Bearer realm="metrics"'
+        return response
+    return HttpResponse(prometheus.render(services.latest_metrics()), content_type=CONTENT_TYPE_LATEST)

@@ -143,7 +143,7 @@ def is_shared_cache(backend: BaseCache) -> bool:
     return not isinstance(backend, LocMemCache | DummyCache)
 
 
-def _redis_client(backend: BaseCache):  # noqa: ANN202 (redis.Redis, imported lazily)
+def _redis_client(backend: BaseCache):
     from django.core.cache.backends.redis import RedisCache
 
     if isinstance(backend, RedisCache):

@@ -2,7 +2,24 @@
 
 from __future__ import annotations
 
-from ninja import Schema
+import math
+from datetime import datetime
+from typing import Literal
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import validate_email
+from ninja import Field, Schema
+from pydantic import ConfigDict, field_validator
+
+from modules.ops.catalog import METRIC_NAMES
+from modules.ops.models import MAX_COOLDOWN_MINUTES, MAX_WINDOW_MINUTES
+from modules.ops.services import DEFAULT_SAMPLES, MAX_SAMPLES
+from modules.ops.validation import MAX_RECIPIENTS
+
+MetricName = Literal[METRIC_NAMES]  # type: ignore[valid-type]
+OperatorLiteral = Literal[">", ">=", "<", "<=", "==", "!="]
+AggregationLiteral = Literal["avg", "max", "min", "last"]
+SeverityLiteral = Literal["info", "warning", "critical"]
 
 
 class LiveOut(Schema):
@@ -23,3 +40,160 @@ class ReadyOut(Schema):
 class NotReadyOut(ReadyOut):
     detail: str
     code: str
+
+
+class LatestValueOut(Schema):
+    value: float
+    unit: str
+    at: datetime
+
+
+class MonitoringHealthOut(Schema):
+    status: Literal["ok", "degraded"]
+    checks: dict[str, CheckOut] = Field(description="database, cache, queue, disk")
+    metrics: dict[str, LatestValueOut] = Field(description="the newest sample of each metric (last hour)")
+
+
+class MetricsQuery(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    name: MetricName
+    since: datetime | None = Field(None, description="default: one hour before `until`")
+    until: datetime | None = Field(None, description="default: now")
+    limit: int = Field(DEFAULT_SAMPLES, ge=1, le=MAX_SAMPLES)
+
+
+class SampleOut(Schema):
+    value: float
+    at: datetime
+
+
+class SampleSeriesOut(Schema):
+    name: str
+    unit: str
+    since: datetime
+    until: datetime
+    samples: list[SampleOut]
+    truncated: bool = Field(description="more samples exist in the range than `limit`")
+
+
+def _check_emails(emails: list[str] | None) -> list[str] | None:
+    if emails is None:
+        return None
+    for email in emails:
+        try:
+            validate_email(email)
+        except DjangoValidationError as exc:
+            raise ValueError(f"{email!r} is not a valid email address") from exc
+    return emails
+
+
+def _check_finite(value: float | None) -> float | None:
+    if value is not None and not math.isfinite(value):
+        raise ValueError("threshold must be a finite number")
+    return value
+
+
+class AlertRuleIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=100)
+    metric: MetricName
+    operator: OperatorLiteral
+    threshold: float
+    window_minutes: int = Field(5, ge=1, le=MAX_WINDOW_MINUTES)
+    aggregation: AggregationLiteral = "avg"
+    cooldown_minutes: int = Field(30, ge=0, le=MAX_COOLDOWN_MINUTES)
+    severity: SeverityLiteral = "warning"
+    notify_slack: bool = False
+    notify_emails: list[str] = Field(default_factory=list, max_length=MAX_RECIPIENTS)
+    slack_webhook_url: str = Field(
+        "", max_length=500, description="optional; overrides SLACK_WEBHOOK_URL; host must be allowed"
+    )
+    is_active: bool = True
+
+    _emails = field_validator("notify_emails")(_check_emails)
+    _finite = field_validator("threshold")(_check_finite)
+
+
+class AlertRulePatch(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(None, min_length=1, max_length=100)
+    metric: MetricName | None = None
+    operator: OperatorLiteral | None = None
+    threshold: float | None = None
+    window_minutes: int | None = Field(None, ge=1, le=MAX_WINDOW_MINUTES)
+    aggregation: AggregationLiteral | None = None
+    cooldown_minutes: int | None = Field(None, ge=0, le=MAX_COOLDOWN_MINUTES)
+    severity: SeverityLiteral | None = None
+    notify_slack: bool | None = None
+    notify_emails: list[str] | None = Field(None, max_length=MAX_RECIPIENTS)
+    slack_webhook_url: str | None = Field(None, max_length=500)
+    is_active: bool | None = None
+
+    _emails = field_validator("notify_emails")(_check_emails)
+    _finite = field_validator("threshold")(_check_finite)
+
+
+class AlertRuleOut(Schema):
+    id: int
+    name: str
+    metric: str
+    operator: str
+    threshold: float
+    window_minutes: int
+    aggregation: str
+    cooldown_minutes: int
+    severity: str
+    notify_slack: bool
+    notify_emails: list[str]
+    has_slack_webhook_url: bool = Field(
+        description="a per-rule webhook is set (the URL itself is a secret and never echoed)"
+    )
+    is_active: bool
+    last_fired_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+    @staticmethod
+    def resolve_has_slack_webhook_url(obj: object) -> bool:
+        return bool(getattr(obj, "slack_webhook_url", ""))
+
+
+class AlertsQuery(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    rule: int | None = Field(None, ge=1, description="only this rule's events")
+    open: bool | None = Field(None, description="true: still firing; false: resolved")
+
+
+class AlertEventOut(Schema):
+    id: int
+    rule: int = Field(description="the rule's id")
+    rule_name: str
+    metric: str
+    severity: str
+    value: float
+    fired_at: datetime
+    resolved_at: datetime | None
+    resolved_value: float | None
+    notified: bool
+    notify_attempts: int
+    notify_error: str
+
+    @staticmethod
+    def resolve_rule(obj: object) -> int:
+        return obj.rule_id  # type: ignore[attr-defined]
+
+    @staticmethod
+    def resolve_rule_name(obj: object) -> str:
+        return obj.rule.name  # type: ignore[attr-defined]
+
+    @staticmethod
+    def resolve_metric(obj: object) -> str:
+        return obj.rule.metric  # type: ignore[attr-defined]
+
+    @staticmethod
+    def resolve_severity(obj: object) -> str:
+        return obj.rule.severity  # type: ignore[attr-defined]
