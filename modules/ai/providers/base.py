@@ -1,0 +1,165 @@
+"""The provider interface and the plain values that cross it. No Django, no I/O.
+
+A provider turns study material into questions, grades an answer and analyses a text. It never
+touches the database: the ai services reserve quota, call the provider, validate and store.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Generic, Literal, Protocol, TypeVar
+
+QuestionType = Literal["multiple_choice", "fill_blank", "blur"]
+Difficulty = Literal["beginner", "intermediate", "advanced"]
+Task = Literal["generate_questions", "evaluate_answer", "analyze_content"]
+
+QUESTION_TYPES: tuple[QuestionType, ...] = ("multiple_choice", "fill_blank", "blur")
+DIFFICULTIES: tuple[Difficulty, ...] = ("beginner", "intermediate", "advanced")
+
+# How every provider writes a blank: one for fill_blank, numbered ones for blur ("[2]_____").
+BLANK = "_____"
+BLUR_ANSWER_SEPARATOR = "; "
+
+
+def blur_marker(number: int) -> str:
+    return f"[{number}]{BLANK}"
+
+
+def fingerprint(question: str, correct_answer: str) -> str:
+    """Identifies a question for "do not ask this again" (several share a stem, such as
+    "Which statement matches the text?", so the answer is part of it)."""
+    return f"{' '.join(question.split()).lower()}\n{' '.join(correct_answer.split()).lower()}"
+
+
+@dataclass(frozen=True)
+class Material:
+    """A piece of study material, as plain values."""
+
+    title: str
+    body: str
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    material: Material
+    question_types: tuple[QuestionType, ...]
+    difficulty: Difficulty
+    count: int
+    # Other texts of the same user: the local provider draws distractors from their key terms.
+    related: tuple[Material, ...] = ()
+    # Fingerprints of the questions already stored for this material; a provider avoids repeating them.
+    avoid: frozenset[str] = frozenset()
+    seed: int | None = None
+
+
+@dataclass(frozen=True)
+class QuestionDraft:
+    type: QuestionType
+    question: str
+    options: tuple[str, ...]
+    correct_answer: str  # blur: the hidden terms in order, joined by BLUR_ANSWER_SEPARATOR
+    explanation: str
+    difficulty: Difficulty
+
+
+@dataclass(frozen=True)
+class GradingRequest:
+    type: QuestionType
+    question: str
+    options: tuple[str, ...]
+    correct_answer: str
+    explanation: str
+    answer: str
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    is_correct: bool
+    score: float  # 0..1
+    feedback: str
+
+
+@dataclass(frozen=True)
+class Analysis:
+    difficulty: Difficulty
+    key_concepts: tuple[str, ...]
+    summary: str
+    estimated_study_minutes: int
+
+
+@dataclass(frozen=True)
+class CallStats:
+    """What one provider call cost: recorded in the request log and the daily usage."""
+
+    provider: str
+    model: str
+    prompt_version: str = ""
+    tokens_in: int = 0
+    tokens_out: int = 0
+    cost_usd: Decimal = Decimal(0)
+    latency_ms: int = 0
+
+    @property
+    def tokens(self) -> int:
+        return self.tokens_in + self.tokens_out
+
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class ProviderResult(Generic[T]):
+    value: T
+    stats: CallStats
+
+
+class ProviderError(Exception):
+    """The provider could not answer (down, throttled, misconfigured, or its output was unusable).
+
+    ``retry_after`` is a hint in seconds when the upstream gave one. ``stats`` describes the failed
+    call (latency, tokens if any were billed) for the request log.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        kind: str = "unavailable",
+        retry_after: float | None = None,
+        stats: CallStats | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.kind = kind
+        self.retry_after = retry_after
+        self.stats = stats
+
+
+class NotEnoughMaterial(Exception):
+    """The text is too short or too plain to build any question of the requested kinds."""
+
+
+class AIProvider(Protocol):
+    name: str
+    model: str
+
+    def generate_questions(self, request: GenerationRequest) -> ProviderResult[list[QuestionDraft]]: ...
+
+    def evaluate_answer(self, request: GradingRequest) -> ProviderResult[Evaluation]: ...
+
+    def analyze_content(self, material: Material) -> ProviderResult[Analysis]: ...
+
+
+@dataclass
+class Allocation:
+    """How many questions of each type a request asks for (round-robin over the requested types)."""
+
+    counts: dict[QuestionType, int] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, types: tuple[QuestionType, ...], count: int) -> Allocation:
+        counts: dict[QuestionType, int] = dict.fromkeys(types, 0)
+        for i in range(count):
+            counts[types[i % len(types)]] += 1
+        return cls(counts)

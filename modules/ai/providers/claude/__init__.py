@@ -1,0 +1,1 @@
+"""The Claude provider: Anthropic's official SDK, structured output through tool use."""
