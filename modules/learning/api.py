@@ -1,9 +1,9 @@
 """Learning's routers: ``content_router`` at /api/content/, ``review_router`` at /api/review/.
 
 Thin: parse, call a service, shape the answer. Errors are the services' domain errors.
+No ``from __future__ import annotations`` here: Ninja resolves the annotations of paginated views
+outside this module, where string annotations would not resolve.
 """
-
-from __future__ import annotations
 
 from typing import Any
 

@@ -12,7 +12,9 @@ pytestmark = pytest.mark.django_db
 
 def test_create_category_answers_201_with_slug_and_zero_count(auth_client: Client) -> None:
     response = auth_client.post(
-        "/api/content/categories/", {"name": " Cell Biology ", "description": "cells"}, content_type="application/json"
+        "/api/content/categories/",
+        {"name": " Cell Biology ", "description": "cells"},
+        content_type="application/json",
     )
     assert response.status_code == 201
     body = response.json()
@@ -29,7 +31,9 @@ def test_category_name_is_unique_per_user_case_insensitively(auth_client: Client
     make_category(user=user, name="History")
     make_category(user=other_user, name="Physics")
 
-    duplicate = auth_client.post("/api/content/categories/", {"name": "history"}, content_type="application/json")
+    duplicate = auth_client.post(
+        "/api/content/categories/", {"name": "history"}, content_type="application/json"
+    )
     someone_elses_name = auth_client.post(
         "/api/content/categories/", {"name": "Physics"}, content_type="application/json"
     )
@@ -41,7 +45,9 @@ def test_category_name_is_unique_per_user_case_insensitively(auth_client: Client
 
 def test_category_input_is_validated(auth_client: Client) -> None:
     empty = auth_client.post("/api/content/categories/", {"name": "   "}, content_type="application/json")
-    too_long = auth_client.post("/api/content/categories/", {"name": "x" * 101}, content_type="application/json")
+    too_long = auth_client.post(
+        "/api/content/categories/", {"name": "x" * 101}, content_type="application/json"
+    )
     unknown = auth_client.post(
         "/api/content/categories/", {"name": "Ok", "user_id": 3}, content_type="application/json"
     )
@@ -111,7 +117,9 @@ def test_deleting_a_category_keeps_its_content(auth_client: Client, user) -> Non
 def test_another_users_category_is_404_for_patch_and_delete(auth_client: Client, other_user) -> None:
     theirs = make_category(user=other_user, name="Theirs")
 
-    patch = auth_client.patch(f"/api/content/categories/{theirs.pk}/", {"name": "Mine"}, content_type="application/json")
+    patch = auth_client.patch(
+        f"/api/content/categories/{theirs.pk}/", {"name": "Mine"}, content_type="application/json"
+    )
     delete = auth_client.delete(f"/api/content/categories/{theirs.pk}/")
     missing = auth_client.delete("/api/content/categories/999999/")
 
