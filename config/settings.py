@@ -207,6 +207,9 @@ AI_PROVIDER = env_str("AI_PROVIDER", "claude" if ANTHROPIC_API_KEY else "local")
 ANTHROPIC_MODEL = env_str("ANTHROPIC_MODEL", "claude-sonnet-4-5")
 AI_REQUEST_TIMEOUT = env_float("AI_REQUEST_TIMEOUT", 60.0)
 AI_MAX_RETRIES = env_int("AI_MAX_RETRIES", 3)
+# Dotted path of a callable returning an httpx2.Client for the Anthropic SDK (a proxy; tests: a mock transport).
+AI_HTTP_CLIENT_FACTORY = env_str("AI_HTTP_CLIENT_FACTORY")
+AI_JOB_STALE_MINUTES = env_int("AI_JOB_STALE_MINUTES", 30)  # a queued/running job older than this is failed
 
 # --- Ops ------------------------------------------------------------------------------------
 SLACK_WEBHOOK_URL = env_str("SLACK_WEBHOOK_URL")
