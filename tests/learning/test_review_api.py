@@ -245,14 +245,13 @@ def test_completion_takes_at_most_six_statements(
     auth_client: Client, user, django_assert_max_num_queries
 ) -> None:
     content = make_due_content(user=user)
-    # user, key lookup, savepoint, locked schedule, history, schedule update, key insert, release:
-    # six statements of work; the test's own transaction adds the two savepoint statements.
+    # user, key lookup, SAVEPOINT, locked schedule, history, schedule update, key insert, RELEASE
     with django_assert_max_num_queries(8):
         response = complete(
             auth_client, {"content_id": content.pk, "result": "remembered"}, **{"Idempotency-Key": "k-1"}
         )
     assert response.status_code == 200
-    with django_assert_max_num_queries(6):
+    with django_assert_max_num_queries(6):  # the same without the key's two statements
         response = complete(auth_client, {"content_id": content.pk, "result": "partial"})
     assert response.status_code == 200
 
