@@ -1,1 +1,132 @@
-"""Django admin registrations of the ai module."""
+"""Django admin registrations of the ai module: questions, daily usage, the request log (with cost per
+day and per model for the filtered rows), and generation jobs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin
+from django.db.models import Count, Q, Sum
+from django.db.models.functions import TruncDate
+from django.http import HttpRequest, HttpResponse
+
+from modules.ai.models import AIJob, AIQuestion, AIRequestLog, AIUsage, Outcome
+
+
+@admin.register(AIQuestion)
+class AIQuestionAdmin(admin.ModelAdmin):
+    list_display = (
+        "id",
+        "type",
+        "short_question",
+        "user",
+        "content",
+        "difficulty",
+        "provider",
+        "model",
+        "tokens_used",
+        "created_at",
+    )
+    list_filter = ("type", "difficulty", "provider", "model", "created_at")
+    search_fields = ("question", "correct_answer", "user__email")
+    date_hierarchy = "created_at"
+    raw_id_fields = ("user", "content", "job")
+    list_select_related = ("user", "content")
+    readonly_fields = ("provider", "model", "tokens_used", "generation_time_ms", "created_at")
+
+    @admin.display(description="question")
+    def short_question(self, obj: AIQuestion) -> str:
+        return obj.question[:80]
+
+
+@admin.register(AIUsage)
+class AIUsageAdmin(admin.ModelAdmin):
+    list_display = ("date", "user", "questions_generated", "tokens_used", "cost_usd", "updated_at")
+    list_filter = ("date",)
+    search_fields = ("user__email",)
+    date_hierarchy = "date"
+    raw_id_fields = ("user",)
+    list_select_related = ("user",)
+    readonly_fields = ("tokens_used", "cost_usd", "updated_at")
+
+
+@admin.register(AIRequestLog)
+class AIRequestLogAdmin(admin.ModelAdmin):
+    """Read-only: the log is append-only. The change list shows totals, cost per model and cost per
+    day for whatever the filters select."""
+
+    change_list_template = "admin/ai/airequestlog/change_list.html"
+    list_display = (
+        "created_at",
+        "task",
+        "provider",
+        "model",
+        "outcome",
+        "tokens_in",
+        "tokens_out",
+        "cost_usd",
+        "latency_ms",
+        "user",
+    )
+    list_filter = ("outcome", "task", "provider", "model", "prompt_version")
+    search_fields = ("user__email", "error", "model")
+    date_hierarchy = "created_at"
+    list_select_related = ("user",)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        response = super().changelist_view(request, extra_context)
+        context = getattr(response, "context_data", None)
+        if not context or "cl" not in context:
+            return response  # a redirect (bad filter) or an error page
+        rows = context["cl"].queryset.order_by()
+        metrics = {
+            "requests": Count("id"),
+            "errors": Count("id", filter=Q(outcome=Outcome.ERROR)),
+            "tokens_in": Sum("tokens_in"),
+            "tokens_out": Sum("tokens_out"),
+            "cost": Sum("cost_usd"),
+        }
+        context["summary_total"] = rows.aggregate(**metrics)
+        context["summary_by_model"] = list(
+            rows.values("provider", "model").annotate(**metrics).order_by("-cost", "provider", "model")
+        )
+        context["summary_by_day"] = list(
+            rows.annotate(day=TruncDate("created_at")).values("day").annotate(**metrics).order_by("-day")[:31]
+        )
+        return response
+
+
+@admin.register(AIJob)
+class AIJobAdmin(admin.ModelAdmin):
+    list_display = ("id", "user", "status", "content_count", "reserved", "created_at", "finished_at")
+    list_filter = ("status", "created_at")
+    search_fields = ("user__email", "error")
+    date_hierarchy = "created_at"
+    raw_id_fields = ("user", "usage")
+    list_select_related = ("user",)
+    readonly_fields = (
+        "params",
+        "content_ids",
+        "completed_content_ids",
+        "reserved",
+        "usage",
+        "created_at",
+        "started_at",
+        "finished_at",
+        "updated_at",
+    )
+
+    @admin.display(description="contents")
+    def content_count(self, obj: AIJob) -> int:
+        return len(obj.content_ids or [])

@@ -1,8 +1,12 @@
 from django.apps import AppConfig
 
+from modules.common.schedules import ScheduleSpec
+
 
 class AIConfig(AppConfig):
     name = "modules.ai"
     label = "ai"
     verbose_name = "AI"
     default_auto_field = "django.db.models.BigAutoField"
+
+    schedules = (ScheduleSpec("ai.fail_stale_jobs", "modules.ai.tasks.fail_stale_jobs", "*/10 * * * *"),)
