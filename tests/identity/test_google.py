@@ -165,14 +165,20 @@ def test_google_sign_in_takes_over_an_unverified_squatted_account_and_drops_its_
     assert squatter.is_email_verified
     assert not squatter.has_usable_password()
     login = api_client.post(
-        "/api/auth/token/", {"email": "ada@gmail.com", "password": DEFAULT_PASSWORD}, content_type="application/json"
+        "/api/auth/token/",
+        {"email": "ada@gmail.com", "password": DEFAULT_PASSWORD},
+        content_type="application/json",
     )
     assert login.status_code == 401
-    old = api_client.get("/api/accounts/users/me/", headers={"Authorization": f"Bearer {squatters_tokens.access}"})
+    old = api_client.get(
+        "/api/accounts/users/me/", headers={"Authorization": f"Bearer {squatters_tokens.access}"}
+    )
     assert old.status_code == 401
 
 
-def test_google_sign_in_of_a_deactivated_user_answers_401(api_client: Client, fake_google: FakeGoogle) -> None:
+def test_google_sign_in_of_a_deactivated_user_answers_401(
+    api_client: Client, fake_google: FakeGoogle
+) -> None:
     sign_in(api_client, fake_google.id_token())
     User.objects.update(is_active=False)
 
@@ -201,11 +207,15 @@ def test_google_id_token_with_a_bad_claim_answers_401(
     assert not User.objects.exists()
 
 
-def test_google_id_token_with_the_bare_issuer_name_is_accepted(api_client: Client, fake_google: FakeGoogle) -> None:
+def test_google_id_token_with_the_bare_issuer_name_is_accepted(
+    api_client: Client, fake_google: FakeGoogle
+) -> None:
     assert sign_in(api_client, fake_google.id_token(iss="accounts.google.com")).status_code == 200
 
 
-def test_google_id_token_signed_by_another_key_answers_401(api_client: Client, fake_google: FakeGoogle) -> None:
+def test_google_id_token_signed_by_another_key_answers_401(
+    api_client: Client, fake_google: FakeGoogle
+) -> None:
     forged = fake_google.id_token(key=new_key())  # right kid, wrong key
 
     assert sign_in(api_client, forged).status_code == 401
@@ -230,7 +240,9 @@ def test_google_keys_are_cached_across_sign_ins(api_client: Client, fake_google:
     assert fake_google.hits == 1
 
 
-def test_google_keys_are_fetched_again_when_the_max_age_is_zero(api_client: Client, fake_google: FakeGoogle) -> None:
+def test_google_keys_are_fetched_again_when_the_max_age_is_zero(
+    api_client: Client, fake_google: FakeGoogle
+) -> None:
     fake_google.cache_control = "no-cache, max-age=0"
 
     sign_in(api_client, fake_google.id_token())
@@ -239,7 +251,9 @@ def test_google_keys_are_fetched_again_when_the_max_age_is_zero(api_client: Clie
     assert fake_google.hits == 2
 
 
-def test_a_rotated_google_key_is_fetched_once_then_cached(api_client: Client, fake_google: FakeGoogle) -> None:
+def test_a_rotated_google_key_is_fetched_once_then_cached(
+    api_client: Client, fake_google: FakeGoogle
+) -> None:
     assert sign_in(api_client, fake_google.id_token()).status_code == 200
     fake_google.keys["key-2"] = new_key()  # Google rotates after we cached key-1 only
 

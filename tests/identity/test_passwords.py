@@ -53,7 +53,9 @@ def test_password_reset_confirm_sets_the_new_password(
     request_reset(api_client, django_capture_on_commit_callbacks, "ada@example.com")
 
     response = post(
-        api_client, "/api/auth/password-reset/confirm/", {"token": emailed_token(), "new_password": NEW_PASSWORD}
+        api_client,
+        "/api/auth/password-reset/confirm/",
+        {"token": emailed_token(), "new_password": NEW_PASSWORD},
     )
 
     assert response.status_code == 200
@@ -70,12 +72,16 @@ def test_password_reset_token_is_single_use(api_client: Client, django_capture_o
     request_reset(api_client, django_capture_on_commit_callbacks, "ada@example.com")
     token = emailed_token()
     assert (
-        post(api_client, "/api/auth/password-reset/confirm/", {"token": token, "new_password": NEW_PASSWORD}).status_code
+        post(
+            api_client, "/api/auth/password-reset/confirm/", {"token": token, "new_password": NEW_PASSWORD}
+        ).status_code
         == 200
     )
 
     again = post(
-        api_client, "/api/auth/password-reset/confirm/", {"token": token, "new_password": "yet-another-Passphrase-9"}
+        api_client,
+        "/api/auth/password-reset/confirm/",
+        {"token": token, "new_password": "yet-another-Passphrase-9"},
     )
 
     assert again.status_code == 400
@@ -89,7 +95,9 @@ def test_password_reset_token_expires_after_one_hour(api_client: Client) -> None
     with mock.patch.object(type(generator), "_now", return_value=an_hour_and_a_minute_ago):
         token = services.make_password_reset_token(user)
 
-    response = post(api_client, "/api/auth/password-reset/confirm/", {"token": token, "new_password": NEW_PASSWORD})
+    response = post(
+        api_client, "/api/auth/password-reset/confirm/", {"token": token, "new_password": NEW_PASSWORD}
+    )
 
     assert response.status_code == 400
     assert response.json()["code"] == "invalid_token"
@@ -103,7 +111,9 @@ def test_password_reset_token_under_an_hour_old_still_works(api_client: Client) 
     with mock.patch.object(type(generator), "_now", return_value=datetime.now() - timedelta(minutes=59)):
         token = services.make_password_reset_token(user)
 
-    response = post(api_client, "/api/auth/password-reset/confirm/", {"token": token, "new_password": NEW_PASSWORD})
+    response = post(
+        api_client, "/api/auth/password-reset/confirm/", {"token": token, "new_password": NEW_PASSWORD}
+    )
 
     assert response.status_code == 200
 
@@ -114,7 +124,9 @@ def test_password_reset_token_under_an_hour_old_still_works(api_client: Client) 
 def test_password_reset_confirm_with_a_bad_token_answers_400_or_422(api_client: Client, token: str) -> None:
     make_user(email="ada@example.com")
 
-    response = post(api_client, "/api/auth/password-reset/confirm/", {"token": token, "new_password": NEW_PASSWORD})
+    response = post(
+        api_client, "/api/auth/password-reset/confirm/", {"token": token, "new_password": NEW_PASSWORD}
+    )
 
     assert response.status_code == (422 if token == "" else 400)
 
@@ -130,7 +142,9 @@ def test_password_reset_confirm_with_a_weak_password_answers_422_and_keeps_the_t
 
     assert weak.status_code == 422
     assert weak.json()["detail"][0]["loc"] == ["body", "payload", "new_password"]
-    strong = post(api_client, "/api/auth/password-reset/confirm/", {"token": token, "new_password": NEW_PASSWORD})
+    strong = post(
+        api_client, "/api/auth/password-reset/confirm/", {"token": token, "new_password": NEW_PASSWORD}
+    )
     assert strong.status_code == 200
 
 
@@ -140,7 +154,11 @@ def test_password_reset_confirm_verifies_the_email_address(
     user = make_user(email="ada@example.com", verified=False)
     request_reset(api_client, django_capture_on_commit_callbacks, "ada@example.com")
 
-    post(api_client, "/api/auth/password-reset/confirm/", {"token": emailed_token(), "new_password": NEW_PASSWORD})
+    post(
+        api_client,
+        "/api/auth/password-reset/confirm/",
+        {"token": emailed_token(), "new_password": NEW_PASSWORD},
+    )
 
     user.refresh_from_db()
     assert user.is_email_verified
@@ -204,7 +222,9 @@ def test_change_password_ends_every_session_including_the_current_one(api_client
     assert post(api_client, "/api/auth/token/refresh/", {"refresh": pair.refresh}).status_code == 401
 
 
-def test_change_password_with_a_wrong_current_password_answers_422_and_changes_nothing(api_client: Client) -> None:
+def test_change_password_with_a_wrong_current_password_answers_422_and_changes_nothing(
+    api_client: Client,
+) -> None:
     user = make_user(email="ada@example.com")
 
     response = post(
@@ -250,6 +270,8 @@ def test_reset_of_a_deleted_users_token_answers_400(api_client: Client) -> None:
     token = services.make_password_reset_token(user)
     User.objects.filter(pk=user.pk).delete()
 
-    response = post(api_client, "/api/auth/password-reset/confirm/", {"token": token, "new_password": NEW_PASSWORD})
+    response = post(
+        api_client, "/api/auth/password-reset/confirm/", {"token": token, "new_password": NEW_PASSWORD}
+    )
 
     assert response.status_code == 400

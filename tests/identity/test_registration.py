@@ -57,7 +57,9 @@ def test_register_creates_an_unverified_free_account_and_answers_201_with_the_pr
     assert user.check_password(STRONG)
     assert Subscription.objects.get(user=user).tier == "FREE"
     assert SubscriptionChange.objects.filter(user=user, to_tier="FREE", source="registration").exists()
-    assert EmailAddress.objects.filter(user=user, email="ada@example.com", primary=True, verified=False).exists()
+    assert EmailAddress.objects.filter(
+        user=user, email="ada@example.com", primary=True, verified=False
+    ).exists()
 
 
 def test_register_sends_a_text_and_html_verification_email_with_a_token_link(
@@ -242,7 +244,10 @@ def test_resend_verification_sends_at_most_one_email_a_minute_per_address(
 
     with django_capture_on_commit_callbacks(execute=True):
         for _ in range(3):
-            assert post(api_client, "/api/auth/resend-verification/", {"email": "ada@example.com"}).status_code == 202
+            assert (
+                post(api_client, "/api/auth/resend-verification/", {"email": "ada@example.com"}).status_code
+                == 202
+            )
 
     assert len(mail.outbox) == 1
 
@@ -256,5 +261,7 @@ def test_unverified_user_can_log_in_and_read_their_profile(api_client: Client) -
 
     assert login.status_code == 200
     assert login.json()["user"]["is_email_verified"] is False
-    me = api_client.get("/api/accounts/users/me/", headers={"Authorization": f"Bearer {login.json()['access']}"})
+    me = api_client.get(
+        "/api/accounts/users/me/", headers={"Authorization": f"Bearer {login.json()['access']}"}
+    )
     assert me.status_code == 200

@@ -31,7 +31,9 @@ def claims(token: str) -> dict:
 def test_obtain_token_records_the_refresh_token_as_outstanding_by_fingerprint(api_client: Client) -> None:
     user = make_user(email="ada@example.com")
 
-    body = post(api_client, "/api/auth/token/", {"email": "ada@example.com", "password": DEFAULT_PASSWORD}).json()
+    body = post(
+        api_client, "/api/auth/token/", {"email": "ada@example.com", "password": DEFAULT_PASSWORD}
+    ).json()
 
     outstanding = OutstandingToken.objects.get(user=user)
     assert outstanding.jti == claims(body["refresh"])["jti"]
@@ -125,7 +127,9 @@ def test_logout_blacklists_the_refresh_token_and_answers_204(api_client: Client)
     assert response.content == b""
     assert post(api_client, "/api/auth/token/refresh/", {"refresh": pair.refresh}).status_code == 401
     # Logging out twice is harmless.
-    assert post(api_client, "/api/auth/logout/", {"refresh": pair.refresh}, headers=headers).status_code == 204
+    assert (
+        post(api_client, "/api/auth/logout/", {"refresh": pair.refresh}, headers=headers).status_code == 204
+    )
 
 
 def test_logout_needs_an_access_token(api_client: Client) -> None:
@@ -137,7 +141,9 @@ def test_logout_needs_an_access_token(api_client: Client) -> None:
     assert response.json()["code"] == "not_authenticated"
 
 
-def test_logout_with_someone_elses_refresh_token_answers_401_and_blacklists_nothing(api_client: Client) -> None:
+def test_logout_with_someone_elses_refresh_token_answers_401_and_blacklists_nothing(
+    api_client: Client,
+) -> None:
     ada, bob = make_user(email="ada@example.com"), make_user(email="bob@example.com")
     bobs = services.issue_tokens(bob)
     headers = {"Authorization": f"Bearer {services.issue_tokens(ada).access}"}
@@ -168,6 +174,29 @@ def test_revoke_all_sessions_blacklists_every_live_refresh_token_and_bumps_the_v
     assert BlacklistedToken.objects.filter(token__user=user).count() == len(pairs)
 
 
+def race_two_refreshes(token: str) -> list[int]:
+    barrier = threading.Barrier(2)
+    statuses: list[int] = []
+
+    def refresh() -> None:
+        try:
+            client = Client()
+            barrier.wait()
+            response = client.post(
+                "/api/auth/token/refresh/", {"refresh": token}, content_type="application/json"
+            )
+            statuses.append(response.status_code)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=refresh) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    return statuses
+
+
 @pytest.mark.django_db(transaction=True)
 def test_two_concurrent_refreshes_with_one_token_never_both_succeed() -> None:
     """Real threads, real PostgreSQL: both requests pass the token checks, then race on the row lock."""
@@ -175,24 +204,8 @@ def test_two_concurrent_refreshes_with_one_token_never_both_succeed() -> None:
     rounds = 5
     for _ in range(rounds):
         pair = services.issue_tokens(user)
-        barrier = threading.Barrier(2)
-        statuses: list[int] = []
 
-        def refresh(token: str = pair.refresh) -> None:
-            try:
-                client = Client()
-                barrier.wait()
-                statuses.append(
-                    client.post("/api/auth/token/refresh/", {"refresh": token}, content_type="application/json").status_code
-                )
-            finally:
-                connection.close()
-
-        threads = [threading.Thread(target=refresh) for _ in range(2)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=30)
+        statuses = race_two_refreshes(pair.refresh)
 
         assert sorted(statuses) == [200, 401]
         jti = claims(pair.refresh)["jti"]
