@@ -1,7 +1,9 @@
 """Ops routers: ``health_router`` at /api/health/, ``monitoring_router`` at /api/monitoring/ (admins
-only), and the Prometheus text endpoint ``prometheus_metrics`` (a plain Django view at /metrics)."""
+only), and the Prometheus text endpoint ``prometheus_metrics`` (a plain Django view at /metrics).
 
-from __future__ import annotations
+No ``from __future__ import annotations`` here: Ninja resolves the annotations of paginated views at
+runtime, from its own module, where string annotations would not resolve.
+"""
 
 import hmac
 from typing import Any
@@ -95,13 +97,13 @@ def create_rule(request: HttpRequest, payload: AlertRuleIn) -> Status:
     return Status(201, services.create_rule(values=payload.model_dump()))
 
 
-@monitoring_router.patch("/alert-rules/{rule_id}/", response=AlertRuleOut, summary="Change an alert rule")
+@monitoring_router.patch("/alert-rules/{int:rule_id}/", response=AlertRuleOut, summary="Change an alert rule")
 def update_rule(request: HttpRequest, rule_id: int, payload: AlertRulePatch) -> AlertRule:
     identity.require_admin(request.auth)
     return services.update_rule(rule_id=rule_id, changes=payload.model_dump(exclude_unset=True))
 
 
-@monitoring_router.delete("/alert-rules/{rule_id}/", response={204: None}, summary="Delete an alert rule")
+@monitoring_router.delete("/alert-rules/{int:rule_id}/", response={204: None}, summary="Delete an alert rule")
 def delete_rule(request: HttpRequest, rule_id: int) -> Status:
     identity.require_admin(request.auth)
     services.delete_rule(rule_id=rule_id)
