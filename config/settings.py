@@ -204,7 +204,8 @@ ADMIN_EMAILS = env_list("ADMIN_EMAILS", [])
 # --- AI -------------------------------------------------------------------------------------
 ANTHROPIC_API_KEY = env_str("ANTHROPIC_API_KEY")
 AI_PROVIDER = env_str("AI_PROVIDER", "claude" if ANTHROPIC_API_KEY else "local").lower()
-ANTHROPIC_MODEL = env_str("ANTHROPIC_MODEL", "claude-sonnet-4-5")
+# claude-sonnet-4-5 reaches end-of-life on 2026-11-30 (anthropic SDK deprecation table).
+ANTHROPIC_MODEL = env_str("ANTHROPIC_MODEL", "claude-sonnet-4-6")
 AI_REQUEST_TIMEOUT = env_float("AI_REQUEST_TIMEOUT", 60.0)
 AI_MAX_RETRIES = env_int("AI_MAX_RETRIES", 3)
 # Dotted path of a callable returning an httpx2.Client for the Anthropic SDK (a proxy; tests: a mock transport).
