@@ -83,7 +83,14 @@ def user_for_access_token(raw: str) -> User:
     return active_user_for_claims(validated)
 
 
-@transaction.atomic
+class _RefreshToken(RefreshToken):
+    """ninja-jwt's refresh token minus its own blacklist lookup: ``rotate`` checks the blacklist
+    itself, after locking the token's row, where the answer cannot change under it."""
+
+    def check_blacklist(self) -> None:
+        return None
+
+
 def rotate(raw_refresh: str) -> tuple[User, TokenPair]:
     """Trade a refresh token for a new pair; the old one is blacklisted (single use).
 
@@ -91,20 +98,24 @@ def rotate(raw_refresh: str) -> tuple[User, TokenPair]:
     then sees the first one's blacklist entry; the blacklist's unique key is the last line of defence.
     """
     try:
-        refresh = RefreshToken(raw_refresh)  # signature, alg, expiry, type, not blacklisted
+        refresh = _RefreshToken(raw_refresh)  # signature, alg, expiry, type
     except TokenError as exc:
         raise TokenInvalid() from exc
+    try:
+        return _rotate_locked(refresh)
+    except IntegrityError as exc:
+        raise TokenInvalid() from exc
+
+
+@transaction.atomic
+def _rotate_locked(refresh: RefreshToken) -> tuple[User, TokenPair]:
     outstanding = (
         OutstandingToken.objects.select_for_update().filter(jti=refresh[api_settings.JTI_CLAIM]).first()
     )
     if outstanding is None or BlacklistedToken.objects.filter(token=outstanding).exists():
         raise TokenInvalid()
     user = active_user_for_claims(refresh)
-    try:
-        with transaction.atomic():
-            BlacklistedToken.objects.create(token=outstanding)
-    except IntegrityError as exc:
-        raise TokenInvalid() from exc
+    BlacklistedToken.objects.create(token=outstanding)
     return user, issue_pair(user)
 
 

@@ -1,0 +1,175 @@
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+
+from modules.identity import services
+from modules.identity.models import EmailLog, Subscription, SubscriptionChange, User
+from modules.identity.testing import make_user
+from modules.identity.tiers import Tier
+
+pytestmark = pytest.mark.django_db
+
+NEW_PASSWORD = "admin-Chosen-passphrase-5"
+
+
+@pytest.fixture
+def admin_client() -> Client:
+    admin = User.objects.create_superuser(email="root@example.com", password="root-Passphrase-1")
+    client = Client()
+    client.force_login(admin)
+    return client
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["", "?q=ada", "?subscription__tier__exact=PRO", "?is_email_verified__exact=0", "?is_active__exact=1"],
+)
+def test_user_changelist_searches_and_filters(admin_client: Client, query: str) -> None:
+    make_user(email="ada@example.com", tier=Tier.PRO, verified=False)
+    make_user(email="bob@example.com", tier=Tier.FREE)
+
+    response = admin_client.get(f"/admin/identity/user/{query}")
+
+    assert response.status_code == 200
+    if query in ("?q=ada", "?subscription__tier__exact=PRO", "?is_email_verified__exact=0"):
+        assert b"ada@example.com" in response.content
+        assert b"bob@example.com" not in response.content
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/admin/identity/subscription/",
+        "/admin/identity/subscriptionchange/",
+        "/admin/identity/emaillog/?q=ada",
+        "/admin/identity/emaillog/?status__exact=failed",
+        "/admin/identity/user/add/",
+    ],
+)
+def test_admin_pages_load(admin_client: Client, path: str) -> None:
+    user = make_user(email="ada@example.com")
+    EmailLog.objects.create(
+        to=user.email, template="identity/email/verify_email", subject="hi", status="failed"
+    )
+
+    assert admin_client.get(path).status_code == 200
+
+
+def test_user_change_page_loads(admin_client: Client) -> None:
+    user = make_user(email="ada@example.com")
+
+    assert admin_client.get(f"/admin/identity/user/{user.pk}/change/").status_code == 200
+
+
+def test_admin_adds_a_user_with_a_lowercased_email(admin_client: Client) -> None:
+    response = admin_client.post(
+        "/admin/identity/user/add/",
+        {
+            "email": "New@Example.com",
+            "usable_password": "true",
+            "password1": NEW_PASSWORD,
+            "password2": NEW_PASSWORD,
+        },
+    )
+
+    assert response.status_code == 302
+    user = User.objects.get(email="new@example.com")
+    assert user.check_password(NEW_PASSWORD)
+
+
+def test_admin_refuses_a_duplicate_email_in_another_case(admin_client: Client) -> None:
+    make_user(email="ada@example.com")
+
+    response = admin_client.post(
+        "/admin/identity/user/add/",
+        {
+            "email": "ADA@example.com",
+            "usable_password": "true",
+            "password1": NEW_PASSWORD,
+            "password2": NEW_PASSWORD,
+        },
+    )
+
+    assert response.status_code == 200  # the form again, with the error
+    assert User.objects.filter(email="ada@example.com").count() == 1
+
+
+def test_admin_password_change_sets_the_password_and_ends_the_users_sessions(admin_client: Client) -> None:
+    user = make_user(email="ada@example.com")
+    pair = services.issue_tokens(user)
+
+    response = admin_client.post(
+        f"/admin/identity/user/{user.pk}/password/",
+        {"usable_password": "true", "password1": NEW_PASSWORD, "password2": NEW_PASSWORD},
+    )
+
+    assert response.status_code == 302
+    user.refresh_from_db()
+    assert user.check_password(NEW_PASSWORD)
+    assert (
+        Client()
+        .get("/api/accounts/users/me/", headers={"Authorization": f"Bearer {pair.access}"})
+        .status_code
+        == 401
+    )
+
+
+@pytest.mark.parametrize("tier", ["FREE", "BASIC", "PRO"])
+def test_admin_action_sets_the_tier_of_selected_users_and_records_it(admin_client: Client, tier: str) -> None:
+    ada = make_user(email="ada@example.com", tier=Tier.BASIC if tier != "BASIC" else Tier.FREE)
+    bob = make_user(email="bob@example.com", tier=Tier.BASIC if tier != "BASIC" else Tier.FREE)
+
+    response = admin_client.post(
+        "/admin/identity/user/",
+        {"action": f"set_tier_{tier.lower()}", "_selected_action": [ada.pk, bob.pk]},
+    )
+
+    assert response.status_code == 302
+    for user in (ada, bob):
+        assert Subscription.objects.get(user=user).tier == tier
+        assert SubscriptionChange.objects.filter(user=user, to_tier=tier, source="admin").exists()
+
+
+def test_admin_action_on_subscriptions_sets_the_tier(admin_client: Client) -> None:
+    ada = make_user(email="ada@example.com", tier=Tier.FREE)
+
+    admin_client.post(
+        "/admin/identity/subscription/",
+        {"action": "set_tier_pro", "_selected_action": [ada.subscription.pk]},
+    )
+
+    assert Subscription.objects.get(user=ada).tier == "PRO"
+
+
+def test_editing_a_subscriptions_tier_in_admin_records_the_change(admin_client: Client) -> None:
+    ada = make_user(email="ada@example.com", tier=Tier.FREE)
+    sub = ada.subscription
+
+    response = admin_client.post(
+        f"/admin/identity/subscription/{sub.pk}/change/",
+        {
+            "user": ada.pk,
+            "tier": "BASIC",
+            "started_at_0": "2026-01-01",
+            "started_at_1": "00:00:00",
+            "expires_at_0": "",
+            "expires_at_1": "",
+            "is_active": "on",
+        },
+    )
+
+    assert response.status_code == 302
+    assert SubscriptionChange.objects.filter(
+        user=ada, from_tier="FREE", to_tier="BASIC", source="admin"
+    ).exists()
+
+
+def test_email_log_admin_is_read_only_and_hides_bodies(admin_client: Client) -> None:
+    log = EmailLog.objects.create(to="ada@example.com", template="t", subject="s", body_text="secret-link")
+
+    page = admin_client.get(f"/admin/identity/emaillog/{log.pk}/change/")
+
+    assert page.status_code == 200
+    assert b"secret-link" not in page.content
+    assert admin_client.get("/admin/identity/emaillog/add/").status_code == 403
