@@ -14,13 +14,15 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from types import ModuleType
 from typing import Any
 
 from django.conf import settings
 from django.core.cache import caches
 from django.db import DatabaseError, connection, transaction
 
+from modules.ai import services as ai
+from modules.identity import services as identity
+from modules.learning import services as learning
 from modules.ops.catalog import BY_NAME
 from modules.ops.requestmetrics import RequestMetricsStore, is_shared_cache
 
@@ -212,48 +214,25 @@ def _publishes_stats_across_processes(broker: Any) -> bool:
 # --- other modules (their facades only) ---------------------------------------------------------
 
 
-def _facade(module: ModuleType, name: str) -> Callable[..., Any] | None:
-    return getattr(module, name, None)
-
-
 def collect_ai(now: datetime) -> Iterator[Reading]:
-    from modules.ai import services as ai
-
     midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    cost_since = _facade(ai, "cost_since")
-    if cost_since is not None:
-        yield Reading("ai_cost_daily", cost_since(since=midnight))
-    usage_totals = _facade(ai, "usage_totals")
-    if usage_totals is not None:
-        totals = usage_totals(since=now - timedelta(hours=1))
-        yield Reading("ai_requests", totals.requests)
-        yield Reading("ai_tokens", totals.tokens)
-        yield from _reading("ai_error_rate", _percent(totals.errors, totals.requests))
+    yield Reading("ai_cost_daily", ai.cost_since(since=midnight))
+    totals = ai.usage_totals(since=now - timedelta(hours=1))
+    yield Reading("ai_requests", totals.requests)
+    yield Reading("ai_tokens", totals.tokens)
+    yield from _reading("ai_error_rate", _percent(totals.errors, totals.requests))
 
 
 def collect_users(now: datetime) -> Iterator[Reading]:
-    from modules.identity import services as identity
-    from modules.learning import services as learning
-
     day_ago = now - timedelta(hours=24)
-    count_users = _facade(identity, "count_users")
-    total = count_users() if count_users is not None else None
-    yield from _reading("total_users", total)
-    count_signups = _facade(identity, "count_signups")
-    if count_signups is not None:
-        yield Reading("signups", count_signups(since=day_ago))
-    count_failed_emails = _facade(identity, "count_failed_emails")
-    if count_failed_emails is not None:
-        yield Reading("email_failed_sends", count_failed_emails(since=day_ago))
-    count_active = _facade(learning, "count_active_reviewers")
-    if count_active is not None and total:
-        yield from _reading("user_activity_rate", _percent(count_active(since=day_ago), total))
-    count_reviews = _facade(learning, "count_reviews")
-    if count_reviews is not None:
-        yield Reading("reviews_completed", count_reviews(since=day_ago))
-    count_overdue = _facade(learning, "count_overdue")
-    if count_overdue is not None:
-        yield Reading("overdue_reviews", count_overdue(now=now))
+    total = identity.count_users()
+    yield Reading("total_users", total)
+    yield Reading("signups", identity.count_signups(since=day_ago))
+    yield Reading("email_failed_sends", identity.count_failed_emails(since=day_ago))
+    yield Reading("reviews_completed", learning.count_reviews(since=day_ago))
+    yield Reading("overdue_reviews", learning.count_overdue(now=now))
+    # No users: an activity rate would be a made-up number.
+    yield from _reading("user_activity_rate", _percent(learning.count_active_reviewers(since=day_ago), total))
 
 
 COLLECTORS: tuple[Collector, ...] = (

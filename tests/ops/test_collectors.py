@@ -13,6 +13,7 @@ from django.core.management import call_command
 from django.test import Client
 from django.utils import timezone
 
+from modules.ai.testing import make_request_log
 from modules.identity.testing import make_user
 from modules.learning import services as learning_services
 from modules.learning.testing import make_content, make_due_content, record_review
@@ -78,6 +79,8 @@ def test_a_round_on_postgres_and_redis_records_plausible_values() -> None:
     assert values["overdue_reviews"] == learning_services.count_overdue(now=timezone.now())
     assert values["overdue_reviews"] >= 1
     assert values["email_failed_sends"] == 0
+    assert values["ai_requests"] == 0
+    assert values["ai_cost_daily"] == 0
 
     stored = dict(MetricSample.objects.filter(at=result.at).values_list("name", "value"))
     assert stored == pytest.approx(values)
@@ -123,26 +126,29 @@ def test_with_no_api_traffic_latency_and_rates_are_absent_but_the_count_is_zero(
         assert name not in values
 
 
-def test_a_facade_function_that_does_not_exist_leaves_its_metric_absent(monkeypatch) -> None:
-    from modules.learning import services as learning
+def test_ai_metrics_come_from_the_ai_facade() -> None:
+    now = timezone.now()
+    make_request_log(tokens_in=1000, tokens_out=500, cost_usd="0.0105", created_at=now - timedelta(minutes=5))
+    make_request_log(
+        tokens_in=200, tokens_out=0, cost_usd="0.0006", outcome="error", created_at=now - timedelta(minutes=2)
+    )
+    make_request_log(cost_usd="1.0", created_at=now - timedelta(hours=3))  # outside the hour
 
-    monkeypatch.delattr(learning, "count_reviews", raising=False)
+    values = services.collect_metrics(now=now).recorded
+
+    assert values["ai_requests"] == 2
+    assert values["ai_tokens"] == 1700
+    assert values["ai_error_rate"] == pytest.approx(50.0)
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    expected_cost = 0.0111 + (1.0 if now - timedelta(hours=3) >= midnight else 0.0)
+    assert values["ai_cost_daily"] == pytest.approx(expected_cost)
+
+
+def test_without_ai_requests_the_ai_error_rate_is_absent_not_zero() -> None:
     values = services.collect_metrics().recorded
-    assert "reviews_completed" not in values
-    assert "overdue_reviews" in values
-
-
-def test_ai_metrics_come_from_the_ai_facade_when_it_has_them() -> None:
-    from modules.ai import services as ai
-
-    values = services.collect_metrics().recorded
-    if getattr(ai, "usage_totals", None) is None:
-        assert "ai_requests" not in values
-    else:
-        assert values["ai_requests"] == 0
-        assert "ai_error_rate" not in values  # no request: a rate would be a made-up number
-    if getattr(ai, "cost_since", None) is not None:
-        assert values["ai_cost_daily"] == 0
+    assert values["ai_requests"] == 0
+    assert values["ai_cost_daily"] == 0
+    assert "ai_error_rate" not in values
 
 
 def test_user_activity_rate_is_absent_without_users() -> None:
