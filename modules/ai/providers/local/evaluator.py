@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from difflib import SequenceMatcher
 
 from modules.ai.providers.base import BLUR_ANSWER_SEPARATOR, Evaluation, GradingRequest
+from modules.ai.providers.local.text import STOPWORDS
 
 ACCEPT_RATIO = 0.86  # a typo or two: counted right, with a spelling note
 CLOSE_RATIO = 0.6  # recognisably the same idea: partial credit, not right
@@ -64,7 +65,7 @@ def match_answer(answer: str, expected: str) -> Match:
         return Match(0.0, False, "number")
     given_words, wanted_words = set(_singular(given).split()), set(_singular(wanted).split())
     # "the Calvin cycle in the stroma" for "Calvin cycle": the term, with a little more around it.
-    if wanted_words <= given_words and len(given_words - wanted_words) <= 2:
+    if wanted_words <= given_words and len(given_words - wanted_words - STOPWORDS) <= 2:
         return Match(0.9, True, "extra")
     ratio = similarity(_singular(given), _singular(wanted))
     if ratio >= ACCEPT_RATIO and len(wanted) >= 4:
