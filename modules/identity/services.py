@@ -23,6 +23,7 @@ from django.contrib.auth import authenticate, password_validation
 from django.core.cache import cache
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Count
 from django.template.loader import render_to_string
 from django.utils import timezone
 
@@ -681,3 +682,27 @@ def users_due_for_reminder(*, utc_now: datetime) -> list[ReminderRecipient]:
             "id", "email", "timezone", "first_name"
         )
     ]
+
+
+# --- Readers for insights (analytics) ---------------------------------------------------------------
+
+
+def timezones_for_user_ids(ids: Iterable[int]) -> dict[int, str]:
+    """{user id: IANA time zone name} of the existing users among ``ids`` (one query)."""
+    wanted = list(set(ids))
+    if not wanted:
+        return {}
+    return dict(User.objects.filter(pk__in=wanted).values_list("pk", "timezone"))
+
+
+def tier_change_counts(*, since: datetime) -> dict[tuple[str, str], int]:
+    """{(from tier, to tier): changes at or after ``since``} in one grouped query; an account's first
+    tier has ``from_tier == ""``."""
+    rows = (
+        SubscriptionChange.objects.filter(changed_at__gte=since)
+        .values("from_tier", "to_tier")
+        .annotate(n=Count("id"))
+        .order_by()
+        .values_list("from_tier", "to_tier", "n")
+    )
+    return {(from_tier, to_tier): n for from_tier, to_tier, n in rows}

@@ -788,3 +788,22 @@ def count_overdue(*, now: datetime) -> int:
 
 def count_contents() -> int:
     return Content.objects.count()
+
+
+# --- Aggregate reads for analytics (the insights module; the queries live in stats.py) ----------------
+
+from modules.learning.stats import (  # noqa: E402, F401 (re-exported at the end: an extension of the facade)
+    CategoryReviewStats,
+    DayReviewCounts,
+    ElapsedBucketStats,
+    LearningTotals,
+    ResultCounts,
+    category_review_counts,
+    due_counts_by_local_day,
+    learning_totals,
+    mean_recall,
+    review_activity_by_user,
+    review_counts_by_elapsed,
+    review_counts_by_local_day,
+    reviewer_ids,
+)
