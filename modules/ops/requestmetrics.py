@@ -14,6 +14,7 @@ import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.core.cache import caches
 from django.core.cache.backends.base import BaseCache
@@ -143,7 +144,7 @@ def is_shared_cache(backend: BaseCache) -> bool:
     return not isinstance(backend, LocMemCache | DummyCache)
 
 
-def _redis_client(backend: BaseCache):
+def _redis_client(backend: BaseCache) -> Any:
     from django.core.cache.backends.redis import RedisCache
 
     if isinstance(backend, RedisCache):
@@ -157,19 +158,32 @@ class RequestMetricsStore:
 
     def __init__(self, alias: str = "default") -> None:
         self.alias = alias
+        self._client_for: tuple[BaseCache, Any] | None = None
 
     @property
     def cache(self) -> BaseCache:
         return caches[self.alias]
 
+    def _client(self, backend: BaseCache) -> Any:
+        """The raw Redis client of ``backend`` (None for other caches), kept between calls: Django
+        builds a new ``redis.Redis`` object on every ``get_client()``, which costs more than the round
+        trip itself. The client is thread-safe (it draws connections from the cache's pool)."""
+        remembered = self._client_for
+        if remembered is not None and remembered[0] is backend:
+            return remembered[1]
+        client = _redis_client(backend)
+        self._client_for = (backend, client)
+        return client
+
     # --- writing --------------------------------------------------------------------------------
     def record(self, obs: Observation, *, now: float | None = None) -> None:
         minute = current_minute(now)
         fields = _fields(obs)
-        client = _redis_client(self.cache)
+        backend = self.cache
+        client = self._client(backend)
         if client is not None:
-            minute_key = self.cache.make_key(f"{_MINUTE_PREFIX}{minute}")
-            totals_key = self.cache.make_key(_TOTALS_KEY)
+            minute_key = backend.make_key(f"{_MINUTE_PREFIX}{minute}")
+            totals_key = backend.make_key(_TOTALS_KEY)
             pipe = client.pipeline(transaction=False)
             for name, amount in fields.items():
                 pipe.hincrby(minute_key, name, amount)
@@ -206,9 +220,10 @@ class RequestMetricsStore:
         return RequestStats.from_hash(self._read(_TOTALS_KEY))
 
     def _read(self, base: str) -> dict[str, int]:
-        client = _redis_client(self.cache)
+        backend = self.cache
+        client = self._client(backend)
         if client is not None:
-            raw = client.hgetall(self.cache.make_key(base))
+            raw = client.hgetall(backend.make_key(base))
             return {key.decode(): int(value) for key, value in raw.items()}
         names = self.cache.get(f"{base}:{_FIELDS_SUFFIX}") or []
         values = self.cache.get_many([f"{base}:{name}" for name in names])
