@@ -120,3 +120,20 @@ def test_admin_pages_show_questions_usage_jobs_and_the_request_log_with_cost_sum
     assert "claude-haiku-4-5" in html and "1.0000" in html
     entry = AIRequestLog.objects.first()
     assert client.post(f"/admin/ai/airequestlog/{entry.pk}/delete/").status_code == 403
+
+
+def test_the_ai_routes_are_documented_in_openapi(api_client) -> None:
+    schema = api_client.get("/api/openapi.json").json()
+
+    paths = {p for p in schema["paths"] if p.startswith("/api/ai-review/")}
+    assert paths == {
+        "/api/ai-review/generate/",
+        "/api/ai-review/evaluate/",
+        "/api/ai-review/analyze/",
+        "/api/ai-review/questions/",
+        "/api/ai-review/usage/",
+        "/api/ai-review/jobs/",
+        "/api/ai-review/jobs/{job_id}/",
+    }
+    assert "201" in schema["paths"]["/api/ai-review/generate/"]["post"]["responses"]
+    assert "202" in schema["paths"]["/api/ai-review/jobs/"]["post"]["responses"]

@@ -13,6 +13,7 @@ import math
 import random
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from modules.ai.providers.base import (
     BLANK,
@@ -66,7 +67,7 @@ class Reading:
     def word_count(self) -> int:
         return sum(s.word_count for s in self.sentences)
 
-    @property
+    @cached_property
     def inner_words(self) -> frozenset[str]:
         """Single words that are part of a longer term ("carbon" of "carbon dioxide"): weak answers."""
         phrase_words = {w for t in self.terms if len(t.words) > 1 for w in t.words}

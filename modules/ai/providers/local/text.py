@@ -12,7 +12,7 @@ import re
 import unicodedata
 from collections import Counter, defaultdict
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Literal
 
 from modules.ai.providers.local.lexicon import NOUN_LIKE_VERBS, VERB_FORMS, words_of
@@ -116,7 +116,7 @@ class Term:
     count: int
     sentences: tuple[int, ...]  # indexes of the sentences it occurs in
 
-    @property
+    @cached_property
     def words(self) -> tuple[str, ...]:
         return tuple(self.key.split())
 
