@@ -99,14 +99,13 @@ class RateThrottle(SimpleRateThrottle):
         now = self.timer()
         window = int(now // duration)
         key = f"{self.get_cache_key(request)}:{window}"
-        # add() is a no-op when the key exists; incr() is atomic. The key outlives its window a little
-        # and is never read again after it (the next window has its own key).
-        self.cache.add(key, 0, timeout=duration + 1)
+        # incr() is atomic; only the first request of a window creates the key (add() is atomic too,
+        # so of two first requests one creates and the other increments). The key outlives its window
+        # a little and is never read after it: the next window has its own key.
         try:
             count = self.cache.incr(key)
-        except ValueError:  # evicted between add() and incr()
-            self.cache.set(key, 1, timeout=duration + 1)
-            count = 1
+        except ValueError:
+            count = 1 if self.cache.add(key, 1, timeout=duration + 1) else self.cache.incr(key)
         if count <= num_requests:
             return True
         self._local.wait = max((window + 1) * duration - now, 1.0)
