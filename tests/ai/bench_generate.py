@@ -58,7 +58,9 @@ def main() -> None:
         latencies: list[float] = []
         queries: list[int] = []
         for i in range(args.runs + 1):
-            AIUsage.objects.filter(user=user).update(questions_generated=0)  # keep the day quota out of the way
+            AIUsage.objects.filter(user=user).update(
+                questions_generated=0
+            )  # keep the day quota out of the way
             content = contents[i % len(contents)]
             payload = {
                 "content_id": content.pk,

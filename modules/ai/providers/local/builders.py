@@ -135,12 +135,22 @@ class QuestionBuilder:
                 if sentence is None or sentence.word_count < MIN_SENTENCE_WORDS:
                     continue
                 match = _single_occurrence(sentence.text, term)
-                if match is None:
+                if match is None or self._inside_longer_term(sentence.text, term, match):
                     continue
                 if len(term.words) * 3 > sentence.word_count or (index, term.key) in self._used_pairs:
                     continue
                 found.append((term.score, sentence, term, match))
         return found
+
+    def _inside_longer_term(self, text: str, term: Term, match: re.Match[str]) -> bool:
+        """ "Maurice _____" would blank half a name: the longer term is the one to ask."""
+        for other in self.reading.terms:
+            if len(other.words) <= len(term.words) or not set(term.words) <= set(other.words):
+                continue
+            for found in term_pattern(other.text).finditer(text):
+                if found.start() <= match.start() and match.end() <= found.end():
+                    return True
+        return False
 
     def _pick_blanks(self, count: int) -> list[tuple[Sentence, Term, re.Match[str]]]:
         candidates = self._blank_candidates()
@@ -204,6 +214,7 @@ class QuestionBuilder:
                     answer=match.group(),
                     term=term,
                     sentence=sentence,
+                    starts_sentence=match.start() == 0,
                     explanation=f"The text says: “{sentence.text}”",
                 )
             elif style == "statement" and statements:
@@ -214,12 +225,21 @@ class QuestionBuilder:
         return drafts
 
     def _choice(
-        self, *, question: str, answer: str, term: Term, sentence: Sentence, explanation: str
+        self,
+        *,
+        question: str,
+        answer: str,
+        term: Term,
+        sentence: Sentence,
+        explanation: str,
+        starts_sentence: bool = False,
     ) -> QuestionDraft | None:
         if not self._fresh(question, answer):
             return None
         wanted = OPTIONS_BY_DIFFICULTY[self.difficulty] - 1
         distractors = self._distractors(term, answer=answer, context=sentence.text, wanted=wanted)
+        if starts_sentence:
+            distractors = [_capitalise(d) for d in distractors]
         if len(distractors) < 2:
             return None
         options = [answer, *distractors]
@@ -268,7 +288,7 @@ class QuestionBuilder:
             t for t in self.reading.terms if t.kind == term.kind or {t.kind, term.kind} <= {"word", "phrase"}
         ]
         substitutes = self._rank(term, own, answer=term.text, context=sentence.text)[:wanted]
-        if len(substitutes) < 2:
+        if len(substitutes) < wanted:  # other styles can still give this level its full option count
             return None
         match = _single_occurrence(sentence.text, term)
         if match is None:
@@ -276,7 +296,9 @@ class QuestionBuilder:
         truth = _trim_words(sentence.text, MAX_EXCERPT_WORDS)
         false = [
             _trim_words(
-                sentence.text[: match.start()] + _match_case(s, match.group()) + sentence.text[match.end() :],
+                sentence.text[: match.start()]
+                + (_capitalise(s) if match.start() == 0 else s)
+                + sentence.text[match.end() :],
                 MAX_EXCERPT_WORDS,
             )
             for s in substitutes
@@ -300,11 +322,18 @@ class QuestionBuilder:
     def _distractors(self, term: Term, *, answer: str, context: str, wanted: int) -> list[str]:
         if term.kind == "number" and is_year(term.text):
             return self._year_distractors(int(term.text), context=context, wanted=wanted)
-        chosen = self._rank(term, self.pool, answer=answer, context=context)[:wanted]
-        if len(chosen) < wanted:
-            own = self._rank(term, list(self.reading.terms), answer=answer, context=context)
-            chosen += [t for t in own if t.lower() not in {c.lower() for c in chosen}][: wanted - len(chosen)]
-        return [_match_case(c, answer) for c in chosen]
+        # Other material first (the learner knows those words, and they are surely wrong here);
+        # for a name, the text's other names first (people beside people, not beside protocols).
+        sources = [self.pool, list(self.reading.terms)]
+        if term.kind == "name":
+            sources.reverse()
+        chosen: list[str] = []
+        for source in sources:
+            ranked = self._rank(term, source, answer=answer, context=context)
+            chosen += [t for t in ranked if t.lower() not in {c.lower() for c in chosen}][
+                : wanted - len(chosen)
+            ]
+        return chosen
 
     def _rank(self, term: Term, candidates: list[Term], *, answer: str, context: str) -> list[str]:
         answer_words = {normalise_word(w) for w in answer.split()} | set(term.words)
@@ -518,11 +547,9 @@ def _hint(answer: str) -> str:
     return f"{len(answer)} letters, starting with “{answer[0]}”"
 
 
-def _match_case(option: str, answer: str) -> str:
-    """A distractor written like the answer it replaces (sentence-initial capital, lower case)."""
-    if option[:1].islower() and answer[:1].isupper() and not answer.isupper():
-        return option[:1].upper() + option[1:]
-    return option
+def _capitalise(option: str) -> str:
+    """A distractor that replaces a sentence's first word starts with a capital, like the answer."""
+    return option[:1].upper() + option[1:]
 
 
 def _weighted_index(rng: random.Random, weights: list[float]) -> int:
