@@ -315,3 +315,21 @@ def test_a_plain_text_is_easier_than_a_technical_one() -> None:
 def test_readability_helpers() -> None:
     assert syllables("cat") == 1 and syllables("photosynthesis") >= 4
     assert reading_ease([], 0) == 100.0
+
+
+def test_an_acronym_and_its_spelled_out_name_are_never_each_others_distractor() -> None:
+    for seed in range(15):
+        for q in generate("tls_handshake", types=("multiple_choice",), count=5, seed=seed):
+            if q.correct_answer.startswith("TLS"):
+                assert "Transport Layer Security" not in q.options, q
+            if q.correct_answer == "Transport Layer Security":
+                assert not any(o.startswith("TLS") for o in q.options), q
+
+
+def test_swapped_statements_keep_their_article_right() -> None:
+    from modules.ai.providers.local.builders import _swap
+
+    text = "The client opens with a random value."
+    assert _swap(text, re.search("random", text), "exchange") == "The client opens with an exchange value."
+    text = "Photosynthesis is an old process."
+    assert _swap(text, re.search("Photosynthesis", text), "glucose") == "Glucose is an old process."

@@ -294,15 +294,7 @@ class QuestionBuilder:
         if match is None:
             return None
         truth = _trim_words(sentence.text, MAX_EXCERPT_WORDS)
-        false = [
-            _trim_words(
-                sentence.text[: match.start()]
-                + (_capitalise(s) if match.start() == 0 else s)
-                + sentence.text[match.end() :],
-                MAX_EXCERPT_WORDS,
-            )
-            for s in substitutes
-        ]
+        false = [_trim_words(_swap(sentence.text, match, s), MAX_EXCERPT_WORDS) for s in substitutes]
         options = [truth, *false]
         if len(set(options)) != len(options) or not self._fresh(question, truth):
             return None
@@ -344,6 +336,9 @@ class QuestionBuilder:
             if other.key == term.key or other.text.lower() in seen:
                 continue
             if set(other.words) & answer_words or other.text.lower() in lowered:
+                continue
+            # "Transport Layer Security" is no distractor for "TLS": the same thing spelled out.
+            if _initials(other.text) in answer_words or _initials(answer) in set(other.words):
                 continue
             if other.kind == "number" and term.kind != "number":
                 continue
@@ -545,6 +540,26 @@ def _hint(answer: str) -> str:
     if len(words) > 1:
         return f"{len(words)} words, starting with “{answer[0]}”"
     return f"{len(answer)} letters, starting with “{answer[0]}”"
+
+
+def _initials(text: str) -> str:
+    words = text.split()
+    return "".join(w[0] for w in words).lower() if len(words) > 1 else ""
+
+
+def _swap(text: str, match: re.Match[str], substitute: str) -> str:
+    """The sentence with the matched term replaced, keeping a leading capital and "a"/"an" right."""
+    before = text[: match.start()]
+    if match.start() == 0:
+        substitute = _capitalise(substitute)
+    article = re.search(r"(?:^|\s)(an?) $", before, re.IGNORECASE)
+    if article:
+        wanted = "an" if substitute[:1].lower() in "aeiou" else "a"
+        if article.group(1).lower() != wanted:
+            start = article.start(1)
+            wanted = wanted.capitalize() if article.group(1)[0].isupper() else wanted
+            before = before[:start] + wanted + " "
+    return before + substitute + text[match.end() :]
 
 
 def _capitalise(option: str) -> str:
