@@ -75,6 +75,23 @@ def tier_changes(*, since: datetime) -> QuerySet[SubscriptionChange]:
     return SubscriptionChange.objects.filter(changed_at__gte=since).order_by("changed_at", "pk")
 
 
+def tier_change_counts(*, since: datetime) -> dict[tuple[str, str], int]:
+    rows = (
+        SubscriptionChange.objects.filter(changed_at__gte=since)
+        .values("from_tier", "to_tier")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    return {(row["from_tier"], row["to_tier"]): row["n"] for row in rows}
+
+
+def timezones_for_user_ids(ids: Iterable[int]) -> dict[int, str]:
+    wanted = list(set(ids))
+    if not wanted:
+        return {}
+    return dict(User.objects.filter(pk__in=wanted).values_list("pk", "timezone"))
+
+
 def reminder_candidates(*, utc_now: datetime) -> QuerySet[User]:
     """Users who want a reminder now: notifications on, verified, active, and their local hour at
     ``utc_now`` is their ``daily_reminder_hour``. Two queries whatever the number of users: the

@@ -23,7 +23,6 @@ from django.contrib.auth import authenticate, password_validation
 from django.core.cache import cache
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Count
 from django.template.loader import render_to_string
 from django.utils import timezone
 
@@ -61,9 +60,11 @@ __all__ = [
     "issue_tokens",
     "require_admin",
     "send_email",
+    "tier_change_counts",
     "tier_changes",
     "tier_for_user_ids",
     "tier_spec_for",
+    "timezones_for_user_ids",
     "users_by_tier",
     "users_due_for_reminder",
 ]
@@ -668,6 +669,17 @@ def tier_changes(*, since: datetime) -> list[TierChange]:
     ]
 
 
+def tier_change_counts(*, since: datetime) -> dict[tuple[str, str], int]:
+    """How many tier changes at or after ``since`` went from one tier to another, keyed by
+    ``(from_tier, to_tier)``; ``from_tier`` is ``""`` for new accounts' first tier. One query."""
+    return selectors.tier_change_counts(since=since)
+
+
+def timezones_for_user_ids(ids: Iterable[int]) -> dict[int, str]:
+    """The IANA time zone of each existing user id (one query); unknown ids are left out."""
+    return selectors.timezones_for_user_ids(ids)
+
+
 def tier_for_user_ids(ids: Iterable[int]) -> dict[int, str]:
     """Effective tier of each existing user id (one query); unknown ids are left out."""
     return selectors.tier_for_user_ids(ids, now=timezone.now())
@@ -682,27 +694,3 @@ def users_due_for_reminder(*, utc_now: datetime) -> list[ReminderRecipient]:
             "id", "email", "timezone", "first_name"
         )
     ]
-
-
-# --- Readers for insights (analytics) ---------------------------------------------------------------
-
-
-def timezones_for_user_ids(ids: Iterable[int]) -> dict[int, str]:
-    """{user id: IANA time zone name} of the existing users among ``ids`` (one query)."""
-    wanted = list(set(ids))
-    if not wanted:
-        return {}
-    return dict(User.objects.filter(pk__in=wanted).values_list("pk", "timezone"))
-
-
-def tier_change_counts(*, since: datetime) -> dict[tuple[str, str], int]:
-    """{(from tier, to tier): changes at or after ``since``} in one grouped query; an account's first
-    tier has ``from_tier == ""``."""
-    rows = (
-        SubscriptionChange.objects.filter(changed_at__gte=since)
-        .values("from_tier", "to_tier")
-        .annotate(n=Count("id"))
-        .order_by()
-        .values_list("from_tier", "to_tier", "n")
-    )
-    return {(from_tier, to_tier): n for from_tier, to_tier, n in rows}

@@ -104,6 +104,32 @@ def test_tier_changes_lists_changes_since_oldest_first() -> None:
     assert all(isinstance(c, services.TierChange) for c in changes)
 
 
+def test_tier_change_counts_groups_changes_since_by_from_and_to(django_assert_num_queries) -> None:
+    start = timezone.now()
+    ada, bob = make_user(tier=Tier.FREE), make_user(tier=Tier.FREE)
+    services.change_tier(user=ada, tier=Tier.PRO, source="admin")
+    services.change_tier(user=bob, tier=Tier.PRO, source="admin")
+    services.change_tier(user=bob, tier=Tier.BASIC, source="admin")
+    SubscriptionChange.objects.create(
+        user=ada, from_tier="BASIC", to_tier="FREE", changed_at=start - timedelta(days=40)
+    )
+
+    with django_assert_num_queries(1):
+        counts = services.tier_change_counts(since=start)
+
+    assert counts == {("", "FREE"): 2, ("FREE", "PRO"): 2, ("PRO", "BASIC"): 1}
+
+
+def test_timezones_for_user_ids_answers_each_known_users_zone(django_assert_num_queries) -> None:
+    paris, utc = make_user(timezone="Europe/Paris"), make_user()
+
+    with django_assert_num_queries(1):
+        zones = services.timezones_for_user_ids([paris.pk, utc.pk, 987654])
+
+    assert zones == {paris.pk: "Europe/Paris", utc.pk: "UTC"}
+    assert services.timezones_for_user_ids([]) == {}
+
+
 def test_change_tier_records_the_effective_previous_tier_and_skips_no_ops() -> None:
     user = make_user(tier=Tier.PRO)
     Subscription.objects.filter(user=user).update(expires_at=timezone.now() - timedelta(days=1))
