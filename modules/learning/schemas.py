@@ -6,7 +6,7 @@ from datetime import date, datetime
 from typing import Annotated, Literal
 
 from ninja import Schema
-from pydantic import ConfigDict, Field, StringConstraints, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from modules.learning.models import (
     BODY_MAX_LENGTH,
@@ -30,6 +30,12 @@ class StrictIn(Schema):
     model_config = ConfigDict(extra="forbid")
 
 
+class Out(BaseModel):
+    """Response shapes built from plain dicts by the services: plain pydantic models, validated by
+    pydantic-core alone (Ninja's ``Schema`` wraps every nested object in a ``DjangoGetter`` for ORM
+    attribute access, which these answers do not need and which dominated the queue's time)."""
+
+
 # --- Categories ----------------------------------------------------------------------------------
 
 
@@ -50,7 +56,7 @@ class CategoryPatch(StrictIn):
         return value
 
 
-class CategoryOut(Schema):
+class CategoryOut(Out):
     id: int
     name: str
     slug: str
@@ -58,7 +64,7 @@ class CategoryOut(Schema):
     content_count: int
 
 
-class CategoryRefOut(Schema):
+class CategoryRefOut(Out):
     id: int
     name: str
     slug: str
@@ -86,7 +92,7 @@ class ContentPatch(StrictIn):
         return value
 
 
-class ReviewSummaryOut(Schema):
+class ReviewSummaryOut(Out):
     stage: int
     next_review_date: datetime
     last_reviewed_at: datetime | None
@@ -94,7 +100,7 @@ class ReviewSummaryOut(Schema):
     retrievability: float = Field(description="Estimated probability of recall now (0-1).")
 
 
-class ContentOut(Schema):
+class ContentOut(Out):
     id: int
     title: str
     body: str
@@ -113,14 +119,14 @@ class ContentFilters(Schema):
 # --- Reviews -------------------------------------------------------------------------------------
 
 
-class QueueContentOut(Schema):
+class QueueContentOut(Out):
     id: int
     title: str
     body: str
     category: CategoryRefOut | None
 
 
-class QueueItemOut(Schema):
+class QueueItemOut(Out):
     content: QueueContentOut
     stage: int
     next_review_date: datetime
@@ -128,7 +134,7 @@ class QueueItemOut(Schema):
     retrievability: float
 
 
-class QueueOut(Schema):
+class QueueOut(Out):
     items: list[QueueItemOut]
     count: int = Field(description="Reviews due by the end of your local today.")
     overdue_count: int = Field(description="Of those, the ones due on an earlier day.")
@@ -143,7 +149,7 @@ class CompleteIn(StrictIn):
     )
 
 
-class ReviewOutcomeOut(Schema):
+class ReviewOutcomeOut(Out):
     content_id: int
     result: ResultLiteral
     previous_stage: int
@@ -168,6 +174,6 @@ class HistoryOut(Schema):
     retrievability_before: float | None
 
 
-class ForecastDayOut(Schema):
+class ForecastDayOut(Out):
     date: date
     due: int

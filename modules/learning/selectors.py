@@ -11,7 +11,7 @@ from datetime import date, datetime
 from typing import Any
 
 from django.db.models import Count, Q, QuerySet
-from django.db.models.functions import TruncDate
+from django.db.models.functions import Coalesce, TruncDate
 
 from modules.common.time import zone
 from modules.learning.models import Category, Content, ReviewHistory, ReviewSchedule
@@ -31,7 +31,6 @@ CONTENT_COLUMNS = (
     "schedule__review_count",
     "schedule__scheduler",
     "schedule__stability",
-    "schedule__difficulty",
 )
 
 # ordering parameter -> ORDER BY (a unique tie-breaker keeps offset pages stable)
@@ -51,14 +50,11 @@ QUEUE_COLUMNS = (
     "content__category_id",
     "content__category__name",
     "content__category__slug",
-    "content__created_at",
     "stage",
     "next_review_date",
-    "last_reviewed_at",
-    "review_count",
+    "anchor",  # when the memory was last refreshed: the last review, else the creation
     "scheduler",
     "stability",
-    "difficulty",
 )
 
 
@@ -69,15 +65,23 @@ class MappedRows:
     ``.all().count()``; this keeps both on the database and maps only the page's rows.
     """
 
-    def __init__(self, queryset: QuerySet, mapper: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
+    def __init__(
+        self,
+        queryset: QuerySet,
+        mapper: Callable[[dict[str, Any]], dict[str, Any]],
+        *,
+        count_queryset: QuerySet | None = None,
+    ) -> None:
         self.queryset = queryset
         self.mapper = mapper
+        # counting needs the filters, not the joins the page needs for its columns
+        self.count_queryset = count_queryset if count_queryset is not None else queryset
 
     def all(self) -> MappedRows:
         return self
 
     def count(self) -> int:
-        return self.queryset.count()
+        return self.count_queryset.count()
 
     def __getitem__(self, page: slice) -> list[dict[str, Any]]:
         return [self.mapper(row) for row in self.queryset[page]]
@@ -105,14 +109,23 @@ def category_row(*, user_id: int, category_id: int) -> dict[str, Any] | None:
 # --- Content -------------------------------------------------------------------------------------
 
 
-def content_rows(
-    *, user_id: int, category_id: int | None = None, search: str = "", ordering: str = "-created_at"
-) -> QuerySet:
+def filtered_contents(*, user_id: int, category_id: int | None = None, search: str = "") -> QuerySet:
     queryset = Content.objects.filter(user_id=user_id)
     if category_id is not None:
         queryset = queryset.filter(category_id=category_id)
     if search:
         queryset = queryset.filter(Q(title__icontains=search) | Q(body__icontains=search))
+    return queryset
+
+
+def content_rows(
+    *, user_id: int, category_id: int | None = None, search: str = "", ordering: str = "-created_at"
+) -> QuerySet:
+    queryset = filtered_contents(user_id=user_id, category_id=category_id, search=search)
+    if ordering.lstrip("-") == "next_review":
+        # Filtering on the schedule's own user column lets PostgreSQL walk the queue index
+        # (user, next_review_date) in order and stop at the page, instead of sorting every row.
+        queryset = queryset.filter(schedule__user_id=user_id)
     return queryset.order_by(*CONTENT_ORDERINGS[ordering]).values(*CONTENT_COLUMNS)
 
 
@@ -138,6 +151,7 @@ def due_rows(*, user_id: int, before: datetime, limit: int | None = None) -> lis
     """Today's queue: one range scan of (user, next_review_date), most overdue first."""
     queryset = (
         ReviewSchedule.objects.filter(user_id=user_id, next_review_date__lt=before)
+        .annotate(anchor=Coalesce("last_reviewed_at", "content__created_at"))
         .order_by("next_review_date", "content_id")
         .values_list(*QUEUE_COLUMNS)
     )

@@ -38,9 +38,10 @@ from modules.learning.scheduling import (
     ReviewResult,
     Scheduler,
     SchedulerKind,
-    estimate_recall,
+    recall_estimate,
     scheduler_for,
 )
+from modules.learning.scheduling.base import SECONDS_PER_DAY
 
 logger = logging.getLogger(__name__)
 
@@ -181,28 +182,29 @@ class ContentMapper:
 
     def __init__(self, *, user: User, now: datetime | None = None) -> None:
         self.intervals = ladder_for(user)
-        self.now = now or timezone.now()
+        self.now_ts = (now or timezone.now()).timestamp()
 
     def __call__(self, row: dict[str, Any]) -> dict[str, Any]:
         category_id = row["category_id"]
         next_review = row["schedule__next_review_date"]
         review = None
         if next_review is not None:
-            card = _card_state(
-                introduced_at=row["created_at"],
-                stage=row["schedule__stage"],
-                last_reviewed_at=row["schedule__last_reviewed_at"],
-                review_count=row["schedule__review_count"],
-                scheduler=row["schedule__scheduler"],
-                stability=row["schedule__stability"],
-                difficulty=row["schedule__difficulty"],
-            )
+            last_reviewed_at = row["schedule__last_reviewed_at"]
+            anchor = last_reviewed_at or row["created_at"]
             review = {
                 "stage": row["schedule__stage"],
                 "next_review_date": next_review,
-                "last_reviewed_at": row["schedule__last_reviewed_at"],
+                "last_reviewed_at": last_reviewed_at,
                 "review_count": row["schedule__review_count"],
-                "retrievability": _rounded(estimate_recall(card, self.now, intervals=self.intervals)),
+                "retrievability": _rounded(
+                    recall_estimate(
+                        scheduler=row["schedule__scheduler"],
+                        stage=row["schedule__stage"],
+                        stability=row["schedule__stability"],
+                        elapsed_days=(self.now_ts - anchor.timestamp()) / SECONDS_PER_DAY,
+                        intervals=self.intervals,
+                    )
+                ),
             }
         return {
             "id": row["id"],
@@ -227,10 +229,12 @@ def content_list(
         raise ValidationFailed(
             [{"loc": ["query", "ordering"], "msg": f"Unknown ordering {ordering!r}.", "type": "enum"}]
         )
+    search = search.strip()
     queryset = selectors.content_rows(
-        user_id=user.pk, category_id=category_id, search=search.strip(), ordering=ordering
+        user_id=user.pk, category_id=category_id, search=search, ordering=ordering
     )
-    return selectors.MappedRows(queryset, ContentMapper(user=user))
+    count_queryset = selectors.filtered_contents(user_id=user.pk, category_id=category_id, search=search)
+    return selectors.MappedRows(queryset, ContentMapper(user=user), count_queryset=count_queryset)
 
 
 def content_detail(*, user: User, content_id: int) -> dict[str, Any]:
@@ -289,7 +293,6 @@ def _row_of(content: Content, category: Category | None, schedule: ReviewSchedul
         "schedule__review_count": schedule.review_count,
         "schedule__scheduler": schedule.scheduler,
         "schedule__stability": schedule.stability,
-        "schedule__difficulty": schedule.difficulty,
     }
 
 
@@ -579,6 +582,8 @@ def review_queue(*, user: User, now: datetime | None = None, limit: int | None =
     tz = zone(tz_name)
     intervals = ladder_for(user)
     rows = selectors.due_rows(user_id=user.pk, before=end_of_today, limit=limit)
+    # The hot path of the app: plain tuples in, plain dicts out, no object per row.
+    now_ts = now.timestamp()
     items = []
     overdue = 0
     for (
@@ -588,27 +593,17 @@ def review_queue(*, user: User, now: datetime | None = None, limit: int | None =
         category_id,
         category_name,
         slug,
-        created_at,
         stage,
         due,
-        last_reviewed_at,
-        review_count,
+        anchor,
         scheduler,
         stability,
-        difficulty,
     ) in rows:
-        overdue_days = (today - due.astimezone(tz).date()).days if due < start_of_today else 0
-        if overdue_days:
+        if due < start_of_today:
+            overdue_days = (today - due.astimezone(tz).date()).days
             overdue += 1
-        card = CardState(
-            introduced_at=created_at,
-            stage=stage,
-            last_reviewed_at=last_reviewed_at,
-            review_count=review_count,
-            scheduler=SchedulerKind(scheduler),
-            stability=stability,
-            difficulty=difficulty,
-        )
+        else:
+            overdue_days = 0
         items.append(
             {
                 "content": {
@@ -624,7 +619,15 @@ def review_queue(*, user: User, now: datetime | None = None, limit: int | None =
                 "stage": stage,
                 "next_review_date": due,
                 "overdue_days": overdue_days,
-                "retrievability": _rounded(estimate_recall(card, now, intervals=intervals)),
+                "retrievability": _rounded(
+                    recall_estimate(
+                        scheduler=scheduler,
+                        stage=stage,
+                        stability=stability,
+                        elapsed_days=(now_ts - anchor.timestamp()) / SECONDS_PER_DAY,
+                        intervals=intervals,
+                    )
+                ),
             }
         )
     if limit is not None and len(items) >= limit:
@@ -654,6 +657,60 @@ def forecast(*, user: User, days: int = 30, now: datetime | None = None) -> list
         day: date = today + timedelta(days=offset)
         answer.append({"date": day, "due": counts.get(day, 0) + (overdue if offset == 0 else 0)})
     return answer
+
+
+# --- Seeding ------------------------------------------------------------------------------------------
+
+
+def seed_demo_content(*, user: User, now: datetime | None = None) -> int:
+    """Gives the demo account categories, sample notes and a few weeks of simulated reviews.
+
+    Idempotent: does nothing when the user already has content. The notes are created in the past
+    and reviewed on schedule through the real scheduler (a made-up but plausible mix of answers), so
+    the queue, the history and the analytics have something to show; some are due today.
+    Returns how many notes were created.
+    """
+    from modules.learning.demo_notes import CATEGORIES, NOTES
+
+    if Content.objects.filter(user=user).exists():
+        return 0
+    now = now or timezone.now()
+    with transaction.atomic():
+        categories = {
+            name: Category.objects.get_or_create(
+                user=user, name=name, defaults={"slug": category_slug(name), "description": description}
+            )[0]
+            for name, description in CATEGORIES.items()
+        }
+        answers = [ReviewResult.REMEMBERED] * 3 + [
+            ReviewResult.PARTIAL,
+            ReviewResult.REMEMBERED,
+            ReviewResult.FORGOT,
+        ]
+        for index, (category, title, body) in enumerate(NOTES):
+            created_at = now - timedelta(days=3 + 2 * index, hours=index)
+            content = Content.objects.create(
+                user=user, category=categories[category], title=title, body=body, created_at=created_at
+            )
+            schedule = _schedule_new_content(user=user, content=content)
+            due, turn = schedule.next_review_date, index
+            while due < now - timedelta(hours=2):
+                outcome = _record_review(
+                    user=user,
+                    content_id=content.pk,
+                    result=answers[turn % len(answers)],
+                    at=due + timedelta(minutes=30 + index),
+                    time_spent_seconds=20 + (turn * 7) % 40,
+                )
+                due, turn = outcome.next_review_date, turn + 1
+        # a handful due today (some overdue), the rest spread over the coming weeks
+        for offset, content_id in enumerate(
+            Content.objects.filter(user=user).order_by("created_at").values_list("id", flat=True)[:5]
+        ):
+            ReviewSchedule.objects.filter(content_id=content_id).update(
+                next_review_date=now - timedelta(days=offset % 3, hours=1)
+            )
+    return len(NOTES)
 
 
 # --- Review reminders ---------------------------------------------------------------------------------
@@ -688,7 +745,7 @@ def _remind(*, recipient: Any, now: datetime) -> bool:
     if not due:
         return False
     if len(due) < REMINDER_TITLES:
-        due_count, overdue_count = len(due), sum(1 for row in due if row[8] < start_of_today)
+        due_count, overdue_count = len(due), sum(1 for row in due if row[7] < start_of_today)
     else:
         due_count, overdue_count = selectors.due_counts(
             user_id=recipient.id, before=end_of_today, overdue_before=start_of_today

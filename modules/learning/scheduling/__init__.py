@@ -7,8 +7,11 @@ otherwise the ladder's Ebbinghaus estimate).
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from functools import lru_cache
+
+from fsrs.scheduler import DEFAULT_PARAMETERS
 
 from modules.learning.scheduling.base import (
     CardState,
@@ -33,6 +36,7 @@ __all__ = [
     "estimate_recall",
     "fsrs_recall",
     "ladder_stage_after",
+    "recall_estimate",
     "scheduler_for",
 ]
 
@@ -46,6 +50,30 @@ def scheduler_for(*, kind: str, intervals: tuple[int, ...], desired_retention: f
 
 def estimate_recall(card: CardState, at: datetime, *, intervals: tuple[int, ...]) -> float:
     """Recall probability at ``at`` under the model that produced the card's state."""
-    if FsrsScheduler.has_memory(card):
-        return fsrs_recall(stability=card.stability or 0.0, elapsed_days=card.elapsed_days(at))
-    return scheduler_for(kind=SchedulerKind.LADDER, intervals=intervals).recall_probability(card, at)
+    return recall_estimate(
+        scheduler=card.scheduler,
+        stage=card.stage,
+        stability=card.stability if card.difficulty is not None else None,
+        elapsed_days=card.elapsed_days(at),
+        intervals=intervals,
+    )
+
+
+_FSRS_DECAY = -DEFAULT_PARAMETERS[20]
+_FSRS_FACTOR = 0.9 ** (1 / _FSRS_DECAY) - 1
+_LADDER_STRENGTH_PER_DAY = 1.0 / -math.log(TARGET_RETENTION)
+
+
+def recall_estimate(
+    *, scheduler: str, stage: int, stability: float | None, elapsed_days: float, intervals: tuple[int, ...]
+) -> float:
+    """The same estimate from plain column values, for lists (no objects built per row).
+
+    FSRS memory (an ``fsrs`` card with a stability) uses FSRS's curve; everything else the ladder's
+    ``exp(-t / S(stage))`` (see ``ladder``).
+    """
+    elapsed_days = max(elapsed_days, 0.0)
+    if scheduler == SchedulerKind.FSRS and stability is not None:
+        return (1 + _FSRS_FACTOR * elapsed_days / max(stability, 1e-3)) ** _FSRS_DECAY
+    interval = intervals[min(max(stage, 0), len(intervals) - 1)]
+    return math.exp(-elapsed_days / (interval * _LADDER_STRENGTH_PER_DAY))

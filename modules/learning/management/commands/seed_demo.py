@@ -1,4 +1,4 @@
-"""Create the demo account (once) and print its credentials: ``manage.py seed_demo``."""
+"""Create the demo account (once) with sample content, and print its credentials: ``manage.py seed_demo``."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Any
 from django.core.management.base import BaseCommand
 
 from modules.identity import services as identity
+from modules.learning import services as learning
 
 DEMO_EMAIL = "demo@resee.local"
 
@@ -23,3 +24,6 @@ class Command(BaseCommand):
                 f"Demo account {DEMO_EMAIL} exists (password printed when it was created; "
                 "reset it with `manage.py changepassword demo@resee.local`)."
             )
+        created = learning.seed_demo_content(user=demo.user)
+        if created:
+            self.stdout.write(f"Sample content: {created} notes in 4 categories, some due today.")
