@@ -333,3 +333,27 @@ def test_swapped_statements_keep_their_article_right() -> None:
     assert _swap(text, re.search("random", text), "exchange") == "The client opens with an exchange value."
     text = "Photosynthesis is an old process."
     assert _swap(text, re.search("Photosynthesis", text), "glucose") == "Glucose is an old process."
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected", "correct"),
+    [
+        ("glucoze", "glucose", True),
+        ("cylce", "cycle", True),
+        ("ADP", "ATP", False),
+        ("guanine", "adenine", False),
+        ("mitocondrion", "mitochondrion", True),
+        ("mitocondrio", "mitochondrion", True),
+        ("cytosine", "thymine", False),
+    ],
+)
+def test_typos_are_forgiven_by_word_length(answer, expected, correct) -> None:
+    assert match_answer(answer, expected).correct is correct
+
+
+def test_edit_distance_counts_an_adjacent_swap_as_one() -> None:
+    from modules.ai.providers.local.evaluator import edit_distance
+
+    assert edit_distance("cylce", "cycle") == 1
+    assert edit_distance("kitten", "sitting") == 3
+    assert edit_distance("", "abc") == 3

@@ -1,7 +1,7 @@
 """Grading an answer without a model: normalised and fuzzy matching, with feedback a learner can use.
 
 An answer is compared after normalisation (case, accents, punctuation, leading articles, a plural
--s). A spelling slip still counts (with a note); a near miss earns partial credit and is told the
+-s). A spelling slip (one typo from five letters on, two from ten) still counts (with a note); a near miss earns partial credit and is told the
 answer; numbers must be exact. Multiple choice accepts the option text or its letter.
 """
 
@@ -48,6 +48,30 @@ def similarity(a: str, b: str) -> float:
     return max(direct, reordered)
 
 
+def allowed_typos(expected: str) -> int:
+    """Slips forgiven in an answer: none in short words ("ATP" is not "ADP"), one from five letters,
+    two from ten, three from sixteen."""
+    n = len(expected.replace(" ", ""))
+    return 0 if n < 5 else 1 if n < 10 else 2 if n < 16 else 3
+
+
+def edit_distance(a: str, b: str) -> int:
+    """Optimal string alignment distance: insertions, deletions, substitutions, adjacent swaps."""
+    if a == b:
+        return 0
+    previous2: list[int] = []
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, start=1):
+        current = [i] + [0] * len(b)
+        for j, cb in enumerate(b, start=1):
+            cost = 0 if ca == cb else 1
+            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + cost)
+            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                current[j] = min(current[j], previous2[j - 2] + 1)
+        previous2, previous = previous, current
+    return previous[-1]
+
+
 @dataclass(frozen=True)
 class Match:
     score: float
@@ -68,7 +92,8 @@ def match_answer(answer: str, expected: str) -> Match:
     if wanted_words <= given_words and len(given_words - wanted_words - STOPWORDS) <= 2:
         return Match(0.9, True, "extra")
     ratio = similarity(_singular(given), _singular(wanted))
-    if ratio >= ACCEPT_RATIO and len(wanted) >= 4:
+    typos = edit_distance(_singular(given), _singular(wanted))
+    if typos <= allowed_typos(wanted) or (ratio >= ACCEPT_RATIO and len(wanted) >= 5):
         return Match(round(0.8 + 0.2 * ratio, 2) if ratio < 1 else 1.0, True, "spelling")
     if ratio >= CLOSE_RATIO:
         return Match(round(ratio * 0.5, 2), False, "close")
