@@ -9,7 +9,7 @@ from typing import Literal
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
 from ninja import Field, Schema
-from pydantic import ConfigDict, field_validator
+from pydantic import ConfigDict, field_validator, model_validator
 
 from modules.ops.catalog import METRIC_NAMES
 from modules.ops.models import MAX_COOLDOWN_MINUTES, MAX_WINDOW_MINUTES
@@ -134,6 +134,14 @@ class AlertRulePatch(Schema):
 
     _emails = field_validator("notify_emails")(_check_emails)
     _finite = field_validator("threshold")(_check_finite)
+
+    @model_validator(mode="after")
+    def _no_explicit_nulls(self) -> AlertRulePatch:
+        # Leaving a field out keeps it; sending null would try to erase a required value.
+        nulls = sorted(name for name in self.model_fields_set if getattr(self, name) is None)
+        if nulls:
+            raise ValueError(f"{', '.join(nulls)} cannot be null (leave a field out to keep it)")
+        return self
 
 
 class AlertRuleOut(Schema):

@@ -282,8 +282,15 @@ def create_rule(*, values: dict[str, Any]) -> AlertRule:
         with transaction.atomic():
             rule.save()
     except IntegrityError as exc:
-        raise Conflict(f"An alert rule named {values.get('name')!r} already exists.") from exc
+        _raise_if_name_taken(name=rule.name, exclude_id=None, cause=exc)
+        raise
     return rule
+
+
+def _raise_if_name_taken(*, name: str, exclude_id: int | None, cause: IntegrityError) -> None:
+    """Turns a unique-name violation into 409; any other integrity error stays a bug (re-raised)."""
+    if AlertRule.objects.filter(name=name).exclude(pk=exclude_id).exists():
+        raise Conflict(f"An alert rule named {name!r} already exists.") from cause
 
 
 def update_rule(*, rule_id: int, changes: dict[str, Any]) -> AlertRule:
@@ -307,7 +314,9 @@ def update_rule(*, rule_id: int, changes: dict[str, Any]) -> AlertRule:
                     resolved_at=timezone.now()
                 )
     except IntegrityError as exc:
-        raise Conflict(f"An alert rule named {changes.get('name')!r} already exists.") from exc
+        if "name" in changes:
+            _raise_if_name_taken(name=changes["name"], exclude_id=rule_id, cause=exc)
+        raise
     return rule
 
 
@@ -428,6 +437,9 @@ class DeliveryResult:
 
 CLAIM_LEASE = timedelta(minutes=2)  # a crashed sender's claim expires and the next sweep retries
 DELIVERY_BATCH = 200
+# A sweep stops claiming new notifications after this long (a dead webhook costs its timeout on each
+# message); what is left stays due for the next sweep, well inside the queue's task timeout.
+DELIVERY_TIME_BUDGET_SECONDS = 60.0
 
 
 def deliver_due_notifications(*, now: datetime | None = None) -> DeliveryResult:
@@ -435,7 +447,11 @@ def deliver_due_notifications(*, now: datetime | None = None) -> DeliveryResult:
     conditional UPDATE first, so two sweeps never send the same message twice."""
     moment = now or timezone.now()
     delivered = failed = 0
+    started = time.monotonic()
     for notification_id in selectors.due_notification_ids(now=moment, limit=DELIVERY_BATCH):
+        if time.monotonic() - started > DELIVERY_TIME_BUDGET_SECONDS:
+            logger.warning("alert delivery time budget spent; the rest waits for the next sweep")
+            break
         claimed = AlertNotification.objects.filter(
             pk=notification_id, status=DeliveryStatus.PENDING, next_attempt_at__lte=moment
         ).update(next_attempt_at=moment + CLAIM_LEASE)

@@ -317,3 +317,12 @@ def test_rule_list_answers_in_constant_queries(admin_client: Client, django_asse
     with django_assert_max_num_queries(3):
         response = admin_client.get("/api/monitoring/alert-rules/?limit=100")
     assert response.json()["count"] == 15
+
+
+def test_patching_a_required_field_to_null_is_422_not_a_conflict(admin_client: Client) -> None:
+    rule = make_rule()
+    response = patch(admin_client, f"/api/monitoring/alert-rules/{rule.pk}/", {"threshold": None})
+    assert response.status_code == 422
+    assert response.json()["code"] == "validation_error"
+    rule.refresh_from_db()
+    assert rule.threshold == 80.0

@@ -295,3 +295,17 @@ def test_run_alert_sweep_command_runs_one_round() -> None:
     out = StringIO()
     call_command("run_alert_sweep", stdout=out)
     assert "evaluated 1 rules: 1 fired" in out.getvalue()
+
+
+def test_a_sweep_stops_delivering_when_its_time_budget_is_spent(
+    local_slack: WebhookServer, monkeypatch
+) -> None:
+    monkeypatch.setattr(services, "DELIVERY_TIME_BUDGET_SECONDS", -1.0)
+    rule = make_rule(threshold=0, window_minutes=1, notify_slack=True)
+    now = minute()
+    record_samples("cpu_usage", [5], end=now)
+    result = services.run_alert_sweep(now=now)
+    assert (result.delivered, result.failed) == (0, 0)
+    assert local_slack.received == []
+    notification = AlertNotification.objects.get(event__rule=rule)
+    assert (notification.status, notification.attempts) == (DeliveryStatus.PENDING, 0)  # still due
