@@ -88,8 +88,8 @@ def match_answer(answer: str, expected: str) -> Match:
     if re.fullmatch(r"[\d.,]+", wanted):
         return Match(0.0, False, "number")
     given_words, wanted_words = set(_singular(given).split()), set(_singular(wanted).split())
-    # "the Calvin cycle in the stroma" for "Calvin cycle": the term, with a little more around it.
-    if wanted_words <= given_words and len(given_words - wanted_words - STOPWORDS) <= 2:
+    # "the Calvin cycle in the stroma" for "Calvin cycle": the term, with one more word around it.
+    if wanted_words <= given_words and len(given_words - wanted_words - STOPWORDS) <= 1:
         return Match(0.9, True, "extra")
     ratio = similarity(_singular(given), _singular(wanted))
     typos = edit_distance(_singular(given), _singular(wanted))
