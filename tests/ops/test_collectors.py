@@ -71,7 +71,7 @@ def test_a_round_on_postgres_and_redis_records_plausible_values() -> None:
     assert values["cache_connected_clients"] >= 1
     assert values["queue_queued_tasks"] >= 0
     assert values["queue_failed_tasks"] == 0
-    assert values["queue_active_workers"] == 0  # no cluster runs during the tests
+    assert values["queue_active_workers"] >= 0  # read from the clusters' published status (none in CI)
     assert values["total_users"] == 3
     assert values["signups"] == 3
     assert values["reviews_completed"] == 1
