@@ -18,6 +18,7 @@ from modules.identity.auth import jwt_auth
 from modules.identity.schemas import (
     AccountDeleteIn,
     EmailIn,
+    ErrorOut,
     GoogleSignInIn,
     LoginOut,
     MessageOut,
@@ -39,6 +40,12 @@ from modules.identity.throttles import auth_throttle
 auth_router = Router(tags=["auth"], auth=None, throttle=[auth_throttle])
 accounts_router = Router(tags=["accounts"])
 
+# Error answers each route documents in the OpenAPI schema (bodies come from config/api.py's handlers).
+_PUBLIC = {422: ErrorOut, 429: ErrorOut}
+_TOKEN = {400: ErrorOut, **_PUBLIC}
+_LOGIN = {401: ErrorOut, **_PUBLIC}
+_ACCOUNT = {401: ErrorOut, 422: ErrorOut, 429: ErrorOut}
+
 RESEND_ACCEPTED = "If this address has an account waiting for verification, a new link is on its way."
 RESET_ACCEPTED = "If this address has an account, a password reset link is on its way."
 
@@ -52,7 +59,7 @@ def _login_body(login: services.Login) -> dict[str, Any]:
 
 @auth_router.post(
     "/register/",
-    response={201: ProfileOut},
+    response={201: ProfileOut, 409: ErrorOut, **_PUBLIC},
     summary="Create an account (a verification email is sent)",
     openapi_extra={"responses": {409: {"description": "email_taken"}, 422: {"description": "weak password"}}},
 )
@@ -68,38 +75,50 @@ def register(request: HttpRequest, payload: RegisterIn) -> Status:
 
 
 @auth_router.post(
-    "/verify-email/", response=VerifyEmailOut, summary="Confirm an email address with its token"
+    "/verify-email/",
+    response={200: VerifyEmailOut, **_TOKEN},
+    summary="Confirm an email address with its token",
 )
 def verify_email(request: HttpRequest, payload: TokenIn) -> dict[str, Any]:
     user = services.verify_email(token=payload.token)
     return {"email": user.email, "is_email_verified": user.is_email_verified}
 
 
-@auth_router.post("/resend-verification/", response={202: MessageOut}, summary="Send a new verification link")
+@auth_router.post(
+    "/resend-verification/", response={202: MessageOut, **_PUBLIC}, summary="Send a new verification link"
+)
 def resend_verification(request: HttpRequest, payload: EmailIn) -> Status:
     services.request_verification_email(email=payload.email)
     return Status(202, {"detail": RESEND_ACCEPTED})
 
 
-@auth_router.post("/token/", response=LoginOut, summary="Obtain an access and a refresh token")
+@auth_router.post(
+    "/token/", response={200: LoginOut, **_LOGIN}, summary="Obtain an access and a refresh token"
+)
 def obtain_token(request: HttpRequest, payload: TokenObtainIn) -> dict[str, Any]:
     return _login_body(services.obtain_tokens(email=payload.email, password=payload.password))
 
 
 @auth_router.post(
-    "/token/refresh/", response=TokenPairOut, summary="Trade a refresh token for a new pair (single use)"
+    "/token/refresh/",
+    response={200: TokenPairOut, **_LOGIN},
+    summary="Trade a refresh token for a new pair (single use)",
 )
 def refresh_token(request: HttpRequest, payload: RefreshIn) -> services.TokenPair:
     return services.refresh_tokens(refresh=payload.refresh)
 
 
-@auth_router.post("/logout/", auth=jwt_auth, response={204: None}, summary="Blacklist a refresh token")
+@auth_router.post(
+    "/logout/", auth=jwt_auth, response={204: None, **_LOGIN}, summary="Blacklist a refresh token"
+)
 def logout(request: HttpRequest, payload: RefreshIn) -> Status:
     services.logout(user=request.auth, refresh=payload.refresh)
     return Status(204, None)
 
 
-@auth_router.post("/password-reset/", response={202: MessageOut}, summary="Email a password reset link")
+@auth_router.post(
+    "/password-reset/", response={202: MessageOut, **_PUBLIC}, summary="Email a password reset link"
+)
 def password_reset(request: HttpRequest, payload: EmailIn) -> Status:
     services.request_password_reset(email=payload.email)
     return Status(202, {"detail": RESET_ACCEPTED})
@@ -107,7 +126,7 @@ def password_reset(request: HttpRequest, payload: EmailIn) -> Status:
 
 @auth_router.post(
     "/password-reset/confirm/",
-    response=MessageOut,
+    response={200: MessageOut, **_TOKEN},
     summary="Set a new password with a reset token (ends every session)",
 )
 def password_reset_confirm(request: HttpRequest, payload: PasswordResetConfirmIn) -> dict[str, str]:
@@ -115,7 +134,11 @@ def password_reset_confirm(request: HttpRequest, payload: PasswordResetConfirmIn
     return {"detail": "Your password has been changed. Log in with the new one."}
 
 
-@auth_router.post("/google/", response=LoginOut, summary="Sign in (or up) with a Google ID token")
+@auth_router.post(
+    "/google/",
+    response={200: LoginOut, 503: ErrorOut, **_LOGIN},
+    summary="Sign in (or up) with a Google ID token",
+)
 def google_sign_in(request: HttpRequest, payload: GoogleSignInIn) -> dict[str, Any]:
     return _login_body(services.google_sign_in(id_token=payload.id_token))
 
@@ -128,20 +151,26 @@ def get_me(request: HttpRequest) -> dict[str, Any]:
     return services.profile(request.auth)
 
 
-@accounts_router.put("/users/me/", response=ProfileOut, summary="Replace your profile's writable fields")
+@accounts_router.put(
+    "/users/me/", response={200: ProfileOut, **_ACCOUNT}, summary="Replace your profile's writable fields"
+)
 def put_me(request: HttpRequest, payload: ProfileIn) -> dict[str, Any]:
     user = services.update_profile(user=request.auth, changes=payload.model_dump())
     return services.profile(user)
 
 
-@accounts_router.patch("/users/me/", response=ProfileOut, summary="Change some of your profile's fields")
+@accounts_router.patch(
+    "/users/me/", response={200: ProfileOut, **_ACCOUNT}, summary="Change some of your profile's fields"
+)
 def patch_me(request: HttpRequest, payload: ProfilePatch) -> dict[str, Any]:
     user = services.update_profile(user=request.auth, changes=payload.model_dump(exclude_unset=True))
     return services.profile(user)
 
 
 @accounts_router.delete(
-    "/users/me/", response={204: None}, summary="Delete your account and all its data (password required)"
+    "/users/me/",
+    response={204: None, **_ACCOUNT},
+    summary="Delete your account and all its data (password required)",
 )
 def delete_me(request: HttpRequest, payload: AccountDeleteIn) -> Status:
     services.delete_account_with_password(user=request.auth, password=payload.password)
@@ -149,7 +178,9 @@ def delete_me(request: HttpRequest, payload: AccountDeleteIn) -> Status:
 
 
 @accounts_router.post(
-    "/users/me/password/", response={204: None}, summary="Change your password (ends every session)"
+    "/users/me/password/",
+    response={204: None, **_ACCOUNT},
+    summary="Change your password (ends every session)",
 )
 def change_password(request: HttpRequest, payload: PasswordChangeIn) -> Status:
     services.change_password(

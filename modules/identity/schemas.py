@@ -103,6 +103,13 @@ class MessageOut(Schema):
     detail: str
 
 
+class ErrorOut(Schema):
+    """Every error answer: ``detail`` (a message, or for 422 the list of field errors) and ``code``."""
+
+    detail: str | list[dict]
+    code: str
+
+
 class VerifyEmailOut(Schema):
     email: str
     is_email_verified: bool
