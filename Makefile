@@ -54,6 +54,11 @@ test: install
 	$(PY) manage.py makemigrations --check --dry-run
 	DEBUG=0 $(PY) -m pytest --cov --cov-report=term --cov-fail-under=85 $(PYTEST_ARGS)
 
+# Load benchmarks on PostgreSQL + Redis with gunicorn and wrk (docs/benchmarks.md); a dedicated
+# database (BENCH_DB, default resee_bench) is recreated and seeded each run.
+bench: install
+	bash bench/run.sh
+
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .

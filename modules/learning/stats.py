@@ -341,6 +341,13 @@ def review_counts_by_elapsed(
     )
     elapsed = _elapsed_days_sql(connection.vendor, "h.reviewed_at", previous)
     bucket = " ".join(f"WHEN e.elapsed <= %s THEN {index}" for index in range(len(bounds)))
+    # With a window, only the cards reviewed in it need their history walked (their earlier reviews
+    # still give the first in-window review its elapsed time).
+    cards_in_window = (
+        f"AND h.content_id IN (SELECT w.content_id FROM {history} w WHERE w.user_id = %s AND w.reviewed_at >= %s)"  # noqa: S608
+        if since is not None
+        else ""
+    )
     sql = f"""
         SELECT bucket,
                SUM(CASE WHEN result = %s THEN 1 ELSE 0 END),
@@ -354,13 +361,16 @@ def review_counts_by_elapsed(
             FROM (
                 SELECT h.result, h.retrievability_before, h.reviewed_at, {elapsed} AS elapsed
                 FROM {history} h INNER JOIN {content} c ON c.id = h.content_id
-                WHERE h.user_id = %s
+                WHERE h.user_id = %s {cards_in_window}
             ) e
             WHERE e.reviewed_at >= %s
         ) b
         GROUP BY bucket
     """  # noqa: S608 (table names from the models, every value a parameter)
-    params: list[Any] = [_REMEMBERED, _PARTIAL, _FORGOT, *bounds, user_id, since or _EPOCH]
+    params: list[Any] = [_REMEMBERED, _PARTIAL, _FORGOT, *bounds, user_id]
+    if since is not None:
+        params += [user_id, since]
+    params.append(since or _EPOCH)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         found = {

@@ -1,0 +1,28 @@
+"""Drops and recreates the benchmark database: ``python bench/prepare_db.py postgres://.../resee_bench``.
+
+Refuses names that do not contain "bench", so a typo can never drop a real database.
+"""
+
+from __future__ import annotations
+
+import sys
+from urllib.parse import urlparse, urlunparse
+
+import psycopg
+from psycopg import sql
+
+
+def main() -> None:
+    url = urlparse(sys.argv[1])
+    name = url.path.lstrip("/")
+    if "bench" not in name:
+        sys.exit(f"refusing to recreate {name!r}: benchmark database names must contain 'bench'")
+    admin = urlunparse(url._replace(path="/postgres", query=""))
+    with psycopg.connect(admin, autocommit=True) as connection:
+        connection.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    print(f"recreated database {name}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,108 @@
+from __future__ import annotations
+
+from io import StringIO
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.test import Client
+from django.utils import timezone
+
+from modules.identity.testing import make_admin
+from modules.learning.models import Category, Content, ReviewHistory, ReviewSchedule
+from modules.learning.testing import make_category, make_content, record_review
+
+pytestmark = pytest.mark.django_db
+
+
+def test_seed_demo_gives_the_demo_account_sample_notes_with_some_due_today() -> None:
+    out = StringIO()
+    call_command("seed_demo", stdout=out)
+
+    demo = get_user_model().objects.get(email="demo@resee.local")
+    assert "Sample content: 15 notes" in out.getvalue()
+    assert Category.objects.filter(user=demo).count() == 4
+    assert Content.objects.filter(user=demo).count() == 15
+    assert ReviewHistory.objects.filter(user=demo).exists()
+    assert ReviewSchedule.objects.filter(user=demo, next_review_date__lte=timezone.now()).count() >= 5
+    # every history row follows the ladder rule it was recorded with
+    for row in ReviewHistory.objects.filter(user=demo):
+        assert row.reviewed_at <= timezone.now()
+
+    again = StringIO()
+    call_command("seed_demo", stdout=again)
+    assert Content.objects.filter(user=demo).count() == 15
+    assert "Sample content" not in again.getvalue()
+
+
+def test_seed_bench_creates_users_contents_history_and_the_due_reviews() -> None:
+    out = StringIO()
+    call_command("seed_bench", users=3, contents=20, history=4, due=7, stdout=out)
+
+    bench = get_user_model().objects.get(email="bench@resee.local")
+    assert get_user_model().objects.filter(email__endswith="@bench.resee.local").count() == 2
+    assert Content.objects.count() == 60
+    assert ReviewSchedule.objects.count() == 60
+    assert ReviewHistory.objects.count() == 240
+    assert ReviewSchedule.objects.filter(user=bench, next_review_date__lt=timezone.now()).count() == 7
+    assert not ReviewHistory.objects.filter(reviewed_at__gt=timezone.now()).exists()
+    assert "60 contents, 240 history rows" in out.getvalue()
+
+    with pytest.raises(CommandError, match="exists"):
+        call_command("seed_bench", users=1, contents=1, history=0, due=0, stdout=StringIO())
+    call_command("seed_bench", users=1, contents=2, history=1, due=1, reset=True, stdout=StringIO())
+    assert Content.objects.count() == 2
+
+
+def test_seed_bench_validates_its_arguments() -> None:
+    with pytest.raises(CommandError):
+        call_command("seed_bench", users=1, contents=5, history=1, due=6, stdout=StringIO())
+
+
+def test_admin_lists_and_shows_learning_objects(user) -> None:
+    admin = make_admin(is_superuser=True)
+    client = Client()
+    client.force_login(admin)
+    category = make_category(user=user, name="Admin view")
+    content = make_content(user=user, category=category)
+    record_review(content=content)
+
+    for url in (
+        "/admin/learning/category/",
+        "/admin/learning/content/",
+        f"/admin/learning/content/{content.pk}/change/",
+        "/admin/learning/reviewhistory/",
+        "/admin/learning/category/add/",
+    ):
+        assert client.get(url).status_code == 200, url
+
+
+def test_admin_history_is_read_only_and_admin_content_gets_a_schedule(user) -> None:
+    admin = make_admin(is_superuser=True)
+    client = Client()
+    client.force_login(admin)
+    row = record_review(content=make_content(user=user))
+
+    assert client.get("/admin/learning/reviewhistory/add/").status_code == 403
+    assert client.post(f"/admin/learning/reviewhistory/{row.pk}/delete/", {"post": "yes"}).status_code == 403
+
+    response = client.post(
+        "/admin/learning/content/add/",
+        {
+            "user": user.pk,
+            "title": "Made in admin",
+            "body": "Body",
+            "schedule-TOTAL_FORMS": "0",
+            "schedule-INITIAL_FORMS": "0",
+            "schedule-MIN_NUM_FORMS": "0",
+            "schedule-MAX_NUM_FORMS": "1",
+        },
+    )
+    assert response.status_code == 302, response.content[:2000]
+    created = Content.objects.get(title="Made in admin")
+    assert ReviewSchedule.objects.get(content=created).user_id == user.pk
+
+    category_response = client.post("/admin/learning/category/add/", {"user": user.pk, "name": "Via Admin"})
+    assert category_response.status_code == 302
+    assert Category.objects.get(name="Via Admin").slug == "via-admin"
