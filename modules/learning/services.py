@@ -735,7 +735,7 @@ def send_review_reminders(*, now: datetime | None = None) -> int:
     return sent
 
 
-def _remind(*, recipient: Any, now: datetime) -> bool:
+def _remind(*, recipient: identity.ReminderRecipient, now: datetime) -> bool:
     tz_name = recipient.timezone
     today = local_date(now, tz_name)
     start_of_today, end_of_today = local_day_bounds(today, tz_name)
