@@ -130,7 +130,7 @@ def review_series(*, user: User, now: datetime | None = None) -> dict[date, lear
 
 
 def dashboard(*, user: User, now: datetime | None = None) -> dict[str, Any]:
-    """Every number of the learner's dashboard (contract, Insights). Ten queries whatever the size
+    """Every number of the learner's dashboard (contract, Insights). Nine queries whatever the size
     of the user's data (the endpoint adds the authentication's)."""
     now = now or timezone.now()
     tz_name = user.timezone

@@ -279,7 +279,7 @@ def test_dashboard_query_count_does_not_grow_with_the_data(client_for, seoul_lea
         counts.append(len(queries))
 
     assert counts[0] == counts[1]
-    assert counts[1] <= 11  # the authentication's user lookup and the dashboard's ten
+    assert counts[1] <= 10  # the authentication's user lookup and the dashboard's nine
 
 
 def test_heavy_dashboard_stays_within_the_query_budget(client_for, django_assert_max_num_queries) -> None:
@@ -287,7 +287,7 @@ def test_heavy_dashboard_stays_within_the_query_budget(client_for, django_assert
     seed_heavy_history(heavy, contents=1000, reviews_per_content=10)
     client = client_for(heavy)
 
-    with django_assert_max_num_queries(11):
+    with django_assert_max_num_queries(10):
         response = client.get("/api/analytics/dashboard/")
 
     assert response.status_code == 200
