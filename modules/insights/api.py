@@ -5,24 +5,34 @@ from typing import Any
 from django.http import HttpRequest
 from ninja import Query, Router
 
+from modules.identity.schemas import ErrorOut
 from modules.insights import services
 from modules.insights.schemas import DashboardOut, RetentionFilters, RetentionOut, SubscriptionAnalyticsOut
 
 router = Router(tags=["analytics"])
 
+# The error answers each route documents in the OpenAPI schema (every error is {"detail", "code"}).
+_LEARNER = {401: ErrorOut, 429: ErrorOut}
 
-@router.get("/dashboard/", response=DashboardOut, summary="Your learning dashboard")
+
+@router.get("/dashboard/", response={200: DashboardOut, **_LEARNER}, summary="Your learning dashboard")
 def dashboard(request: HttpRequest) -> Any:
     return services.dashboard(user=request.auth)
 
 
-@router.get("/retention/", response=RetentionOut, summary="Observed recall beside the predicted recall")
+@router.get(
+    "/retention/",
+    response={200: RetentionOut, 422: ErrorOut, **_LEARNER},
+    summary="Observed recall beside the predicted recall",
+)
 def retention(request: HttpRequest, filters: Query[RetentionFilters]) -> Any:
     return services.retention(user=request.auth, days=filters.days)
 
 
 @router.get(
-    "/subscriptions/", response=SubscriptionAnalyticsOut, summary="Subscription analytics (admins only)"
+    "/subscriptions/",
+    response={200: SubscriptionAnalyticsOut, 403: ErrorOut, **_LEARNER},
+    summary="Subscription analytics (admins only)",
 )
 def subscriptions(request: HttpRequest) -> Any:
     return services.subscription_analytics(user=request.auth)
