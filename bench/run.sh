@@ -123,11 +123,14 @@ start_server 1
 curl -fsS "${CURL_HEADERS[@]}" "$BASE/api/review/today/?limit=1" \
   | "$PY" -c "import json,sys; b=json.load(sys.stdin); print('due for the benchmarked user:', b['count'])"
 preflight "$BASE/api/health/live/"
+preflight "$BASE/api/accounts/users/me/"
 preflight "$BASE/api/review/today/"
 preflight "$BASE/api/content/?limit=20"
 preflight -X POST -H "Content-Type: application/json" -H "Idempotency-Key: bench-preflight" \
   --data "{\"content_id\": $(head -1 "$IDS"), \"result\": \"remembered\"}" "$BASE/api/review/complete/"
 scenario health_live /api/health/live/
+# the cheapest authenticated route (JWT check + one user query): the floor of every route below
+scenario users_me /api/accounts/users/me/
 scenario review_today /api/review/today/
 scenario content_list "/api/content/?limit=20"
 stop_server

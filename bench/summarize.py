@@ -12,6 +12,7 @@ from pathlib import Path
 
 SCENARIOS = [
     ("health_live", "GET /api/health/live/"),
+    ("users_me", "GET /api/accounts/users/me/ (auth only, reference)"),
     ("review_today", "GET /api/review/today/ (100 due)"),
     ("content_list", "GET /api/content/?limit=20"),
     ("review_complete", "POST /api/review/complete/ (with Idempotency-Key)"),
