@@ -1,8 +1,9 @@
 """The learning module's facade: the functions other modules and the module's routers call.
 
-Other modules use the DTO functions at the bottom (``get_content``, ``contents_for_user``,
-``sibling_contents`` for the AI module; ``count_*`` for ops metrics). The routers use the rest.
-Every write is one transaction; the review completion locks the card's schedule row.
+Other modules use the functions at the bottom: ``get_content``, ``contents_for_user`` and
+``sibling_contents`` (ai), ``count_*`` (ops metrics) and the aggregate reads of ``stats.py``
+re-exported at the end (insights). The routers use the rest. Every write is one transaction; the
+review completion locks the card's schedule row.
 """
 
 from __future__ import annotations
@@ -64,31 +65,6 @@ def ladder_for(user: User) -> tuple[int, ...]:
 def scheduler_for_user(user: User) -> Scheduler:
     return scheduler_for(
         kind=user.scheduler, intervals=ladder_for(user), desired_retention=float(user.desired_retention)
-    )
-
-
-def _card_state(
-    *,
-    introduced_at: datetime,
-    stage: int,
-    last_reviewed_at: datetime | None,
-    review_count: int,
-    scheduler: str,
-    stability: float | None,
-    difficulty: float | None,
-    fsrs_state: int | None = None,
-    fsrs_step: int | None = None,
-) -> CardState:
-    return CardState(
-        introduced_at=introduced_at,
-        stage=stage,
-        last_reviewed_at=last_reviewed_at,
-        review_count=review_count,
-        scheduler=SchedulerKind(scheduler),
-        stability=stability,
-        difficulty=difficulty,
-        fsrs_state=fsrs_state,
-        fsrs_step=fsrs_step,
     )
 
 
@@ -491,12 +467,12 @@ def _record_review(
     # Without a client time, the review happens now: read after the lock, so reviews of one card
     # are in the order they were recorded.
     at = at or timezone.now()
-    card = _card_state(
+    card = CardState(
         introduced_at=schedule.content.created_at,
         stage=schedule.stage,
         last_reviewed_at=schedule.last_reviewed_at,
         review_count=schedule.review_count,
-        scheduler=schedule.scheduler,
+        scheduler=SchedulerKind(schedule.scheduler),
         stability=schedule.stability,
         difficulty=schedule.difficulty,
         fsrs_state=schedule.fsrs_state,
