@@ -7,8 +7,12 @@ outside this module, where string annotations would not resolve.
 
 from typing import Any
 
+import pydantic
+from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.dateparse import parse_datetime
 from ninja import Header, Query, Router, Status
+from ninja.errors import ValidationError
 from ninja.pagination import CursorPagination, LimitOffsetPagination, paginate
 
 from modules.learning import services
@@ -29,6 +33,27 @@ from modules.learning.schemas import (
 
 content_router = Router(tags=["content"])
 review_router = Router(tags=["review"])
+
+
+class HistoryCursorPagination(CursorPagination):
+    """Ninja's cursor pagination, with a crafted or corrupted cursor answered 422, not 500.
+
+    A cursor is base64 of ``p`` (the position: a ``reviewed_at``), ``o`` (an offset) and ``r``;
+    Ninja checks neither the position's format nor the offset's range before querying.
+    """
+
+    def paginate_queryset(
+        self, queryset: QuerySet, pagination: Any, request: HttpRequest, **params: Any
+    ) -> Any:
+        try:
+            cursor = self.Cursor.from_encoded_param(pagination.cursor)
+            if cursor.p is not None and parse_datetime(cursor.p) is None:
+                raise ValueError(cursor.p)
+        except (pydantic.ValidationError, ValidationError, ValueError, UnicodeDecodeError) as exc:
+            raise ValidationError(
+                [{"loc": ["query", "cursor"], "msg": "Invalid cursor.", "type": "value_error"}]
+            ) from exc
+        return super().paginate_queryset(queryset, pagination, request, **params)
 
 
 # --- Categories ----------------------------------------------------------------------------------
@@ -140,7 +165,7 @@ def complete(
 
 
 @review_router.get("/history/", response=list[HistoryOut], summary="Your reviews, newest first (read-only)")
-@paginate(CursorPagination, ordering=("-reviewed_at", "-id"))
+@paginate(HistoryCursorPagination, ordering=("-reviewed_at", "-id"))
 def history(
     request: HttpRequest,
     content_id: int | None = Query(None, description="Only reviews of this content."),  # type: ignore[type-arg]

@@ -421,6 +421,26 @@ def test_history_is_a_cursor_list_newest_first(auth_client: Client, user, other_
     assert second["next"] is None
 
 
+@pytest.mark.parametrize(
+    "raw", ["p=abc", "p=2024-13-45T99:00:00", "o=-1", "p=2024-01-01&o=99999999", "r=maybe"]
+)
+def test_a_crafted_history_cursor_is_422(auth_client: Client, raw: str) -> None:
+    import base64
+
+    cursor = base64.b64encode(raw.encode()).decode()
+    response = auth_client.get(f"/api/review/history/?cursor={cursor}")
+    assert response.status_code == 422
+    assert response.json()["code"] == "validation_error"
+
+
+def test_a_garbage_history_cursor_is_422(auth_client: Client) -> None:
+    response = auth_client.get("/api/review/history/?cursor=not-base64!")
+    assert response.status_code == 422
+    assert response.json()["detail"] == [
+        {"loc": ["query", "cursor"], "msg": "Invalid cursor.", "type": "value_error"}
+    ]
+
+
 def test_history_filters_by_content(auth_client: Client, user) -> None:
     first, second = make_due_content(user=user), make_due_content(user=user)
     complete(auth_client, {"content_id": first.pk, "result": "remembered"})
