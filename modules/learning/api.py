@@ -151,7 +151,12 @@ def complete(
     request: HttpRequest,
     payload: CompleteIn,
     idempotency_key: str | None = Header(  # type: ignore[type-arg]
-        None, alias="Idempotency-Key", min_length=1, max_length=255
+        None,
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=255,
+        pattern=r"^[\x20-\x7e]+$",
+        description="Any printable ASCII string, e.g. a UUID: the same key answers the first response.",
     ),
 ) -> dict[str, Any]:
     return services.complete_review(

@@ -6,7 +6,7 @@ from datetime import date, datetime
 from typing import Annotated, Literal
 
 from ninja import Schema
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from modules.learning.models import (
     BODY_MAX_LENGTH,
@@ -18,12 +18,24 @@ from modules.learning.models import (
 ResultLiteral = Literal["remembered", "partial", "forgot"]
 OrderingLiteral = Literal["created_at", "-created_at", "title", "-title", "next_review", "-next_review"]
 
+
+def _no_nul(value: str) -> str:
+    # PostgreSQL text cannot hold NUL; rejecting it here keeps such input a 422, not a 500.
+    if "\x00" in value:
+        raise ValueError("may not contain NUL characters")
+    return value
+
+
+NoNul = AfterValidator(_no_nul)
 CategoryName = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=CATEGORY_NAME_MAX_LENGTH)
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=CATEGORY_NAME_MAX_LENGTH), NoNul
 ]
-Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=TITLE_MAX_LENGTH)]
-Body = Annotated[str, StringConstraints(min_length=1, max_length=BODY_MAX_LENGTH)]
-Description = Annotated[str, StringConstraints(max_length=CATEGORY_DESCRIPTION_MAX_LENGTH)]
+Title = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=TITLE_MAX_LENGTH), NoNul
+]
+Body = Annotated[str, StringConstraints(min_length=1, max_length=BODY_MAX_LENGTH), NoNul]
+Description = Annotated[str, StringConstraints(max_length=CATEGORY_DESCRIPTION_MAX_LENGTH), NoNul]
+SearchTerm = Annotated[str, StringConstraints(max_length=200), NoNul]
 
 
 class StrictIn(Schema):
@@ -112,7 +124,7 @@ class ContentOut(Out):
 
 class ContentFilters(Schema):
     category: int | None = Field(None, description="Only content of this category id.")
-    search: str = Field("", max_length=200, description="Case-insensitive substring of the title or body.")
+    search: SearchTerm = Field("", description="Case-insensitive substring of the title or body.")
     ordering: OrderingLiteral = "-created_at"
 
 

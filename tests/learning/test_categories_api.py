@@ -51,7 +51,8 @@ def test_category_input_is_validated(auth_client: Client) -> None:
     unknown = auth_client.post(
         "/api/content/categories/", {"name": "Ok", "user_id": 3}, content_type="application/json"
     )
-    assert [empty.status_code, too_long.status_code, unknown.status_code] == [422, 422, 422]
+    nul = auth_client.post("/api/content/categories/", {"name": "a\u0000"}, content_type="application/json")
+    assert [empty.status_code, too_long.status_code, unknown.status_code, nul.status_code] == [422] * 4
     assert unknown.json()["code"] == "validation_error"
 
 

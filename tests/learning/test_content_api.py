@@ -47,8 +47,19 @@ def test_create_content_answers_201_and_schedules_the_first_review_one_day_later
         {"title": "t", "body": "b" * 50_001},
         {"body": "b"},
         {"title": "t", "body": "b", "user": 1},
+        {"title": "a\u0000b", "body": "b"},
+        {"title": "t", "body": "b\u0000"},
     ],
-    ids=["empty-title", "long-title", "empty-body", "long-body", "missing-title", "unknown-field"],
+    ids=[
+        "empty-title",
+        "long-title",
+        "empty-body",
+        "long-body",
+        "missing-title",
+        "unknown-field",
+        "nul-title",
+        "nul-body",
+    ],
 )
 def test_invalid_content_is_422(auth_client: Client, payload: dict) -> None:
     response = auth_client.post("/api/content/", payload, content_type="application/json")
@@ -260,7 +271,7 @@ def test_unknown_ordering_is_422(auth_client: Client) -> None:
     assert response.json()["code"] == "validation_error"
 
 
-@pytest.mark.parametrize("query", ["limit=0", "limit=101", "offset=-1", "category=abc"])
+@pytest.mark.parametrize("query", ["limit=0", "limit=101", "offset=-1", "category=abc", "search=a%00b"])
 def test_bad_list_parameters_are_422(auth_client: Client, query: str) -> None:
     assert auth_client.get(f"/api/content/?{query}").status_code == 422
 

@@ -305,10 +305,11 @@ def test_without_a_key_each_completion_counts(auth_client: Client, user) -> None
     assert ReviewHistory.objects.filter(content=content).count() == 2
 
 
-def test_an_overlong_idempotency_key_is_422(auth_client: Client, user) -> None:
+@pytest.mark.parametrize("key", ["k" * 256, "nul\u0000", "tab\tkey"])
+def test_an_overlong_or_unprintable_idempotency_key_is_422(auth_client: Client, user, key: str) -> None:
     content = make_due_content(user=user)
     response = complete(
-        auth_client, {"content_id": content.pk, "result": "remembered"}, **{"Idempotency-Key": "k" * 256}
+        auth_client, {"content_id": content.pk, "result": "remembered"}, **{"Idempotency-Key": key}
     )
     assert response.status_code == 422
 
