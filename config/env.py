@@ -84,7 +84,8 @@ def database_config(url: str, *, sqlite_path: str, pool_max: int = 10) -> dict:
     options: dict = {
         "pool": {"min_size": 1, "max_size": int(query.pop("pool_max", pool_max)), "timeout": 10},
     }
-    options.update(query)
+    for key, value in query.items():
+        options[key] = _option_value(value)
     return {
         "ENGINE": "django.db.backends.postgresql",
         "NAME": unquote(parsed.path.lstrip("/")) or "postgres",
@@ -95,6 +96,16 @@ def database_config(url: str, *, sqlite_path: str, pool_max: int = 10) -> dict:
         "CONN_MAX_AGE": 0,
         "OPTIONS": options,
     }
+
+
+def _option_value(raw: str) -> object:
+    """URL query values for driver options: booleans and integers as such, the rest as strings."""
+    lowered = raw.lower()
+    if lowered in {"true", "false"}:
+        return lowered == "true"
+    if lowered == "none":
+        return None
+    return int(raw) if raw.isdigit() else raw
 
 
 def cache_config(url: str) -> dict:

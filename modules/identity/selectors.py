@@ -6,11 +6,43 @@ from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime
 
+from django.db import DEFAULT_DB_ALIAS
 from django.db.models import Case, CharField, Count, Q, QuerySet, Value, When
 
+from modules.common.compiled import fetch_rows
 from modules.common.time import zone
-from modules.identity.models import EmailLog, EmailStatus, SubscriptionChange, User
+from modules.identity.models import EmailLog, EmailStatus, Subscription, SubscriptionChange, User
 from modules.identity.tiers import Tier
+
+_USER_FIELDS = tuple(field.attname for field in User._meta.concrete_fields)
+_SUBSCRIPTION_FIELDS = tuple(field.attname for field in Subscription._meta.concrete_fields)
+
+
+def _active_user_columns(*, user_id: int) -> QuerySet:
+    return User.objects.filter(pk=user_id, is_active=True).values_list(
+        *_USER_FIELDS, *(f"subscription__{name}" for name in _SUBSCRIPTION_FIELDS)
+    )
+
+
+def active_user_with_subscription(*, user_id: int) -> User | None:
+    """The active user with its subscription loaded (as ``select_related`` would), in one query.
+
+    Every authenticated request runs this, so it goes through the compiled-query shortcut: the same
+    SQL as the ORM's, without compiling it each time (see modules/common/compiled.py).
+    """
+    rows = fetch_rows(_active_user_columns, shape="identity.active_user", args={"user_id": user_id})
+    if not rows:
+        return None
+    row = rows[0]
+    split = len(_USER_FIELDS)
+    user = User.from_db(DEFAULT_DB_ALIAS, _USER_FIELDS, row[:split])
+    subscription_values = row[split:]
+    subscription = None
+    if subscription_values[0] is not None:
+        subscription = Subscription.from_db(DEFAULT_DB_ALIAS, _SUBSCRIPTION_FIELDS, subscription_values)
+        Subscription.user.field.set_cached_value(subscription, user)
+    User.subscription.related.set_cached_value(user, subscription)
+    return user
 
 
 def active_user_by_email(email: str) -> User | None:

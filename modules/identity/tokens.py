@@ -29,6 +29,7 @@ from ninja_jwt.tokens import AccessToken, RefreshToken, UntypedToken
 from ninja_jwt.utils import datetime_from_epoch
 
 from modules.common.errors import TokenInvalid
+from modules.identity import selectors
 from modules.identity.models import User
 
 TOKEN_VERSION_CLAIM = "ver"  # noqa: S105 (a claim name, not a secret)
@@ -68,7 +69,7 @@ def active_user_for_claims(claims: Any) -> User:
         raise TokenInvalid() from exc
     if not isinstance(user_id, int):
         raise TokenInvalid()
-    user = User.objects.select_related("subscription").filter(pk=user_id, is_active=True).first()
+    user = selectors.active_user_with_subscription(user_id=user_id)
     if user is None or claims.get(TOKEN_VERSION_CLAIM, 0) != user.token_version:
         raise TokenInvalid()
     return user

@@ -7,14 +7,17 @@ outside this module, where string annotations would not resolve.
 
 from typing import Any
 
-import pydantic
-from django.db.models import QuerySet
 from django.http import HttpRequest
-from django.utils.dateparse import parse_datetime
 from ninja import Header, Query, Router, Status
-from ninja.errors import ValidationError
-from ninja.pagination import CursorPagination, LimitOffsetPagination, paginate
+from ninja.pagination import paginate
 
+from modules.common.pagination import (
+    DEFAULT_LIMIT,
+    MAX_LIMIT,
+    MAX_OFFSET,
+    CursorPagination,
+    LimitOffsetPagination,
+)
 from modules.learning import services
 from modules.learning.schemas import (
     CategoryIn,
@@ -33,27 +36,6 @@ from modules.learning.schemas import (
 
 content_router = Router(tags=["content"])
 review_router = Router(tags=["review"])
-
-
-class HistoryCursorPagination(CursorPagination):
-    """Ninja's cursor pagination, with a crafted or corrupted cursor answered 422, not 500.
-
-    A cursor is base64 of ``p`` (the position: a ``reviewed_at``), ``o`` (an offset) and ``r``;
-    Ninja checks neither the position's format nor the offset's range before querying.
-    """
-
-    def paginate_queryset(
-        self, queryset: QuerySet, pagination: Any, request: HttpRequest, **params: Any
-    ) -> Any:
-        try:
-            cursor = self.Cursor.from_encoded_param(pagination.cursor)
-            if cursor.p is not None and parse_datetime(cursor.p) is None:
-                raise ValueError(cursor.p)
-        except (pydantic.ValidationError, ValidationError, ValueError, UnicodeDecodeError) as exc:
-            raise ValidationError(
-                [{"loc": ["query", "cursor"], "msg": "Invalid cursor.", "type": "value_error"}]
-            ) from exc
-        return super().paginate_queryset(queryset, pagination, request, **params)
 
 
 # --- Categories ----------------------------------------------------------------------------------
@@ -139,9 +121,10 @@ def delete_content(request: HttpRequest, content_id: int) -> Status:
 @review_router.get("/today/", response=QueueOut, summary="Everything due by the end of your local today")
 def today(
     request: HttpRequest,
-    limit: int | None = Query(None, ge=1, le=1000, description="Return at most this many items."),  # type: ignore[type-arg]
+    limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description="Page size."),  # type: ignore[type-arg]
+    offset: int = Query(0, ge=0, le=MAX_OFFSET, description="Items to skip."),  # type: ignore[type-arg]
 ) -> dict[str, Any]:
-    return services.review_queue(user=request.auth, limit=limit)
+    return services.review_queue(user=request.auth, limit=limit, offset=offset)
 
 
 @review_router.post(
@@ -170,7 +153,7 @@ def complete(
 
 
 @review_router.get("/history/", response=list[HistoryOut], summary="Your reviews, newest first (read-only)")
-@paginate(HistoryCursorPagination, ordering=("-reviewed_at", "-id"))
+@paginate(CursorPagination, ordering=("-reviewed_at", "-id"))
 def history(
     request: HttpRequest,
     content_id: int | None = Query(None, description="Only reviews of this content."),  # type: ignore[type-arg]

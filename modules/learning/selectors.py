@@ -6,13 +6,14 @@ the columns the answer needs (no model instances on the hot paths), and an index
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Q, QuerySet, Window
 from django.db.models.functions import Coalesce, TruncDate
 
+from modules.common.compiled import fetch_rows
 from modules.common.time import zone
 from modules.learning.models import Category, Content, ReviewHistory, ReviewSchedule
 
@@ -58,36 +59,58 @@ QUEUE_COLUMNS = (
 )
 
 
-class MappedRows:
-    """A lazily sliced QuerySet whose rows are mapped on the way out.
+class ContentPage:
+    """The user's content list as Ninja's ``LimitOffsetPagination`` sees it: sliced, then counted.
 
-    Ninja's ``LimitOffsetPagination`` slices what a view returns and counts it with
-    ``.all().count()``; this keeps both on the database and maps only the page's rows.
+    Both the page and the count go through the compiled-query shortcut (modules/common/compiled.py).
+    The count stays a separate query: a window count would make PostgreSQL read and sort every one of
+    the user's rows, where the page alone walks an index and stops after ``limit`` rows.
     """
 
     def __init__(
         self,
-        queryset: QuerySet,
-        mapper: Callable[[dict[str, Any]], dict[str, Any]],
         *,
-        count_queryset: QuerySet | None = None,
+        user_id: int,
+        category_id: int | None,
+        search: str,
+        ordering: str,
+        mapper: Callable[[dict[str, Any]], dict[str, Any]],
     ) -> None:
-        self.queryset = queryset
+        self.ordering = ordering
         self.mapper = mapper
-        # counting needs the filters, not the joins the page needs for its columns
-        self.count_queryset = count_queryset if count_queryset is not None else queryset
+        self.args: dict[str, Any] = {"user_id": user_id}
+        if category_id is not None:
+            self.args["category_id"] = category_id
+        if search:
+            self.args["search"] = search
+        self.shape = ("learning.content", category_id is not None, bool(search))
 
-    def all(self) -> MappedRows:
+    def all(self) -> ContentPage:
         return self
 
     def count(self) -> int:
-        return self.count_queryset.count()
+        rows = fetch_rows(_content_count, shape=(*self.shape, "count"), args=self.args)
+        return rows[0][0] if rows else 0
 
     def __getitem__(self, page: slice) -> list[dict[str, Any]]:
-        return [self.mapper(row) for row in self.queryset[page]]
+        offset = page.start or 0
+        ordering = self.ordering
 
-    def __iter__(self) -> Iterator[dict[str, Any]]:
-        return (self.mapper(row) for row in self.queryset)
+        def build(**kwargs: Any) -> QuerySet:
+            return content_rows(ordering=ordering, **kwargs)
+
+        rows = fetch_rows(
+            build,
+            shape=(*self.shape, ordering),
+            args=self.args,
+            limit=None if page.stop is None else page.stop - offset,
+            offset=offset,
+        )
+        return [self.mapper(dict(zip(CONTENT_COLUMNS, row, strict=True))) for row in rows]
+
+
+def _content_count(**filters: Any) -> QuerySet:
+    return filtered_contents(**filters).values("user_id").annotate(total=Count("id")).values_list("total")
 
 
 # --- Categories ----------------------------------------------------------------------------------
@@ -126,7 +149,7 @@ def content_rows(
         # Filtering on the schedule's own user column lets PostgreSQL walk the queue index
         # (user, next_review_date) in order and stop at the page, instead of sorting every row.
         queryset = queryset.filter(schedule__user_id=user_id)
-    return queryset.order_by(*CONTENT_ORDERINGS[ordering]).values(*CONTENT_COLUMNS)
+    return queryset.order_by(*CONTENT_ORDERINGS[ordering]).values_list(*CONTENT_COLUMNS)
 
 
 def content_row(*, user_id: int, content_id: int) -> dict[str, Any] | None:
@@ -158,6 +181,39 @@ def due_rows(*, user_id: int, before: datetime, limit: int | None = None) -> lis
     if limit is not None:
         queryset = queryset[:limit]
     return list(queryset)
+
+
+def _due_page_columns(*, user_id: int, before: datetime, overdue_before: datetime) -> QuerySet:
+    return (
+        ReviewSchedule.objects.filter(user_id=user_id, next_review_date__lt=before)
+        .annotate(
+            anchor=Coalesce("last_reviewed_at", "content__created_at"),
+            total=Window(Count("id")),
+            overdue=Window(Count("id", filter=Q(next_review_date__lt=overdue_before))),
+        )
+        .order_by("next_review_date", "content_id")
+        .values_list(*QUEUE_COLUMNS, "total", "overdue")
+    )
+
+
+def due_page(
+    *, user_id: int, before: datetime, overdue_before: datetime, limit: int, offset: int = 0
+) -> tuple[list[tuple], int, int]:
+    """One page of today's queue with the queue's totals (due, overdue) in the same query: window
+    counts over the filtered rows, computed before LIMIT. An empty page past the end counts apart."""
+    rows = fetch_rows(
+        _due_page_columns,
+        shape="learning.due_page",
+        args={"user_id": user_id, "before": before, "overdue_before": overdue_before},
+        limit=limit,
+        offset=offset,
+    )
+    if rows:
+        return [row[:-2] for row in rows], rows[0][-2], rows[0][-1]
+    due, overdue = (
+        due_counts(user_id=user_id, before=before, overdue_before=overdue_before) if offset else (0, 0)
+    )
+    return [], due, overdue
 
 
 def due_counts(*, user_id: int, before: datetime, overdue_before: datetime) -> tuple[int, int]:

@@ -22,6 +22,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from modules.common.errors import Conflict, NotFound, ValidationFailed
+from modules.common.pagination import DEFAULT_LIMIT
 from modules.common.time import local_date, local_day_bounds, zone
 from modules.identity import services as identity
 from modules.learning import selectors
@@ -132,15 +133,34 @@ def update_category(*, user: User, category_id: int, changes: dict[str, Any]) ->
     return row
 
 
+@transaction.atomic
 def delete_category(*, user: User, category_id: int) -> None:
-    """Deletes the category; its content stays, uncategorised (the foreign key is SET_NULL)."""
-    deleted, _ = Category.objects.filter(user=user, pk=category_id).delete()
-    if not deleted:
+    """Deletes the category; its content stays, uncategorised (the foreign key is SET_NULL).
+
+    The row is locked before Django collects the content to uncategorise: a content write that holds
+    the category (``_owned_category``) finishes first, so its content is collected too; one that comes
+    later finds no category (404) instead of failing on the foreign key at commit (a 500).
+    """
+    locked = (
+        Category.objects.select_for_update().filter(user=user, pk=category_id).values_list("pk", flat=True)
+    )
+    if not list(locked):
         raise NotFound("Category not found.")
+    Category.objects.filter(pk=category_id).delete()
 
 
 def _owned_category(*, user: User, category_id: int) -> Category:
-    category = Category.objects.filter(user=user, pk=category_id).only("id", "name", "slug").first()
+    """The user's category, held until the caller's transaction ends (call it inside one).
+
+    ``FOR NO KEY UPDATE`` conflicts with a delete's lock, so a category cannot vanish between this
+    check and the content row that points at it (see ``delete_category``).
+    """
+    category = (
+        Category.objects.select_for_update(no_key=True)
+        .filter(user=user, pk=category_id)
+        .only("id", "name", "slug")
+        .first()
+    )
     if category is None:
         raise NotFound("Category not found.")
     return category
@@ -199,18 +219,20 @@ class ContentMapper:
 
 def content_list(
     *, user: User, category_id: int | None = None, search: str = "", ordering: str = "-created_at"
-) -> selectors.MappedRows:
+) -> selectors.ContentPage:
     """The user's content, filtered and ordered; sliced and counted by the paginator."""
     if ordering not in selectors.CONTENT_ORDERINGS:
         raise ValidationFailed(
             [{"loc": ["query", "ordering"], "msg": f"Unknown ordering {ordering!r}.", "type": "enum"}]
         )
     search = search.strip()
-    queryset = selectors.content_rows(
-        user_id=user.pk, category_id=category_id, search=search, ordering=ordering
+    return selectors.ContentPage(
+        user_id=user.pk,
+        category_id=category_id,
+        search=search,
+        ordering=ordering,
+        mapper=ContentMapper(user=user),
     )
-    count_queryset = selectors.filtered_contents(user_id=user.pk, category_id=category_id, search=search)
-    return selectors.MappedRows(queryset, ContentMapper(user=user), count_queryset=count_queryset)
 
 
 def content_detail(*, user: User, content_id: int) -> dict[str, Any]:
@@ -289,8 +311,17 @@ def update_content(*, user: User, content_id: int, changes: dict[str, Any]) -> d
     return content_detail(user=user, content_id=content_id)
 
 
+@transaction.atomic
 def delete_content(*, user: User, content_id: int) -> None:
-    """Deletes the content with its schedule and review history."""
+    """Deletes the content with its schedule and review history.
+
+    The schedule is locked first, as ``_record_review`` does: a review being recorded finishes before
+    the cascade collects the history (its new row is deleted too, not left pointing at no content,
+    which failed the foreign key at commit: a 500); a review that comes later finds no card (404).
+    """
+    list(
+        ReviewSchedule.objects.select_for_update().filter(user=user, content_id=content_id).values_list("pk")
+    )
     deleted, _ = Content.objects.filter(user=user, pk=content_id).delete()
     if not deleted:
         raise NotFound("Content not found.")
@@ -545,11 +576,13 @@ def prune_idempotency_records(*, now: datetime | None = None) -> int:
 # --- Reviews: queue, history, forecast ---------------------------------------------------------------
 
 
-def review_queue(*, user: User, now: datetime | None = None, limit: int | None = None) -> dict[str, Any]:
-    """Everything due before the end of the user's local today, most overdue first.
+def review_queue(
+    *, user: User, now: datetime | None = None, limit: int = DEFAULT_LIMIT, offset: int = 0
+) -> dict[str, Any]:
+    """Everything due before the end of the user's local today, most overdue first, a page at a time.
 
-    ``overdue_days`` counts local days since the due date (0: due today); ``overdue_count`` counts the
-    items due on an earlier day. One query (two when ``limit`` cuts the list).
+    ``count`` is the whole queue, ``overdue_count`` the part due on an earlier local day;
+    ``overdue_days`` counts local days since the due date (0: due today). One query.
     """
     now = now or timezone.now()
     tz_name = user.timezone
@@ -557,11 +590,12 @@ def review_queue(*, user: User, now: datetime | None = None, limit: int | None =
     start_of_today, end_of_today = local_day_bounds(today, tz_name)
     tz = zone(tz_name)
     intervals = ladder_for(user)
-    rows = selectors.due_rows(user_id=user.pk, before=end_of_today, limit=limit)
+    rows, count, overdue = selectors.due_page(
+        user_id=user.pk, before=end_of_today, overdue_before=start_of_today, limit=limit, offset=offset
+    )
     # The hot path of the app: plain tuples in, plain dicts out, no object per row.
     now_ts = now.timestamp()
     items = []
-    overdue = 0
     for (
         content_id,
         title,
@@ -575,11 +609,7 @@ def review_queue(*, user: User, now: datetime | None = None, limit: int | None =
         scheduler,
         stability,
     ) in rows:
-        if due < start_of_today:
-            overdue_days = (today - due.astimezone(tz).date()).days
-            overdue += 1
-        else:
-            overdue_days = 0
+        overdue_days = (today - due.astimezone(tz).date()).days if due < start_of_today else 0
         items.append(
             {
                 "content": {
@@ -606,12 +636,6 @@ def review_queue(*, user: User, now: datetime | None = None, limit: int | None =
                 ),
             }
         )
-    if limit is not None and len(items) >= limit:
-        count, overdue = selectors.due_counts(
-            user_id=user.pk, before=end_of_today, overdue_before=start_of_today
-        )
-    else:
-        count = len(items)
     return {"items": items, "count": count, "overdue_count": overdue}
 
 

@@ -77,6 +77,30 @@ def test_today_limit_cuts_the_items_but_not_the_counts(auth_client: Client, user
     assert (body["count"], body["overdue_count"]) == (5, 4)
 
 
+def test_today_pages_through_the_queue_with_offset_and_keeps_the_counts(auth_client: Client, user) -> None:
+    for days in range(25):
+        make_due_content(user=user, title=f"item {days:02d}", overdue_days=days % 3)
+    first = auth_client.get("/api/review/today/").json()
+    second = auth_client.get("/api/review/today/?offset=20").json()
+    past_the_end = auth_client.get("/api/review/today/?offset=40").json()
+
+    assert len(first["items"]) == 20  # the contract's default page size
+    assert len(second["items"]) == 5
+    ids = [item["content"]["id"] for item in first["items"] + second["items"]]
+    assert len(set(ids)) == 25
+    overdue_days = [item["overdue_days"] for item in first["items"] + second["items"]]
+    assert overdue_days == sorted(overdue_days, reverse=True)  # most overdue first, across pages
+    for body in (first, second, past_the_end):
+        assert (body["count"], body["overdue_count"]) == (25, 16)
+    assert past_the_end["items"] == []
+
+
+def test_today_rejects_a_page_size_over_the_maximum(auth_client: Client) -> None:
+    response = auth_client.get("/api/review/today/?limit=101")
+    assert response.status_code == 422
+    assert response.json()["code"] == "validation_error"
+
+
 @pytest.mark.parametrize("due", [1, 10, 60])
 def test_today_query_count_is_constant(
     auth_client: Client, user, due: int, django_assert_max_num_queries
@@ -85,8 +109,9 @@ def test_today_query_count_is_constant(
     for index in range(due):
         make_due_content(user=user, overdue_days=index % 4, category=category if index % 2 else None)
     with django_assert_max_num_queries(2):  # the user and the queue
-        body = auth_client.get("/api/review/today/").json()
+        body = auth_client.get("/api/review/today/?limit=100").json()
     assert body["count"] == due
+    assert len(body["items"]) == due
 
 
 def test_today_requires_authentication(api_client: Client) -> None:

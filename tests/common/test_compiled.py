@@ -1,0 +1,126 @@
+"""The compiled-query shortcut answers exactly what the ORM answers, for new arguments every call."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.db.models import Count, QuerySet, Window
+from django.utils import timezone
+
+from modules.common import compiled
+from modules.common.compiled import fetch_rows
+from modules.identity.models import User
+from modules.identity.testing import make_user
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache() -> None:
+    compiled.clear_cache()
+
+
+def _joined_since(*, since: Any, first_name: str) -> QuerySet:
+    return (
+        User.objects.filter(date_joined__gte=since, first_name=first_name, is_active=True)
+        .annotate(total=Window(Count("id")))
+        .order_by("email")
+        .values_list("id", "email", "date_joined", "total")
+    )
+
+
+def test_rebinds_new_arguments_into_the_compiled_sql_and_matches_the_orm() -> None:
+    now = timezone.now()
+    old = make_user(email="old@a.test", first_name="A")
+    User.objects.filter(pk=old.pk).update(date_joined=now - timedelta(days=10))
+    for name in ("b", "c", "d"):
+        make_user(email=f"{name}@a.test", first_name="A")
+    make_user(email="x@b.test", first_name="B")
+
+    for since, name in (
+        (now - timedelta(days=1), "A"),
+        (now - timedelta(days=30), "A"),
+        (now - timedelta(days=30), "B"),
+    ):
+        args = {"since": since, "first_name": name}
+        fast = fetch_rows(_joined_since, shape="test.joined", args=args)
+        assert fast == [tuple(row) for row in _joined_since(**args)]
+    assert isinstance(compiled._cache["test.joined"], compiled._Compiled)
+    assert [
+        row[1]
+        for row in fetch_rows(
+            _joined_since, shape="test.joined", args={"since": now - timedelta(days=1), "first_name": "A"}
+        )
+    ] == ["b@a.test", "c@a.test", "d@a.test"]
+
+
+def test_window_counts_come_back_converted_and_pages_slice_like_the_orm() -> None:
+    for name in "abcde":
+        make_user(email=f"{name}@page.test", first_name="P")
+    args = {"since": timezone.now() - timedelta(days=1), "first_name": "P"}
+    page = fetch_rows(_joined_since, shape="test.page", args=args, limit=2, offset=1)
+    assert page == [tuple(row) for row in _joined_since(**args)[1:3]]
+    assert [row[-1] for row in page] == [5, 5]
+    assert isinstance(page[0][-1], int)
+    assert fetch_rows(_joined_since, shape="test.page", args=args, offset=4) == [
+        tuple(row) for row in _joined_since(**args)[4:]
+    ]
+
+
+def _email_contains(*, fragment: str) -> QuerySet:
+    return User.objects.filter(email__icontains=fragment).order_by("id").values_list("email")
+
+
+def test_an_argument_transformed_by_a_lookup_falls_back_to_the_orm() -> None:
+    make_user(email="needle@hay.test")
+    make_user(email="other@hay.test")
+    rows = fetch_rows(_email_contains, shape="test.contains", args={"fragment": "NEEDLE"})
+    assert rows == [("needle@hay.test",)]
+    assert compiled._cache["test.contains"] is compiled._UNSUPPORTED
+    assert fetch_rows(_email_contains, shape="test.contains", args={"fragment": "other"}) == [
+        ("other@hay.test",)
+    ]
+
+
+def test_boolean_arguments_are_not_guessed() -> None:
+    user = make_user(email="flag@x.test")
+
+    def by_flag(*, active: bool) -> QuerySet:
+        return User.objects.filter(pk=user.pk, is_active=active).values_list("email")
+
+    assert fetch_rows(by_flag, shape="test.flag", args={"active": True}) == [("flag@x.test",)]
+    assert fetch_rows(by_flag, shape="test.flag", args={"active": False}) == []
+    assert compiled._cache["test.flag"] is compiled._UNSUPPORTED
+
+
+def test_the_authenticated_user_lookup_loads_the_subscription_like_select_related(
+    django_assert_num_queries,
+) -> None:
+    from modules.identity.selectors import active_user_with_subscription
+
+    user = make_user(tier="PRO")
+    with django_assert_num_queries(1):
+        loaded = active_user_with_subscription(user_id=user.pk)
+        assert loaded is not None
+        assert loaded.subscription.tier == "PRO"
+        assert loaded.subscription.user is loaded
+    reference = User.objects.select_related("subscription").get(pk=user.pk)
+    assert {f.attname: getattr(loaded, f.attname) for f in User._meta.concrete_fields} == {
+        f.attname: getattr(reference, f.attname) for f in User._meta.concrete_fields
+    }
+    User.objects.filter(pk=user.pk).update(is_active=False)
+    assert active_user_with_subscription(user_id=user.pk) is None
+
+
+def test_a_user_without_subscription_reads_as_missing_relation() -> None:
+    from modules.identity.models import Subscription
+    from modules.identity.selectors import active_user_with_subscription
+
+    user = make_user()
+    Subscription.objects.filter(user=user).delete()
+    loaded = active_user_with_subscription(user_id=user.pk)
+    assert loaded is not None
+    with pytest.raises(Subscription.DoesNotExist):
+        _ = loaded.subscription
