@@ -58,6 +58,8 @@ test: install
 # database (BENCH_DB, default resee_bench) is recreated and seeded each run.
 bench: install
 	bash bench/run.sh
+	DATABASE_URL=$${BENCH_PG_URL:-postgres://postgres@127.0.0.1:5432}/$${BENCH_INSIGHTS_DB:-resee_bench_insights} \
+	  REDIS_URL=$${BENCH_REDIS_URL:-redis://127.0.0.1:6379/0} $(PY) bench/insights_dashboard.py
 
 lint: install
 	$(VENV)/bin/ruff check .
