@@ -56,10 +56,12 @@ test: install
 
 # Load benchmarks on PostgreSQL + Redis with gunicorn and wrk (docs/benchmarks.md); a dedicated
 # database (BENCH_DB, default resee_bench) is recreated and seeded each run.
+BENCH_INSIGHTS_URL ?= postgres://postgres@127.0.0.1:5432/resee_bench_insights
 bench: install
 	bash bench/run.sh
-	DATABASE_URL=$${BENCH_PG_URL:-postgres://postgres@127.0.0.1:5432}/$${BENCH_INSIGHTS_DB:-resee_bench_insights} \
-	  REDIS_URL=$${BENCH_REDIS_URL:-redis://127.0.0.1:6379/0} $(PY) bench/insights_dashboard.py
+	$(PY) bench/prepare_db.py $(BENCH_INSIGHTS_URL) --if-missing
+	DATABASE_URL=$(BENCH_INSIGHTS_URL) REDIS_URL=$${BENCH_REDIS_URL:-redis://127.0.0.1:6379/0} \
+	  $(PY) bench/insights_dashboard.py
 
 lint: install
 	$(VENV)/bin/ruff check .
