@@ -51,3 +51,31 @@ def test_sentry_initialises_with_pii_off() -> None:
     finally:
         sentry_sdk.get_client().close(timeout=0)
         sentry_sdk.init(dsn=None)
+
+
+def test_the_wsgi_app_loads_without_the_heavy_sdks() -> None:
+    """anthropic, boto3 and sentry_sdk load on first use, so a web container starts fast."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = (
+        "import sys, config.wsgi; "
+        "print(','.join(m for m in ('anthropic', 'boto3', 'botocore', 'sentry_sdk') if m in sys.modules))"
+    )
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "SECRET_KEY": "k" * 50,
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        env=env,
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == ""

@@ -7,14 +7,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.utils.module_loading import import_string
 
 from modules.ai.providers.base import AIProvider, ProviderError
-from modules.ai.providers.claude.provider import ClaudeProvider, ClaudeSettings
 from modules.ai.providers.local.provider import LocalProvider
+
+if TYPE_CHECKING:  # the SDK is imported on first use, so a web process without Claude never loads it
+    from modules.ai.providers.claude.provider import ClaudeProvider, ClaudeSettings
 
 PROVIDERS = ("local", "claude")
 
@@ -24,6 +26,8 @@ def get_provider() -> AIProvider:
     if name == "local":
         return _local()
     if name == "claude":
+        from modules.ai.providers.claude.provider import ClaudeSettings
+
         return _claude(
             ClaudeSettings(
                 api_key=settings.ANTHROPIC_API_KEY,
@@ -44,5 +48,7 @@ def _local() -> LocalProvider:
 @lru_cache(maxsize=4)
 def _claude(config: ClaudeSettings, factory: str | Callable[[], Any] | None) -> ClaudeProvider:
     # One SDK client per configuration: it keeps its connection pool between requests.
+    from modules.ai.providers.claude.provider import ClaudeProvider
+
     make_client = import_string(factory) if isinstance(factory, str) else factory
     return ClaudeProvider(config, http_client=make_client() if make_client else None)
