@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, AuthorizationError, HttpError, ValidationError
 from ninja.errors import Throttled as NinjaThrottled
 
+from config.parser import ApiParser
 from modules.ai.api import router as ai_router
 from modules.common.errors import DomainError
 from modules.identity.api import accounts_router, auth_router
@@ -28,6 +30,9 @@ api = NinjaAPI(
     docs_url="/docs",
     openapi_url="/openapi.json",
     auth=jwt_auth,
+    # JSON bodies and query strings with values PostgreSQL cannot store (NUL, lone surrogates, integers
+    # beyond bigint, infinite numbers) answer 422 here, before any route sees them (config/parser.py).
+    parser=ApiParser(),
     # Every route: the caller's tier rate per hour (per user; anonymous callers per IP). /api/auth/*
     # replaces it with a per-IP rate (identity's auth_throttle); a route may set its own.
     throttle=[tier_throttle],
@@ -70,11 +75,36 @@ def on_domain_error(request: HttpRequest, exc: DomainError) -> HttpResponse:
     return response
 
 
+def field_error(error: object) -> dict[str, object]:
+    """One 422 detail item: always ``type``, ``loc`` (a list of str/int) and ``msg``, JSON-safe.
+
+    Pydantic's errors carry ``input``, ``ctx`` (whose values may be exceptions) and ``url``: dropped, the
+    input may be huge or secret. Some of Ninja's own errors are shorthands such as CursorPagination's
+    ``{"cursor": "Invalid Cursor"}``: the key becomes the ``loc`` and the value the ``msg``.
+    """
+    if not isinstance(error, dict):
+        return {"type": "value_error", "loc": [], "msg": str(error)}
+    extra = {
+        key: value for key, value in error.items() if key not in {"type", "loc", "msg", "input", "ctx", "url"}
+    }
+    loc = error.get("loc")
+    if loc is None:
+        loc = list(extra)[:1]
+    elif isinstance(loc, str | int):
+        loc = [loc]
+    msg = error.get("msg")
+    if msg is None:
+        msg = next((str(value) for value in extra.values()), "Invalid value.")
+    return {
+        "type": str(error.get("type") or "value_error"),
+        "loc": [part if isinstance(part, int) and not isinstance(part, bool) else str(part) for part in loc],
+        "msg": str(msg),
+    }
+
+
 @api.exception_handler(ValidationError)
 def on_validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
-    errors = [
-        {key: value for key, value in error.items() if key in {"type", "loc", "msg"}} for error in exc.errors
-    ]
+    errors = [field_error(error) for error in exc.errors]
     return error_response(request, status=422, detail=errors, code="validation_error")
 
 
@@ -99,6 +129,10 @@ def on_throttled(request: HttpRequest, exc: NinjaThrottled) -> HttpResponse:
 
 @api.exception_handler(HttpError)
 def on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    if isinstance(exc.__cause__, ValidationError):
+        # Ninja turns anything the body parser raises into a 400; the parser's validation errors
+        # (config/parser.py) are 422s.
+        return on_validation_error(request, exc.__cause__)
     detail = "Malformed request body." if exc.status_code == 400 else str(exc)
     code = _HTTP_CODES.get(exc.status_code, "error")
     return error_response(request, status=exc.status_code, detail=detail, code=code)
@@ -107,6 +141,15 @@ def on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
 @api.exception_handler(Http404)
 def on_not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
     return error_response(request, status=404, detail="Not found.", code="not_found")
+
+
+@api.exception_handler(SuspiciousOperation)
+def on_suspicious_operation(request: HttpRequest, exc: SuspiciousOperation) -> HttpResponse:
+    # Django answers these 400 itself, but inside a route Ninja catches them first: a body over
+    # DATA_UPLOAD_MAX_MEMORY_SIZE, a query string with too many fields, a forged host, ...
+    logger.warning("suspicious request: %s", type(exc).__name__, extra={"path": request.path})
+    detail = "Request body too large." if isinstance(exc, RequestDataTooBig) else "Malformed request."
+    return error_response(request, status=400, detail=detail, code="bad_request")
 
 
 @api.exception_handler(Exception)

@@ -8,7 +8,7 @@ from typing import Any
 
 from django.http import HttpRequest
 from ninja import Query, Router, Status
-from ninja.pagination import LimitOffsetPagination, paginate
+from ninja.pagination import paginate
 
 from modules.ai import services
 from modules.ai.schemas import (
@@ -25,6 +25,7 @@ from modules.ai.schemas import (
     QuestionOut,
     UsageOut,
 )
+from modules.common.pagination import LimitOffsetPagination
 
 router = Router(tags=["ai-review"])
 

@@ -74,11 +74,8 @@ class CursorPagination(ninja_pagination.CursorPagination):
         return cursor
 
     def _position_field(self, queryset: QuerySet) -> Field | None:
-        model = getattr(queryset, "model", None)
-        if model is None:
-            return None
         try:
-            field = model._meta.get_field(self._order_attribute)
+            field = queryset.model._meta.get_field(self._order_attribute)
         except FieldDoesNotExist:  # an annotation or a related path: the database judges the value
             return None
         return field if isinstance(field, Field) else None

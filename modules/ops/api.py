@@ -13,9 +13,10 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.http import require_GET
 from ninja import Query, Router, Status
-from ninja.pagination import LimitOffsetPagination, paginate
+from ninja.pagination import paginate
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from modules.common.pagination import LimitOffsetPagination
 from modules.common.throttles import UserOrIPRateThrottle
 from modules.identity import services as identity
 from modules.ops import prometheus, services
