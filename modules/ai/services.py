@@ -51,7 +51,13 @@ from modules.ai.providers.registry import get_provider
 from modules.common.errors import NotFound, QuotaExceeded, TierRequired, Unavailable, ValidationFailed
 from modules.common.time import end_of_local_day, local_date
 from modules.identity.services import User, ensure_email_verified, tier_spec_for
-from modules.learning.services import ContentRef, contents_for_user, get_content, sibling_contents
+from modules.learning.services import (
+    ContentRef,
+    contents_for_user,
+    get_content,
+    hold_content,
+    sibling_contents,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -332,9 +338,12 @@ def generate_questions(
         except NotEnoughMaterial as exc:
             raise ValidationFailed(str(exc)) from exc
         with transaction.atomic():
-            questions = _store(user=user, content_id=ref.id, drafts=drafts, stats=stats)
+            kept = hold_content(user=user, content_id=ref.id)
+            questions = _store(user=user, content_id=ref.id, drafts=drafts, stats=stats) if kept else []
             _settle(usage_id=usage_id, reserved=params.count, used=len(questions), stats=stats)
             _log(user=user, task="generate_questions", stats=stats)
+    if not kept:  # deleted while the provider worked: the call is logged and paid, nothing stored
+        raise NotFound("Content not found.")
     return GenerationResult(
         questions=questions,
         total_tokens=stats.tokens,
@@ -537,7 +546,7 @@ def run_job(*, job_id: int) -> str | None:
                 )
                 notes.append(f"“{ref.title}”: {exc}")
                 continue
-            _finish_content(
+            kept = _finish_content(
                 job_id=job.pk,
                 content_id=content_id,
                 questions=drafts,
@@ -545,6 +554,8 @@ def run_job(*, job_id: int) -> str | None:
                 reserved=params.count,
                 user=user,
             )
+            if not kept:
+                notes.append(f"Content {content_id} was deleted during generation; skipped.")
     except ProviderError as exc:
         _fail_job(job_id=job.pk, error=f"Generation stopped: {exc.message} The unused quota was released.")
         return JobStatus.FAILED
@@ -570,20 +581,27 @@ def _finish_content(
     stats: CallStats | None,
     reserved: int,
     user: User | None = None,
-) -> None:
-    """Stores one content's questions and settles its share of the job's reservation, atomically."""
+) -> bool:
+    """Stores one content's questions and settles its share of the job's reservation, atomically.
+    False when the content was deleted while its questions were generated (nothing is stored)."""
     with transaction.atomic():
         job = AIJob.objects.select_for_update().get(pk=job_id)
         if content_id in job.completed_content_ids:
-            return
+            return True
+        kept = True
         if questions and stats is not None and user is not None:
-            _store(user=user, content_id=content_id, drafts=questions, stats=stats, job=job)
+            kept = hold_content(user=user, content_id=content_id)
+            if kept:
+                _store(user=user, content_id=content_id, drafts=questions, stats=stats, job=job)
+            else:  # deleted while the provider worked: the call is logged and paid, nothing stored
+                questions = []
             _log(user=user, task="generate_questions", stats=stats)
         if job.usage_id is not None:
             _settle(usage_id=job.usage_id, reserved=reserved, used=len(questions), stats=stats)
         job.completed_content_ids = [*job.completed_content_ids, content_id]
         job.reserved = max(0, job.reserved - reserved)
         job.save(update_fields=["completed_content_ids", "reserved", "updated_at"])
+    return kept
 
 
 def _fail_job(*, job_id: int, error: str) -> None:

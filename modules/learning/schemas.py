@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from ninja import Schema
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
+from modules.common.fields import ClientDatetime
 from modules.learning.models import (
     BODY_MAX_LENGTH,
     CATEGORY_DESCRIPTION_MAX_LENGTH,
@@ -156,7 +157,7 @@ class CompleteIn(StrictIn):
     content_id: int
     result: ResultLiteral
     time_spent_seconds: int | None = Field(None, ge=0, le=86_400)
-    reviewed_at: datetime | None = Field(
+    reviewed_at: ClientDatetime | None = Field(
         None, description="When the review happened (offline clients): not in the future, at most 7 days old."
     )
 

@@ -1,8 +1,8 @@
 """The learning module's facade: the functions other modules and the module's routers call.
 
-Other modules use the functions at the bottom: ``get_content``, ``contents_for_user`` and
-``sibling_contents`` (ai), ``count_*`` (ops metrics) and the aggregate reads of ``stats.py``
-re-exported at the end (insights). The routers use the rest. Every write is one transaction; the
+Other modules use the functions at the bottom: ``get_content``, ``contents_for_user``,
+``hold_content`` and ``sibling_contents`` (ai), ``count_*`` (ops metrics) and the aggregate reads
+of ``stats.py`` re-exported at the end (insights). The routers use the rest. Every write is one transaction; the
 review completion locks the card's schedule row.
 """
 
@@ -318,13 +318,15 @@ def delete_content(*, user: User, content_id: int) -> None:
     The schedule is locked first, as ``_record_review`` does: a review being recorded finishes before
     the cascade collects the history (its new row is deleted too, not left pointing at no content,
     which failed the foreign key at commit: a 500); a review that comes later finds no card (404).
+    The same holds for rows other modules attach to a content under ``hold_content``.
     """
     list(
         ReviewSchedule.objects.select_for_update().filter(user=user, content_id=content_id).values_list("pk")
     )
-    deleted, _ = Content.objects.filter(user=user, pk=content_id).delete()
-    if not deleted:
+    # Then the content itself, for writers that hold it rather than its card (``hold_content``).
+    if not Content.objects.select_for_update().filter(user=user, pk=content_id).values_list("pk").first():
         raise NotFound("Content not found.")
+    Content.objects.filter(pk=content_id).delete()
 
 
 # --- Reviews: completion -----------------------------------------------------------------------------
@@ -805,6 +807,17 @@ def get_content(*, user: User, content_id: int) -> ContentRef:
     if row is None:
         raise NotFound("Content not found.")
     return _ref(row)
+
+
+def hold_content(*, user: User, content_id: int) -> bool:
+    """Inside the caller's transaction: whether the user's content still exists, and if so it stays
+    until the transaction ends (``FOR NO KEY UPDATE``; ``delete_content`` waits for it).
+
+    For other modules that attach rows to a content after a slow step (an AI call): without it, a
+    content deleted meanwhile failed their insert's foreign key at commit, or the delete's (a 500).
+    """
+    locked = Content.objects.select_for_update(no_key=True).filter(user=user, pk=content_id)
+    return locked.values_list("pk").first() is not None
 
 
 def contents_for_user(*, user: User, ids: list[int]) -> list[ContentRef]:

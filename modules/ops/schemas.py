@@ -11,6 +11,7 @@ from django.core.validators import validate_email
 from ninja import Field, Schema
 from pydantic import ConfigDict, field_validator, model_validator
 
+from modules.common.fields import ClientDatetime
 from modules.ops.catalog import METRIC_NAMES
 from modules.ops.models import MAX_COOLDOWN_MINUTES, MAX_WINDOW_MINUTES
 from modules.ops.services import DEFAULT_SAMPLES, MAX_SAMPLES
@@ -58,8 +59,8 @@ class MetricsQuery(Schema):
     model_config = ConfigDict(extra="forbid")
 
     name: MetricName
-    since: datetime | None = Field(None, description="default: one hour before `until`")
-    until: datetime | None = Field(None, description="default: now")
+    since: ClientDatetime | None = Field(None, description="default: one hour before `until`")
+    until: ClientDatetime | None = Field(None, description="default: now")
     limit: int = Field(DEFAULT_SAMPLES, ge=1, le=MAX_SAMPLES)
 
 
