@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
+from django.db import IntegrityError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, AuthorizationError, HttpError, ValidationError
@@ -150,6 +151,27 @@ def on_suspicious_operation(request: HttpRequest, exc: SuspiciousOperation) -> H
     logger.warning("suspicious request: %s", type(exc).__name__, extra={"path": request.path})
     detail = "Request body too large." if isinstance(exc, RequestDataTooBig) else "Malformed request."
     return error_response(request, status=400, detail=detail, code="bad_request")
+
+
+@api.exception_handler(IntegrityError)
+def on_integrity_error(request: HttpRequest, exc: IntegrityError) -> HttpResponse:
+    # The services turn the conflicts they expect into domain errors and lock against the races they
+    # know (see learning's delete_category / hold_content). What still gets here is a write that lost
+    # a race nobody locked against, e.g. an account deleted while one of its requests was writing:
+    # the client may retry; a 500 would say the server is broken.
+    logger.warning("integrity error", exc_info=exc, extra={"path": request.path, "method": request.method})
+    return error_response(
+        request, status=409, detail="The request conflicts with a concurrent change.", code="conflict"
+    )
+
+
+@api.exception_handler(OperationalError)
+def on_database_unavailable(request: HttpRequest, exc: OperationalError) -> HttpResponse:
+    # The database refused or dropped the work (down, restarting, deadlock victim, lock timeout).
+    logger.error("database unavailable", exc_info=exc, extra={"path": request.path, "method": request.method})
+    return error_response(
+        request, status=503, detail="The database is unavailable; retry.", code="unavailable"
+    )
 
 
 @api.exception_handler(Exception)
