@@ -86,9 +86,9 @@ stop_server() {
 }
 trap stop_server EXIT
 
-start_server() {  # $1: REQUEST_METRICS_ENABLED
+start_server() {  # $1: REQUEST_METRICS_ENABLED, $2: LEARNING_READ_CACHE_SECONDS (default 30)
   # The production command (docker/entrypoint.sh web) but access logs off: the proxy logs requests.
-  REQUEST_METRICS_ENABLED="$1" "$GUNICORN" config.wsgi:application --bind "127.0.0.1:$PORT" \
+  REQUEST_METRICS_ENABLED="$1" LEARNING_READ_CACHE_SECONDS="${2:-30}" "$GUNICORN" config.wsgi:application --bind "127.0.0.1:$PORT" \
     --workers 2 --worker-class sync --timeout 30 --access-logfile /dev/null \
     --error-logfile "$RUN/gunicorn-metrics-$1.log" &
   SERVER_PID=$!
@@ -133,6 +133,12 @@ scenario health_live /api/health/live/
 scenario users_me /api/accounts/users/me/
 scenario review_today /api/review/today/
 scenario content_list "/api/content/?limit=20"
+stop_server
+
+# The learning read cache off: every read computes from PostgreSQL (the first read after each write).
+start_server 1 0
+scenario review_today_uncached /api/review/today/
+scenario content_list_uncached "/api/content/?limit=20"
 stop_server
 
 # The ops request-metrics middleware off: its cost per request is the difference.

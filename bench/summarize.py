@@ -13,8 +13,10 @@ from pathlib import Path
 SCENARIOS = [
     ("health_live", "GET /api/health/live/"),
     ("users_me", "GET /api/accounts/users/me/ (auth only, reference)"),
-    ("review_today", "GET /api/review/today/ (100 due)"),
+    ("review_today", "GET /api/review/today/ (100 due, page of 20)"),
     ("content_list", "GET /api/content/?limit=20"),
+    ("review_today_uncached", "GET /api/review/today/, LEARNING_READ_CACHE_SECONDS=0 (every read computes)"),
+    ("content_list_uncached", "GET /api/content/?limit=20, LEARNING_READ_CACHE_SECONDS=0"),
     ("review_complete", "POST /api/review/complete/ (with Idempotency-Key)"),
     ("health_live_metrics_off", "GET /api/health/live/, REQUEST_METRICS_ENABLED=0"),
     ("review_today_metrics_off", "GET /api/review/today/, REQUEST_METRICS_ENABLED=0"),
@@ -56,7 +58,7 @@ def main() -> None:
             f"{result['p99_ms']:.1f} | {result['non_2xx'] + result['socket_errors']} | {ratio_text} |"
         )
     verdicts = []
-    for name in ("review_today", "content_list"):
+    for name in ("review_today", "content_list", "review_today_uncached", "content_list_uncached"):
         result = results[name]
         if result and health:
             ok = result["rps"] >= TARGET_RATIO * health["rps"] and result["p99_ms"] < TARGET_P99_MS

@@ -12,8 +12,26 @@ from modules.learning import services
 from modules.learning.models import Category, Content, ReviewHistory, ReviewSchedule
 
 
+class ForgetsCachedReads(admin.ModelAdmin):
+    """Admin edits bypass the services' writes, so they drop the owner's cached reads themselves."""
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        super().save_related(request, form, formsets, change)
+        services.forget_cached_reads(user_id=form.instance.user_id)
+
+    def delete_model(self, request: HttpRequest, obj: Any) -> None:
+        super().delete_model(request, obj)
+        services.forget_cached_reads(user_id=obj.user_id)
+
+    def delete_queryset(self, request: HttpRequest, queryset: Any) -> None:
+        user_ids = set(queryset.values_list("user_id", flat=True))
+        super().delete_queryset(request, queryset)
+        for user_id in user_ids:
+            services.forget_cached_reads(user_id=user_id)
+
+
 @admin.register(Category)
-class CategoryAdmin(admin.ModelAdmin):
+class CategoryAdmin(ForgetsCachedReads):
     list_display = ("name", "user", "slug", "created_at")
     search_fields = ("name", "user__email")
     list_select_related = ("user",)
@@ -58,7 +76,7 @@ class ReviewScheduleInline(admin.StackedInline):
 
 
 @admin.register(Content)
-class ContentAdmin(admin.ModelAdmin):
+class ContentAdmin(ForgetsCachedReads):
     list_display = ("title", "user", "category", "next_review", "created_at")
     list_filter = ("created_at",)
     search_fields = ("title", "user__email")

@@ -25,7 +25,7 @@ from modules.common.errors import Conflict, NotFound, ValidationFailed
 from modules.common.pagination import DEFAULT_LIMIT
 from modules.common.time import local_date, local_day_bounds, zone
 from modules.identity import services as identity
-from modules.learning import selectors
+from modules.learning import readcache, selectors
 from modules.learning.models import (
     Category,
     Content,
@@ -87,6 +87,11 @@ def _name_taken(*, user: User, name: str, exclude_id: int | None = None) -> bool
     return queryset.exists()
 
 
+def forget_cached_reads(*, user_id: int) -> None:
+    """For writes that do not go through this facade (Django admin): the next read recomputes."""
+    readcache.invalidate(user_id)
+
+
 def category_list(*, user: User) -> Any:
     """The user's categories with their content counts (one query per page), by name."""
     return selectors.category_rows(user_id=user.pk)
@@ -101,6 +106,7 @@ def create_category(*, user: User, name: str, description: str = "") -> dict[str
             category = Category.objects.create(
                 user=user, name=name, slug=category_slug(name), description=description
             )
+            readcache.invalidate(user.pk)
     except IntegrityError as exc:  # a concurrent request created the same name first
         raise Conflict("You already have a category with this name.") from exc
     return {
@@ -126,6 +132,7 @@ def update_category(*, user: User, category_id: int, changes: dict[str, Any]) ->
     try:
         with transaction.atomic():
             category.save(update_fields=["name", "slug", "description"])
+            readcache.invalidate(user.pk)
     except IntegrityError as exc:
         raise Conflict("You already have a category with this name.") from exc
     row = selectors.category_row(user_id=user.pk, category_id=category.pk)
@@ -147,6 +154,7 @@ def delete_category(*, user: User, category_id: int) -> None:
     if not list(locked):
         raise NotFound("Category not found.")
     Category.objects.filter(pk=category_id).delete()
+    readcache.invalidate(user.pk)
 
 
 def _owned_category(*, user: User, category_id: int) -> Category:
@@ -219,20 +227,48 @@ class ContentMapper:
 
 def content_list(
     *, user: User, category_id: int | None = None, search: str = "", ordering: str = "-created_at"
-) -> selectors.ContentPage:
+) -> CachedContentPage:
     """The user's content, filtered and ordered; sliced and counted by the paginator."""
     if ordering not in selectors.CONTENT_ORDERINGS:
         raise ValidationFailed(
             [{"loc": ["query", "ordering"], "msg": f"Unknown ordering {ordering!r}.", "type": "enum"}]
         )
     search = search.strip()
-    return selectors.ContentPage(
+    page = selectors.ContentPage(
         user_id=user.pk,
         category_id=category_id,
         search=search,
         ordering=ordering,
         mapper=ContentMapper(user=user),
     )
+    return CachedContentPage(
+        page, user=user, variant=(category_id, search, ordering, ladder_for(user), user.scheduler)
+    )
+
+
+class CachedContentPage:
+    """``selectors.ContentPage`` behind the read cache: a page and the total are cached together."""
+
+    def __init__(self, page: selectors.ContentPage, *, user: User, variant: tuple[Any, ...]) -> None:
+        self.page = page
+        self.user_id = user.pk
+        self.variant = variant
+        self.total: int | None = None
+
+    def all(self) -> CachedContentPage:
+        return self
+
+    def __getitem__(self, window: slice) -> list[dict[str, Any]]:
+        items, self.total = readcache.cached(
+            user_id=self.user_id,
+            name="content",
+            variant=(*self.variant, window.start, window.stop),
+            compute=lambda: (self.page[window], self.page.count()),
+        )
+        return items
+
+    def count(self) -> int:
+        return self.total if self.total is not None else self.page.count()
 
 
 def content_detail(*, user: User, content_id: int) -> dict[str, Any]:
@@ -252,6 +288,7 @@ def create_content(
         category = _owned_category(user=user, category_id=category_id) if category_id is not None else None
         content = Content.objects.create(user=user, category=category, title=title, body=body, created_at=now)
         schedule = _schedule_new_content(user=user, content=content)
+        readcache.invalidate(user.pk)
     return ContentMapper(user=user, now=now)(_row_of(content, category, schedule))
 
 
@@ -273,6 +310,7 @@ def ensure_schedule(*, content_id: int) -> None:
     content = Content.objects.select_related("user__subscription").get(pk=content_id)
     if not ReviewSchedule.objects.filter(content_id=content_id).exists():
         _schedule_new_content(user=content.user, content=content)
+    readcache.invalidate(content.user_id)
 
 
 def _row_of(content: Content, category: Category | None, schedule: ReviewSchedule) -> dict[str, Any]:
@@ -308,6 +346,7 @@ def update_content(*, user: User, content_id: int, changes: dict[str, Any]) -> d
             updated = Content.objects.filter(user=user, pk=content_id).update(**fields)
             if not updated:
                 raise NotFound("Content not found.")
+            readcache.invalidate(user.pk)
     return content_detail(user=user, content_id=content_id)
 
 
@@ -327,6 +366,7 @@ def delete_content(*, user: User, content_id: int) -> None:
     if not Content.objects.select_for_update().filter(user=user, pk=content_id).values_list("pk").first():
         raise NotFound("Content not found.")
     Content.objects.filter(pk=content_id).delete()
+    readcache.invalidate(user.pk)
 
 
 # --- Reviews: completion -----------------------------------------------------------------------------
@@ -554,6 +594,7 @@ def _record_review(
         fsrs_state=new.fsrs_state,
         fsrs_step=new.fsrs_step,
     )
+    readcache.invalidate(user.pk)
     return ReviewOutcome(
         content_id=content_id,
         result=result,
@@ -589,9 +630,23 @@ def review_queue(
     now = now or timezone.now()
     tz_name = user.timezone
     today = local_date(now, tz_name)
+    intervals = ladder_for(user)
+    return readcache.cached(
+        user_id=user.pk,
+        name="queue",
+        variant=(today, tz_name, user.scheduler, intervals, limit, offset),
+        compute=lambda: _review_queue(
+            user=user, now=now, today=today, intervals=intervals, limit=limit, offset=offset
+        ),
+    )
+
+
+def _review_queue(
+    *, user: User, now: datetime, today: date, intervals: tuple[int, ...], limit: int, offset: int
+) -> dict[str, Any]:
+    tz_name = user.timezone
     start_of_today, end_of_today = local_day_bounds(today, tz_name)
     tz = zone(tz_name)
-    intervals = ladder_for(user)
     rows, count, overdue = selectors.due_page(
         user_id=user.pk, before=end_of_today, overdue_before=start_of_today, limit=limit, offset=offset
     )
@@ -712,6 +767,7 @@ def seed_demo_content(*, user: User, now: datetime | None = None) -> int:
             ReviewSchedule.objects.filter(content_id=content_id).update(
                 next_review_date=now - timedelta(days=offset % 3, hours=1)
             )
+    readcache.invalidate(user.pk)
     return len(NOTES)
 
 
