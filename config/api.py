@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.db import IntegrityError, OperationalError
@@ -10,7 +11,9 @@ from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, AuthorizationError, HttpError, ValidationError
 from ninja.errors import Throttled as NinjaThrottled
+from ninja.openapi.schema import OpenAPISchema
 
+from config.openapi import ApiSchema
 from config.parser import ApiParser
 from modules.ai.api import router as ai_router
 from modules.common.errors import DomainError
@@ -23,7 +26,18 @@ from modules.ops.api import health_router, monitoring_router
 
 logger = logging.getLogger("resee.api")
 
-api = NinjaAPI(
+
+class Api(NinjaAPI):
+    def get_openapi_schema(
+        self, *, path_prefix: str | None = None, path_params: dict[str, Any] | None = None
+    ) -> OpenAPISchema:
+        # Ninja's schema plus the error answers the API layer gives any route (config/openapi.py).
+        if path_prefix is None:
+            path_prefix = self.get_root_path(path_params or {})
+        return ApiSchema(self, path_prefix)
+
+
+api = Api(
     title="Resee API",
     version="1",
     description="Spaced-repetition learning: content, reviews on schedule, AI practice questions, insights.",

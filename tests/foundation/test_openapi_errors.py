@@ -1,0 +1,56 @@
+"""The shared error answers are documented on every operation (config/openapi.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.test import Client
+
+ERROR_REF = {"$ref": "#/components/schemas/Error"}
+
+
+@pytest.fixture(scope="module")
+def schema() -> dict[str, Any]:
+    return Client().get("/api/openapi.json").json()
+
+
+def responses(schema: dict[str, Any], path: str, method: str) -> dict[str, Any]:
+    return schema["paths"][path][method]["responses"]
+
+
+def test_the_error_component_has_the_contract_shape(schema: dict[str, Any]) -> None:
+    error = schema["components"]["schemas"]["Error"]
+    assert error["required"] == ["detail", "code"]
+    item = error["properties"]["detail"]["anyOf"][1]["items"]
+    assert item["required"] == ["type", "loc", "msg"]
+
+
+def test_an_authenticated_write_with_a_path_documents_every_shared_error(schema: dict[str, Any]) -> None:
+    documented = responses(schema, "/api/content/{content_id}/", "patch")
+    assert {"400", "401", "404", "409", "422", "429", "503"} <= set(documented)
+    assert documented["400"]["content"]["application/json"]["schema"] == ERROR_REF
+
+
+def test_a_public_unthrottled_read_documents_only_what_it_can_answer(schema: dict[str, Any]) -> None:
+    assert set(responses(schema, "/api/health/live/", "get")) == {"200", "503"}
+
+
+def test_a_public_body_route_has_no_401_or_404(schema: dict[str, Any]) -> None:
+    documented = set(responses(schema, "/api/auth/register/", "post"))
+    assert {"400", "422", "429"} <= documented
+    assert not {"401", "404"} & documented
+
+
+def test_what_a_route_documents_itself_is_kept(schema: dict[str, Any]) -> None:
+    # identity documents its own 401 with its ErrorOut; the shared one does not replace it.
+    documented = responses(schema, "/api/auth/token/", "post")
+    assert documented["401"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/ErrorOut"
+    }
+
+
+def test_every_operation_documents_503(schema: dict[str, Any]) -> None:
+    for operations in schema["paths"].values():
+        for operation in operations.values():
+            assert "503" in operation["responses"]
