@@ -84,7 +84,13 @@ def error_response(request: HttpRequest, *, status: int, detail: object, code: s
 
 @api.exception_handler(DomainError)
 def on_domain_error(request: HttpRequest, exc: DomainError) -> HttpResponse:
-    response = error_response(request, status=exc.status_code, detail=exc.detail, code=exc.code)
+    detail = exc.detail
+    if exc.status_code == 422:
+        # The contract: a 422's detail is the list of field errors, even when a service gave a sentence
+        # about the whole body ("Give at least one content id.").
+        items = detail if isinstance(detail, list) else [{"loc": ["body"], "msg": detail}]
+        detail = [field_error(item) for item in items]
+    response = error_response(request, status=exc.status_code, detail=detail, code=exc.code)
     for name, value in exc.headers.items():
         response[name] = value
     return response

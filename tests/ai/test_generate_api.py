@@ -245,7 +245,7 @@ def test_local_provider_rejects_a_text_too_short_with_422_and_no_charge(
     response = client_for(basic_user).post(URL, body(content.pk), content_type="application/json")
 
     assert response.status_code == 422
-    assert "too short" in response.json()["detail"]
+    assert "too short" in response.json()["detail"][0]["msg"]
     assert AIUsage.objects.get(user=basic_user).questions_generated == 0
 
 

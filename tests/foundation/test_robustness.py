@@ -14,8 +14,9 @@ import pytest
 from django.test import Client, RequestFactory
 from ninja.errors import ValidationError
 
-from config.api import field_error, on_validation_error
+from config.api import field_error, on_domain_error, on_validation_error
 from config.parser import BIGINT_MAX, BIGINT_MIN, MAX_REPORTED, find_unstorable
+from modules.common.errors import ValidationFailed
 
 CONTENT = "/api/content/"
 
@@ -255,3 +256,19 @@ def test_a_validation_error_raised_anywhere_answers_full_items() -> None:
     response = on_validation_error(request, ValidationError([{"page": "bad"}]))
     assert response.status_code == 422
     assert json.loads(response.content)["detail"] == [{"type": "value_error", "loc": ["page"], "msg": "bad"}]
+
+
+def test_a_service_422_with_a_sentence_answers_a_list_of_field_errors() -> None:
+    request = RequestFactory().post("/api/anything/")
+    response = on_domain_error(request, ValidationFailed("Give at least one content id."))
+    assert json.loads(response.content) == {
+        "detail": [{"type": "value_error", "loc": ["body"], "msg": "Give at least one content id."}],
+        "code": "validation_error",
+    }
+
+
+def test_a_service_422_with_field_errors_keeps_them() -> None:
+    request = RequestFactory().get("/api/anything/")
+    errors = [{"type": "enum", "loc": ["query", "ordering"], "msg": "Unknown ordering."}]
+    response = on_domain_error(request, ValidationFailed(errors))
+    assert json.loads(response.content)["detail"] == errors
