@@ -31,7 +31,10 @@ def test_a_write_that_loses_a_race_with_its_account_deletion_is_409(monkeypatch:
     response = client.post("/api/content/", {"title": "t", "body": "b"}, content_type="application/json")
 
     assert response.status_code == 409, response.content
-    assert response.json() == {"detail": "The request conflicts with a concurrent change.", "code": "conflict"}
+    assert response.json() == {
+        "detail": "The request conflicts with a concurrent change.",
+        "code": "conflict",
+    }
     assert not Content.objects.exists()
 
 
