@@ -79,7 +79,7 @@ def user_for_access_token(raw: str) -> User:
     """The user of a valid access token (signature, ``alg``, expiry, type, version). One query."""
     try:
         validated = AccessToken(raw)
-    except TokenError as exc:
+    except (TokenError, OverflowError, ValueError) as exc:  # a signed but absurd claim (exp 1e30) too
         raise TokenInvalid() from exc
     return active_user_for_claims(validated)
 
@@ -100,7 +100,7 @@ def rotate(raw_refresh: str) -> tuple[User, TokenPair]:
     """
     try:
         refresh = _RefreshToken(raw_refresh)  # signature, alg, expiry, type
-    except TokenError as exc:
+    except (TokenError, OverflowError, ValueError) as exc:  # a signed but absurd claim (exp 1e30) too
         raise TokenInvalid() from exc
     try:
         return _rotate_locked(refresh)
@@ -124,7 +124,7 @@ def blacklist(*, user: User, raw_refresh: str) -> None:
     """Blacklist one of the user's refresh tokens (logout). Blacklisting twice is harmless."""
     try:
         token = UntypedToken(raw_refresh)  # signature, alg, expiry; the type is checked below
-    except TokenError as exc:
+    except (TokenError, OverflowError, ValueError) as exc:  # a signed but absurd claim (exp 1e30) too
         raise TokenInvalid() from exc
     if token.get(api_settings.TOKEN_TYPE_CLAIM) != RefreshToken.token_type:
         raise TokenInvalid()
