@@ -22,6 +22,7 @@ from modules.identity.testing import auth_headers, make_user
 from modules.learning import services
 from modules.learning.models import Content, ReviewHistory, ReviewSchedule
 from modules.learning.testing import make_category, make_due_content, record_review
+from tests.concurrency import run_together as run_threads
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -33,28 +34,7 @@ WRITERS = 3
 
 
 def race(work: Callable[[int], Any], threads: int) -> list[Any]:
-    """Runs ``work(i)`` in ``threads`` threads released together; each thread uses its own connection."""
-    barrier = threading.Barrier(threads)
-    results: list[Any] = [None] * threads
-    errors: list[BaseException] = []
-
-    def target(index: int) -> None:
-        try:
-            barrier.wait()
-            results[index] = work(index)
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    pool = [threading.Thread(target=target, args=(index,)) for index in range(threads)]
-    for thread in pool:
-        thread.start()
-    for thread in pool:
-        thread.join(timeout=60)
-    if errors:
-        raise errors[0]
-    return results
+    return run_threads(work, threads, timeout=60)
 
 
 def test_deleting_a_category_while_content_is_created_in_it_is_204_and_201_or_404() -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-import threading
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -17,6 +16,7 @@ from modules.identity.testing import auth_headers, make_user
 from modules.learning.models import IdempotencyRecord, ReviewHistory, ReviewSchedule
 from modules.learning.scheduling import ReviewResult, ladder_stage_after
 from modules.learning.testing import make_due_content
+from tests.concurrency import run_together as run_threads
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -28,28 +28,7 @@ ANSWERS = 200
 
 
 def run_together(work: Callable[[int], Any], threads: int = THREADS) -> list[Any]:
-    """Runs ``work(i)`` in ``threads`` threads released at the same moment; re-raises their errors."""
-    barrier = threading.Barrier(threads)
-    results: list[Any] = [None] * threads
-    errors: list[BaseException] = []
-
-    def target(index: int) -> None:
-        try:
-            barrier.wait()
-            results[index] = work(index)
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    pool = [threading.Thread(target=target, args=(index,)) for index in range(threads)]
-    for thread in pool:
-        thread.start()
-    for thread in pool:
-        thread.join(timeout=120)
-    if errors:
-        raise errors[0]
-    return results
+    return run_threads(work, threads)
 
 
 def test_sixteen_threads_completing_one_card_record_every_answer_in_a_consistent_order() -> None:
