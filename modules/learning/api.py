@@ -5,11 +5,14 @@ No ``from __future__ import annotations`` here: Ninja resolves the annotations o
 outside this module, where string annotations would not resolve.
 """
 
+import json
 from typing import Any
 
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from ninja import Header, Query, Router, Status
 from ninja.pagination import paginate
+from ninja.responses import NinjaJSONEncoder
+from pydantic import BaseModel
 
 from modules.common.pagination import (
     DEFAULT_LIMIT,
@@ -27,6 +30,7 @@ from modules.learning.schemas import (
     ContentFilters,
     ContentIn,
     ContentOut,
+    ContentPageOut,
     ContentPatch,
     ForecastDayOut,
     HistoryOut,
@@ -74,11 +78,37 @@ def delete_category(request: HttpRequest, category_id: int) -> Status:
 # --- Content -------------------------------------------------------------------------------------
 
 
-@content_router.get("/", response=list[ContentOut], summary="Your content (filter, search, order)")
-@paginate(LimitOffsetPagination)
-def list_content(request: HttpRequest, filters: Query[ContentFilters]) -> Any:
-    return services.content_list(
+def _cached_json(
+    request: HttpRequest, *, name: str, variant: tuple[Any, ...], schema: type[BaseModel], compute: Any
+) -> HttpResponse:
+    """The answer of ``compute()`` shaped by ``schema``, rendered once and then served from the user's
+    read cache as bytes (services.cached_read: every learning write invalidates it). The bytes are
+    what Ninja would render for ``response=schema``."""
+
+    def render() -> bytes:
+        data = schema.model_validate(compute()).model_dump(by_alias=True)
+        return json.dumps(data, cls=NinjaJSONEncoder).encode()
+
+    body = services.cached_read(user=request.auth, name=name, variant=variant, compute=render)
+    return HttpResponse(body, content_type="application/json; charset=utf-8")
+
+
+@content_router.get("/", response=ContentPageOut, summary="Your content (filter, search, order)")
+def list_content(
+    request: HttpRequest,
+    filters: Query[ContentFilters],
+    limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description="Page size."),  # type: ignore[type-arg]
+    offset: int = Query(0, ge=0, le=MAX_OFFSET, description="Items to skip."),  # type: ignore[type-arg]
+) -> HttpResponse:
+    page = services.content_list(
         user=request.auth, category_id=filters.category, search=filters.search, ordering=filters.ordering
+    )
+    return _cached_json(
+        request,
+        name="content",
+        variant=(filters.category, filters.search, filters.ordering, limit, offset),
+        schema=ContentPageOut,
+        compute=lambda: {"items": page[offset : offset + limit], "count": page.count()},
     )
 
 
@@ -123,8 +153,14 @@ def today(
     request: HttpRequest,
     limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description="Page size."),  # type: ignore[type-arg]
     offset: int = Query(0, ge=0, le=MAX_OFFSET, description="Items to skip."),  # type: ignore[type-arg]
-) -> dict[str, Any]:
-    return services.review_queue(user=request.auth, limit=limit, offset=offset)
+) -> HttpResponse:
+    return _cached_json(
+        request,
+        name="queue",
+        variant=(limit, offset),
+        schema=QueueOut,
+        compute=lambda: services.review_queue(user=request.auth, limit=limit, offset=offset),
+    )
 
 
 @review_router.post(

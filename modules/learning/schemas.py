@@ -123,6 +123,11 @@ class ContentOut(Out):
     review: ReviewSummaryOut | None
 
 
+class ContentPageOut(Out):
+    items: list[ContentOut]
+    count: int = Field(description="Contents matching the filters.")
+
+
 class ContentFilters(Schema):
     category: int | None = Field(None, description="Only content of this category id.")
     search: SearchTerm = Field("", description="Case-insensitive substring of the title or body.")

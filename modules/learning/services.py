@@ -11,9 +11,10 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -46,6 +47,8 @@ from modules.learning.scheduling import (
 from modules.learning.scheduling.base import SECONDS_PER_DAY
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 User = identity.User
 
@@ -227,8 +230,8 @@ class ContentMapper:
 
 def content_list(
     *, user: User, category_id: int | None = None, search: str = "", ordering: str = "-created_at"
-) -> CachedContentPage:
-    """The user's content, filtered and ordered; sliced and counted by the paginator."""
+) -> selectors.ContentPage:
+    """The user's content, filtered and ordered; sliced and counted by the caller."""
     if ordering not in selectors.CONTENT_ORDERINGS:
         raise ValidationFailed(
             [{"loc": ["query", "ordering"], "msg": f"Unknown ordering {ordering!r}.", "type": "enum"}]
@@ -241,34 +244,27 @@ def content_list(
         ordering=ordering,
         mapper=ContentMapper(user=user),
     )
-    return CachedContentPage(
-        page, user=user, variant=(category_id, search, ordering, ladder_for(user), user.scheduler)
+    return page
+
+
+def cached_read(*, user: User, name: str, variant: tuple[Any, ...], compute: Callable[[], T]) -> T:
+    """A read of the user's learning data through the per-user read cache (``readcache``).
+
+    The key holds what changes an answer without a write: the user's local date and zone, scheduler
+    and tier ladder, plus the caller's ``variant`` (page, filters); every write here invalidates it.
+    """
+    return readcache.cached(
+        user_id=user.pk,
+        name=name,
+        variant=(
+            local_date(timezone.now(), user.timezone),
+            user.timezone,
+            user.scheduler,
+            ladder_for(user),
+            *variant,
+        ),
+        compute=compute,
     )
-
-
-class CachedContentPage:
-    """``selectors.ContentPage`` behind the read cache: a page and the total are cached together."""
-
-    def __init__(self, page: selectors.ContentPage, *, user: User, variant: tuple[Any, ...]) -> None:
-        self.page = page
-        self.user_id = user.pk
-        self.variant = variant
-        self.total: int | None = None
-
-    def all(self) -> CachedContentPage:
-        return self
-
-    def __getitem__(self, window: slice) -> list[dict[str, Any]]:
-        items, self.total = readcache.cached(
-            user_id=self.user_id,
-            name="content",
-            variant=(*self.variant, window.start, window.stop),
-            compute=lambda: (self.page[window], self.page.count()),
-        )
-        return items
-
-    def count(self) -> int:
-        return self.total if self.total is not None else self.page.count()
 
 
 def content_detail(*, user: User, content_id: int) -> dict[str, Any]:
@@ -628,22 +624,8 @@ def review_queue(
     ``overdue_days`` counts local days since the due date (0: due today). One query.
     """
     now = now or timezone.now()
-    tz_name = user.timezone
-    today = local_date(now, tz_name)
+    today = local_date(now, user.timezone)
     intervals = ladder_for(user)
-    return readcache.cached(
-        user_id=user.pk,
-        name="queue",
-        variant=(today, tz_name, user.scheduler, intervals, limit, offset),
-        compute=lambda: _review_queue(
-            user=user, now=now, today=today, intervals=intervals, limit=limit, offset=offset
-        ),
-    )
-
-
-def _review_queue(
-    *, user: User, now: datetime, today: date, intervals: tuple[int, ...], limit: int, offset: int
-) -> dict[str, Any]:
     tz_name = user.timezone
     start_of_today, end_of_today = local_day_bounds(today, tz_name)
     tz = zone(tz_name)
