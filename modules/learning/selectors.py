@@ -60,7 +60,7 @@ QUEUE_COLUMNS = (
 
 
 class ContentPage:
-    """The user's content list as Ninja's ``LimitOffsetPagination`` sees it: sliced, then counted.
+    """The user's content list, filtered and ordered: slice it for a page, ``count()`` for the total.
 
     Both the page and the count go through the compiled-query shortcut (modules/common/compiled.py).
     The count stays a separate query: a window count would make PostgreSQL read and sort every one of
@@ -84,9 +84,6 @@ class ContentPage:
         if search:
             self.args["search"] = search
         self.shape = ("learning.content", category_id is not None, bool(search))
-
-    def all(self) -> ContentPage:
-        return self
 
     def count(self) -> int:
         rows = fetch_rows(_content_count, shape=(*self.shape, "count"), args=self.args)
@@ -168,19 +165,6 @@ def content_refs(*, user_id: int, ids: list[int] | None = None, exclude_id: int 
 
 
 # --- Reviews -------------------------------------------------------------------------------------
-
-
-def due_rows(*, user_id: int, before: datetime, limit: int | None = None) -> list[tuple]:
-    """Today's queue: one range scan of (user, next_review_date), most overdue first."""
-    queryset = (
-        ReviewSchedule.objects.filter(user_id=user_id, next_review_date__lt=before)
-        .annotate(anchor=Coalesce("last_reviewed_at", "content__created_at"))
-        .order_by("next_review_date", "content_id")
-        .values_list(*QUEUE_COLUMNS)
-    )
-    if limit is not None:
-        queryset = queryset[:limit]
-    return list(queryset)
 
 
 def _due_page_columns(*, user_id: int, before: datetime, overdue_before: datetime) -> QuerySet:

@@ -781,15 +781,11 @@ def _remind(*, recipient: identity.ReminderRecipient, now: datetime) -> bool:
     start_of_today, end_of_today = local_day_bounds(today, tz_name)
     if ReminderLog.objects.filter(user_id=recipient.id, local_date=today).exists():
         return False
-    due = selectors.due_rows(user_id=recipient.id, before=end_of_today, limit=REMINDER_TITLES)
+    due, due_count, overdue_count = selectors.due_page(
+        user_id=recipient.id, before=end_of_today, overdue_before=start_of_today, limit=REMINDER_TITLES
+    )
     if not due:
         return False
-    if len(due) < REMINDER_TITLES:
-        due_count, overdue_count = len(due), sum(1 for row in due if row[7] < start_of_today)
-    else:
-        due_count, overdue_count = selectors.due_counts(
-            user_id=recipient.id, before=end_of_today, overdue_before=start_of_today
-        )
     titles = [row[1] for row in due]
     try:
         with transaction.atomic():
