@@ -56,11 +56,15 @@ def env_list(name: str, default: list[str] | None = None) -> list[str]:
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
-def database_config(url: str, *, sqlite_path: str, pool_max: int = 10) -> dict:
+def database_config(
+    url: str, *, sqlite_path: str, pool_max: int = 10, pool: bool = True, conn_max_age: int = 60
+) -> dict:
     """Django DATABASES['default'] for a URL; SQLite file when the URL is empty.
 
     PostgreSQL uses psycopg 3 with Django's connection pool (``OPTIONS["pool"]``), which
-    requires ``CONN_MAX_AGE = 0``: the pool, not Django, keeps connections open.
+    requires ``CONN_MAX_AGE = 0``: the pool, not Django, keeps connections open. Without the pool
+    (``pool=False``: the forking Django-Q2 cluster, see docs/ops.md) each process keeps its own
+    persistent connection for ``conn_max_age`` seconds, checked before reuse.
     """
     if not url:
         return {
@@ -81,9 +85,8 @@ def database_config(url: str, *, sqlite_path: str, pool_max: int = 10) -> dict:
     if scheme not in {"postgres", "postgresql", "pgsql"}:
         raise ImproperlyConfiguredEnv(f"DATABASE_URL scheme {parsed.scheme!r} is not supported")
     query = {key: values[-1] for key, values in parse_qs(parsed.query).items()}
-    options: dict = {
-        "pool": {"min_size": 1, "max_size": int(query.pop("pool_max", pool_max)), "timeout": 10},
-    }
+    max_size = int(query.pop("pool_max", pool_max))
+    options: dict = {"pool": {"min_size": 1, "max_size": max_size, "timeout": 10}} if pool else {}
     for key, value in query.items():
         options[key] = _option_value(value)
     return {
@@ -93,7 +96,8 @@ def database_config(url: str, *, sqlite_path: str, pool_max: int = 10) -> dict:
         "PASSWORD": unquote(parsed.password or ""),
         "HOST": parsed.hostname or "",
         "PORT": str(parsed.port or ""),
-        "CONN_MAX_AGE": 0,
+        "CONN_MAX_AGE": 0 if pool else conn_max_age,
+        "CONN_HEALTH_CHECKS": not pool,
         "OPTIONS": options,
     }
 

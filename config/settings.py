@@ -92,18 +92,27 @@ TEMPLATES = [
 # Tests run against the real local servers unless told otherwise (never an embedded stand-in).
 _TEST_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/resee"
 _TEST_REDIS_URL = "redis://127.0.0.1:6379/0"
+# The Django-Q2 cluster forks its processes (sentinel, pusher, monitor, workers). A psycopg pool
+# inherited across fork hands the same sockets to several processes, which corrupts the protocol
+# ("Failed to pull task from broker", lost tasks): the cluster never uses the pool. Each of its
+# processes opens and keeps its own connection (django-q2 closes connections before every fork).
+WORKER_PROCESS = sys.argv[1:2] == ["qcluster"]
+_DB_POOL = env_bool("DATABASE_POOL", True) and not WORKER_PROCESS
+_DB_OPTIONS = {
+    "pool_max": env_int("DATABASE_POOL_MAX", 10),
+    "pool": _DB_POOL,
+    "conn_max_age": env_int("DATABASE_CONN_MAX_AGE", 60),
+}
 DATABASES = {
     "default": database_config(
         env_str("DATABASE_URL", _TEST_DATABASE_URL if TESTING else ""),
         sqlite_path=str(BASE_DIR / "db.sqlite3"),
-        pool_max=env_int("DATABASE_POOL_MAX", 10),
+        **_DB_OPTIONS,
     ),
 }
 _replica_url = env_str("DATABASE_REPLICA_URL")
 if _replica_url:
-    DATABASES["replica"] = database_config(
-        _replica_url, sqlite_path="", pool_max=env_int("DATABASE_POOL_MAX", 10)
-    )
+    DATABASES["replica"] = database_config(_replica_url, sqlite_path="", **_DB_OPTIONS)
     DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
     DATABASE_ROUTERS = ["config.db_router.ReplicaRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

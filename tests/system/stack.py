@@ -1,0 +1,304 @@
+"""The deployed topology as real processes: gunicorn (2 workers) and ``manage.py qcluster``.
+
+A ``Stack`` runs the production configuration (DEBUG off, PostgreSQL with the connection pool, Redis,
+the ORM broker, the file email backend) on free ports and is driven only from outside: HTTP, the
+files the email backend writes, and whatever local webhook server a test gives it.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+
+from tests.system.servers import free_port, wait_for_port
+
+ROOT = Path(__file__).resolve().parents[2]
+PYTHON = sys.executable
+SECRET = "system-tier-secret-" + "x" * 40
+BROKER_ERRORS = (
+    "Failed to pull task from broker",
+    "Could not save task result",
+    "reincarnated pusher",
+    "reincarnated monitor",
+    "can't change 'autocommit'",
+    "the last operation didn't produce records",
+    "Traceback",
+)
+
+
+def base_env(*, database_url: str, redis_url: str, workdir: Path, **overrides: str) -> dict[str, str]:
+    """The production environment of the image, pointed at the given servers."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("DATABASE_", "REDIS_", "Q_", "DJANGO_", "EMAIL_", "SLACK_", "PYTEST", "COV_"))
+    }
+    env.update(
+        {
+            "DEBUG": "0",
+            "SECRET_KEY": SECRET,
+            "ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "SECURE_SSL_REDIRECT": "0",
+            "DATABASE_URL": database_url,
+            "REDIS_URL": redis_url,
+            "CACHE_KEY_PREFIX": f"sys-{uuid.uuid4().hex[:8]}",
+            "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
+            "EMAIL_FILE_PATH": str(workdir / "mail"),
+            "AI_PROVIDER": "local",
+            "AUTH_THROTTLE_RATE": "100000/hour",
+            "SITE_URL": "http://127.0.0.1",
+            "PYTHONUNBUFFERED": "1",
+            "LOG_LEVEL": "INFO",
+        }
+    )
+    env.update(overrides)
+    return env
+
+
+@dataclass
+class Stack:
+    workdir: Path
+    env: dict[str, str]
+    web_workers: int = 2
+    port: int = field(default_factory=free_port)
+    web: subprocess.Popen[bytes] | None = None
+    worker: subprocess.Popen[bytes] | None = None
+    _workers_started: int = 0
+
+    # --- processes ---------------------------------------------------------------------------------
+    def manage(self, *args: str, timeout: float = 120, input_text: str | None = None) -> str:
+        result = subprocess.run(  # noqa: S603
+            [PYTHON, "manage.py", *args],
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            input=input_text,
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+        return result.stdout
+
+    def shell(self, code: str, *, timeout: float = 120) -> str:
+        """Runs Python in a Django shell of this stack (set-up only: tests observe over HTTP)."""
+        return self.manage("shell", "-c", code, timeout=timeout)
+
+    def release(self) -> None:
+        """The image's ``release`` role: migrations and schedules."""
+        self.manage("migrate", "--noinput")
+        self.manage("setup_schedules")
+
+    @property
+    def web_log(self) -> Path:
+        return self.workdir / "web.log"
+
+    def worker_log(self, index: int | None = None) -> Path:
+        return self.workdir / f"worker{self._workers_started if index is None else index}.log"
+
+    def start_web(self) -> None:
+        log = self.web_log.open("ab")
+        self.web = subprocess.Popen(  # noqa: S603
+            [
+                PYTHON,
+                "-m",
+                "gunicorn",
+                "config.wsgi:application",
+                "--bind",
+                f"127.0.0.1:{self.port}",
+                "--workers",
+                str(self.web_workers),
+                "--timeout",
+                "30",
+                "--graceful-timeout",
+                "5",
+                "--access-logfile",
+                "-",
+                "--error-logfile",
+                "-",
+            ],
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        wait_for_port(self.port, timeout=30)
+        self.wait_until(lambda: self.get("/api/health/live/").status_code == 200, timeout=30)
+
+    def start_worker(self) -> subprocess.Popen[bytes]:
+        self._workers_started += 1
+        log = self.worker_log().open("ab")
+        self.worker = subprocess.Popen(  # noqa: S603
+            [PYTHON, "manage.py", "qcluster"],
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.wait_until(lambda: "running" in self.worker_log().read_text(errors="replace"), timeout=30)
+        return self.worker
+
+    def stop_worker(self, *, timeout: float = 20) -> float:
+        """SIGTERM to the qcluster master; returns the seconds until it and all its children exited."""
+        if self.worker is None:
+            return 0.0
+        seconds = terminate_tree(self.worker, timeout=timeout)
+        self.worker = None
+        return seconds
+
+    def kill_worker(self) -> None:
+        """SIGKILL to the whole cluster (master, sentinel, pusher, monitor, workers) at once."""
+        if self.worker is None:
+            return
+        os.killpg(self.worker.pid, signal.SIGKILL)
+        self.worker.wait(timeout=10)
+        self.worker = None
+
+    def stop(self) -> None:
+        self.stop_worker()
+        if self.web is not None:
+            terminate_tree(self.web, timeout=20)
+            self.web = None
+
+    # --- HTTP ----------------------------------------------------------------------------------------
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def client(self, token: str | None = None, *, timeout: float = 30) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
+
+    def get(self, path: str, **kwargs: Any) -> httpx.Response:
+        with self.client() as http:
+            return http.get(path, **kwargs)
+
+    def post(self, path: str, json: Any = None, *, token: str | None = None, **kwargs: Any) -> httpx.Response:
+        with self.client(token) as http:
+            return http.post(path, json=json, **kwargs)
+
+    def login(self, email_address: str, password: str) -> str:
+        answer = self.post("/api/auth/token/", {"email": email_address, "password": password})
+        assert answer.status_code == 200, answer.text
+        return str(answer.json()["access"])
+
+    # --- email --------------------------------------------------------------------------------------
+    @property
+    def mail_dir(self) -> Path:
+        return Path(self.env["EMAIL_FILE_PATH"])
+
+    def mails(self) -> list[EmailMessage]:
+        return read_mailbox(self.mail_dir)
+
+    def mails_to(self, address: str) -> list[EmailMessage]:
+        return [m for m in self.mails() if address in str(m["To"])]
+
+    def wait_for_mail(self, address: str, *, subject: str = "", timeout: float = 30) -> EmailMessage:
+        found: list[EmailMessage] = []
+
+        def arrived() -> bool:
+            found[:] = [m for m in self.mails_to(address) if subject.lower() in str(m["Subject"]).lower()]
+            return bool(found)
+
+        self.wait_until(arrived, timeout=timeout, what=f"an email to {address}")
+        return found[0]
+
+    # --- logs ---------------------------------------------------------------------------------------
+    def worker_log_text(self) -> str:
+        return "\n".join(
+            self.worker_log(i).read_text(errors="replace")
+            for i in range(1, self._workers_started + 1)
+            if self.worker_log(i).exists()
+        )
+
+    def broker_errors(self) -> list[str]:
+        return [line for line in self.worker_log_text().splitlines() if any(e in line for e in BROKER_ERRORS)]
+
+    # --- waiting ------------------------------------------------------------------------------------
+    @staticmethod
+    def wait_until(check: Callable[[], bool], *, timeout: float, what: str = "the condition") -> float:
+        start = time.monotonic()
+        while True:
+            try:
+                if check():
+                    return time.monotonic() - start
+            except (httpx.HTTPError, OSError):
+                pass
+            if time.monotonic() - start > timeout:
+                raise TimeoutError(f"waited {timeout} s for {what}")
+            time.sleep(0.1)
+
+
+def token_from(message: EmailMessage) -> str:
+    body = message.get_body(preferencelist=("plain",))
+    text = body.get_content() if body is not None else str(message.get_payload())
+    match = re.search(r"token=([^\s&\"'<>]+)", text)
+    assert match, f"no token link in: {text[:500]}"
+    from urllib.parse import unquote
+
+    return unquote(match.group(1))
+
+
+def read_mailbox(folder: Path) -> list[EmailMessage]:
+    """Every message Django's file backend wrote (one file per connection, messages split by dashes)."""
+    messages: list[EmailMessage] = []
+    if not folder.exists():
+        return messages
+    separator = "\n" + "-" * 79 + "\n"
+    for path in sorted(folder.glob("*.log")):
+        for chunk in path.read_text(errors="replace").split(separator):
+            if chunk.strip():
+                parsed = email.message_from_string(chunk.lstrip("\n"), policy=email.policy.default)
+                messages.append(parsed)  # type: ignore[arg-type]
+    return messages
+
+
+def terminate_tree(process: subprocess.Popen[bytes], *, timeout: float) -> float:
+    """SIGTERM to one process; waits for it and every descendant; SIGKILLs what is left after
+    ``timeout`` and then fails. Returns the seconds it took."""
+    start = time.monotonic()
+    try:
+        family = [psutil.Process(process.pid), *psutil.Process(process.pid).children(recursive=True)]
+    except psutil.NoSuchProcess:
+        family = []
+    process.send_signal(signal.SIGTERM)
+    _gone, alive = psutil.wait_procs(family, timeout=timeout)
+    elapsed = time.monotonic() - start
+    if alive:
+        for proc in alive:
+            with suppress(psutil.NoSuchProcess):
+                proc.kill()
+        psutil.wait_procs(alive, timeout=5)
+        process.wait(timeout=5)
+        raise AssertionError(f"{len(alive)} processes still alive {timeout} s after SIGTERM: {alive}")
+    process.wait(timeout=5)
+    return elapsed
+
+
+@contextmanager
+def running(stack: Stack, *, worker: bool = True) -> Iterator[Stack]:
+    try:
+        stack.start_web()
+        if worker:
+            stack.start_worker()
+        yield stack
+    finally:
+        stack.stop()
