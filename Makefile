@@ -10,12 +10,14 @@ UV_VERSION := 0.13.9
 
 # Local development defaults; production sets these in its environment.
 export DEBUG ?= 1
+HOST ?= 127.0.0.1
+PORT ?= 8000
 export PYTHONUNBUFFERED := 1
 
 .PHONY: help install run serve worker migrate setup test lint bench clean
 
 help:
-	@echo "make run      install, migrate, seed the demo account, serve the API on :8000 with a worker"
+	@echo "make run      install, migrate, seed the demo account, serve the API on 127.0.0.1:8000 (HOST, PORT) with a worker"
 	@echo "make test     install and run the whole suite (ruff, lint-imports, migrations check, pytest)"
 	@echo "make bench    load benchmarks on PostgreSQL + Redis with the production server"
 	@echo "make worker   run the Django-Q2 worker alone;  make migrate   apply migrations"
@@ -35,13 +37,12 @@ setup: migrate
 	$(PY) manage.py setup_schedules
 	$(PY) manage.py seed_demo
 
-# The API (runserver on :8000) and a qcluster worker side by side; one Ctrl-C stops both.
+# The API (runserver on $(HOST):$(PORT)) and a qcluster worker side by side, supervised by
+# scripts/devserver.py: one Ctrl-C stops both (they get 20 s, then are killed; a second Ctrl-C kills now).
+# Only this machine can reach it unless told otherwise: make run HOST=0.0.0.0 PORT=8080
 run: setup
-	@echo "Serving http://127.0.0.1:8000/api/docs  (Ctrl-C stops the API and the worker)"
-	@trap 'kill 0' INT TERM EXIT; \
-	  $(PY) manage.py qcluster & \
-	  $(PY) manage.py runserver 0.0.0.0:8000 & \
-	  wait
+	@echo "Serving http://$(HOST):$(PORT)/api/docs  (Ctrl-C stops the API and the worker)"
+	@exec $(PY) scripts/devserver.py --host $(HOST) --port $(PORT)
 
 worker: install
 	$(PY) manage.py qcluster
