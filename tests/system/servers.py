@@ -167,6 +167,7 @@ class PrivatePostgres:
                 "-R",
                 "-X",
                 "stream",
+                "--checkpoint=fast",  # the default spread checkpoint makes the copy wait ~90 s
                 "--no-sync",
             ]
         )
