@@ -228,7 +228,8 @@ METRICS_BEARER_TOKEN = env_str("METRICS_BEARER_TOKEN")
 REQUEST_METRICS_ENABLED = env_bool("REQUEST_METRICS_ENABLED", True)
 # Seconds a cached today's queue / content list may serve (invalidated by every write; 0 = off).
 LEARNING_READ_CACHE_SECONDS = env_int("LEARNING_READ_CACHE_SECONDS", 30)
-SLACK_WEBHOOK_REQUIRE_HTTPS = True  # not from the environment: only tests (a local server) switch it off
+# Off only for a local webhook server (the system tests'); production webhooks are HTTPS.
+SLACK_WEBHOOK_REQUIRE_HTTPS = env_bool("SLACK_WEBHOOK_REQUIRE_HTTPS", True)
 SLACK_TIMEOUT_SECONDS = env_float("SLACK_TIMEOUT_SECONDS", 5.0)
 SLACK_ATTEMPTS = env_int("SLACK_ATTEMPTS", 3)  # tries inside one delivery, with exponential backoff
 SLACK_BACKOFF_SECONDS = env_float("SLACK_BACKOFF_SECONDS", 0.5)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
 from collections.abc import Iterator
@@ -120,3 +121,9 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         terminalreporter.section("system tier measurements")
         for test, name, value in rows:
             terminalreporter.write_line(f"{test}: {name} = {value}")
+
+
+@pytest.fixture(autouse=True)
+def _quiet_http_client_logs() -> None:
+    """The tests' own HTTP calls are not worth a log line each."""
+    logging.getLogger("httpx").setLevel(logging.WARNING)
