@@ -19,3 +19,13 @@ class LearningConfig(AppConfig):
             "learning.prune_idempotency", "modules.learning.tasks.prune_idempotency_records", "23 4 * * *"
         ),
     )
+
+    def ready(self) -> None:
+        from django.core import checks
+
+        from modules.learning import readcache
+        from modules.learning.checks import read_cache_is_shared
+
+        checks.register(read_cache_is_shared, checks.Tags.caches)
+        # A process-local cache outside DEBUG switches the read cache off: say so once, at startup.
+        readcache.announce()

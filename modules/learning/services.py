@@ -3,7 +3,8 @@
 Other modules use the functions at the bottom: ``get_content``, ``contents_for_user``,
 ``hold_content`` and ``sibling_contents`` (ai), ``count_*`` (ops metrics) and the aggregate reads
 of ``stats.py`` re-exported at the end (insights). The routers use the rest. Every write is one transaction; the
-review completion locks the card's schedule row.
+review completion locks the card's schedule row. Every write of a user's learning data is declared
+``@readcache.learning_write``: the user's cached reads are dropped when it ends.
 """
 
 from __future__ import annotations
@@ -100,6 +101,7 @@ def category_list(*, user: User) -> Any:
     return selectors.category_rows(user_id=user.pk)
 
 
+@readcache.learning_write
 def create_category(*, user: User, name: str, description: str = "") -> dict[str, Any]:
     name = name.strip()
     if _name_taken(user=user, name=name):
@@ -109,7 +111,6 @@ def create_category(*, user: User, name: str, description: str = "") -> dict[str
             category = Category.objects.create(
                 user=user, name=name, slug=category_slug(name), description=description
             )
-            readcache.invalidate(user.pk)
     except IntegrityError as exc:  # a concurrent request created the same name first
         raise Conflict("You already have a category with this name.") from exc
     return {
@@ -121,6 +122,7 @@ def create_category(*, user: User, name: str, description: str = "") -> dict[str
     }
 
 
+@readcache.learning_write
 def update_category(*, user: User, category_id: int, changes: dict[str, Any]) -> dict[str, Any]:
     category = Category.objects.filter(user=user, pk=category_id).first()
     if category is None:
@@ -135,7 +137,6 @@ def update_category(*, user: User, category_id: int, changes: dict[str, Any]) ->
     try:
         with transaction.atomic():
             category.save(update_fields=["name", "slug", "description"])
-            readcache.invalidate(user.pk)
     except IntegrityError as exc:
         raise Conflict("You already have a category with this name.") from exc
     row = selectors.category_row(user_id=user.pk, category_id=category.pk)
@@ -143,6 +144,7 @@ def update_category(*, user: User, category_id: int, changes: dict[str, Any]) ->
     return row
 
 
+@readcache.learning_write
 @transaction.atomic
 def delete_category(*, user: User, category_id: int) -> None:
     """Deletes the category; its content stays, uncategorised (the foreign key is SET_NULL).
@@ -157,7 +159,6 @@ def delete_category(*, user: User, category_id: int) -> None:
     if not list(locked):
         raise NotFound("Category not found.")
     Category.objects.filter(pk=category_id).delete()
-    readcache.invalidate(user.pk)
 
 
 def _owned_category(*, user: User, category_id: int) -> Category:
@@ -251,7 +252,9 @@ def cached_read(*, user: User, name: str, variant: tuple[Any, ...], compute: Cal
     """A read of the user's learning data through the per-user read cache (``readcache``).
 
     The key holds what changes an answer without a write: the user's local date and zone, scheduler
-    and tier ladder, plus the caller's ``variant`` (page, filters); every write here invalidates it.
+    and tier ladder, plus the caller's ``variant`` (page, filters). Every write here invalidates it:
+    the write functions are decorated ``@readcache.learning_write`` (tests/learning/test_read_cache.py
+    calls every public function and fails on a write that does not).
     """
     return readcache.cached(
         user_id=user.pk,
@@ -274,6 +277,7 @@ def content_detail(*, user: User, content_id: int) -> dict[str, Any]:
     return ContentMapper(user=user)(row)
 
 
+@readcache.learning_write
 def create_content(
     *, user: User, title: str, body: str, category_id: int | None = None, now: datetime | None = None
 ) -> dict[str, Any]:
@@ -284,7 +288,6 @@ def create_content(
         category = _owned_category(user=user, category_id=category_id) if category_id is not None else None
         content = Content.objects.create(user=user, category=category, title=title, body=body, created_at=now)
         schedule = _schedule_new_content(user=user, content=content)
-        readcache.invalidate(user.pk)
     return ContentMapper(user=user, now=now)(_row_of(content, category, schedule))
 
 
@@ -304,9 +307,9 @@ def _schedule_new_content(*, user: User, content: Content) -> ReviewSchedule:
 def ensure_schedule(*, content_id: int) -> None:
     """Gives content created outside the API (Django admin) its first review, once."""
     content = Content.objects.select_related("user__subscription").get(pk=content_id)
-    if not ReviewSchedule.objects.filter(content_id=content_id).exists():
-        _schedule_new_content(user=content.user, content=content)
-    readcache.invalidate(content.user_id)
+    with readcache.writing(user_id=content.user_id):
+        if not ReviewSchedule.objects.filter(content_id=content_id).exists():
+            _schedule_new_content(user=content.user, content=content)
 
 
 def _row_of(content: Content, category: Category | None, schedule: ReviewSchedule) -> dict[str, Any]:
@@ -328,6 +331,7 @@ def _row_of(content: Content, category: Category | None, schedule: ReviewSchedul
     }
 
 
+@readcache.learning_write
 def update_content(*, user: User, content_id: int, changes: dict[str, Any]) -> dict[str, Any]:
     """Applies ``changes`` (title, body, category_id; a None category_id uncategorises)."""
     fields: dict[str, Any] = {key: changes[key] for key in ("title", "body") if key in changes}
@@ -342,10 +346,10 @@ def update_content(*, user: User, content_id: int, changes: dict[str, Any]) -> d
             updated = Content.objects.filter(user=user, pk=content_id).update(**fields)
             if not updated:
                 raise NotFound("Content not found.")
-            readcache.invalidate(user.pk)
     return content_detail(user=user, content_id=content_id)
 
 
+@readcache.learning_write
 @transaction.atomic
 def delete_content(*, user: User, content_id: int) -> None:
     """Deletes the content with its schedule and review history.
@@ -362,7 +366,6 @@ def delete_content(*, user: User, content_id: int) -> None:
     if not Content.objects.select_for_update().filter(user=user, pk=content_id).values_list("pk").first():
         raise NotFound("Content not found.")
     Content.objects.filter(pk=content_id).delete()
-    readcache.invalidate(user.pk)
 
 
 # --- Reviews: completion -----------------------------------------------------------------------------
@@ -449,6 +452,7 @@ def _validated_reviewed_at(reviewed_at: datetime | None, now: datetime) -> datet
     return min(reviewed_at, now)
 
 
+@readcache.learning_write
 def complete_review(
     *,
     user: User,
@@ -590,7 +594,6 @@ def _record_review(
         fsrs_state=new.fsrs_state,
         fsrs_step=new.fsrs_step,
     )
-    readcache.invalidate(user.pk)
     return ReviewOutcome(
         content_id=content_id,
         result=result,
@@ -701,6 +704,7 @@ def forecast(*, user: User, days: int = 30, now: datetime | None = None) -> list
 # --- Seeding ------------------------------------------------------------------------------------------
 
 
+@readcache.learning_write
 def seed_demo_content(*, user: User, now: datetime | None = None) -> int:
     """Gives the demo account categories, sample notes and a few weeks of simulated reviews.
 
@@ -749,7 +753,6 @@ def seed_demo_content(*, user: User, now: datetime | None = None) -> int:
             ReviewSchedule.objects.filter(content_id=content_id).update(
                 next_review_date=now - timedelta(days=offset % 3, hours=1)
             )
-    readcache.invalidate(user.pk)
     return len(NOTES)
 
 
