@@ -68,6 +68,8 @@ def test_the_wsgi_app_loads_without_the_heavy_sdks() -> None:
         "PATH": os.environ.get("PATH", ""),
         "SECRET_KEY": "k" * 50,
         "DJANGO_SETTINGS_MODULE": "config.settings",
+        # no REDIS_URL: off, or learning's startup warning about a local-memory cache prints on stdout
+        "LEARNING_READ_CACHE_SECONDS": "0",
     }
     result = subprocess.run(  # noqa: S603 (our own interpreter, a fixed script)
         [sys.executable, "-c", code],
