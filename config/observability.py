@@ -1,6 +1,23 @@
-"""Sentry, initialised only when SENTRY_DSN is set (the SDK is imported lazily here)."""
+"""Sentry, initialised only when SENTRY_DSN is set (the SDK is imported lazily here).
+
+What Sentry sends goes through the same redaction as the logs (``config.logging``): its logging
+integration takes records before any of our handlers redact them (event messages and their arguments,
+breadcrumbs), and an event also carries exception values, frame variables, request headers, query
+strings and bodies. ``scrub`` masks every string of an event, breadcrumb or transaction and replaces
+whole any field named like a secret, so the tokens of a crash report stay out of Sentry even with
+``SENTRY_SEND_PII`` on.
+"""
 
 from __future__ import annotations
+
+from typing import Any
+
+from config.logging import redact_value
+
+
+def scrub(payload: dict[str, Any], hint: Any = None) -> dict[str, Any]:
+    """``before_send``/``before_breadcrumb``/``before_send_transaction``: the payload, redacted."""
+    return redact_value(payload)  # type: ignore[return-value]
 
 
 def init_sentry(*, dsn: str, environment: str, traces_sample_rate: float, send_default_pii: bool) -> None:
@@ -14,4 +31,7 @@ def init_sentry(*, dsn: str, environment: str, traces_sample_rate: float, send_d
         integrations=[DjangoIntegration(), LoggingIntegration()],
         traces_sample_rate=traces_sample_rate,
         send_default_pii=send_default_pii,  # PII (emails, IPs) stays out unless asked for
+        before_send=scrub,
+        before_breadcrumb=scrub,
+        before_send_transaction=scrub,
     )

@@ -194,7 +194,8 @@ else:
     Q_CLUSTER["orm"] = "default"
 
 # --- Email ----------------------------------------------------------------------------------
-EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+# The default logs that a message was not sent, never its body (one-time links): docs/ops.md.
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "modules.identity.email_backends.ConsoleEmailBackend")
 EMAIL_FILE_PATH = env_str("EMAIL_FILE_PATH", str(BASE_DIR / "var" / "mail"))
 EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
 EMAIL_PORT = env_int("EMAIL_PORT", 25)
@@ -277,8 +278,11 @@ LOGGING = {
     },
     "root": {"handlers": ["stdout"], "level": LOG_LEVEL},
     "loggers": {
+        # Django's own handlers (a plain-text console with DEBUG on, runserver's request lines) are
+        # replaced: every record goes through the root's JSON formatter, which redacts secrets.
+        "django": {"level": "INFO", "handlers": []},
         "django.request": {"level": "ERROR"},
-        "django.server": {"level": "WARNING"},
+        "django.server": {"level": "WARNING", "propagate": True},
         "django_q": {"level": env_str("Q_LOG_LEVEL", "INFO")},
     },
 }

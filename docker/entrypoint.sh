@@ -17,7 +17,8 @@ case "$role" in
       --workers "${WEB_CONCURRENCY:-2}" \
       --worker-class "${GUNICORN_WORKER_CLASS:-sync}" \
       --timeout "${GUNICORN_TIMEOUT:-30}" \
-      --access-logfile - --error-logfile - "$@"
+      --access-logfile - --error-logfile - \
+      --logger-class config.gunicorn_logger.RedactingLogger "$@"
     ;;
   worker)
     exec python manage.py qcluster "$@"
