@@ -117,7 +117,8 @@ def cache_config(url: str) -> dict:
     if not url:
         return {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "resee"}
     return {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        # Django's RedisCache that degrades to misses while Redis is down (modules/common/cache.py).
+        "BACKEND": "modules.common.cache.ResilientRedisCache",
         "LOCATION": url,
         "KEY_PREFIX": env_str("CACHE_KEY_PREFIX", "resee"),
         "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},

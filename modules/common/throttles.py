@@ -11,6 +11,10 @@ These classes reuse its rate parsing and replace the counting with a fixed windo
 (``cache.add`` + ``cache.incr``, atomic in Redis): exact under concurrency and O(1) per request; a
 client may spend up to twice its rate across a window boundary, which is fine for these limits.
 
+While the shared cache is unreachable (``CacheUnavailable``) the counters fall back to this process's
+memory: limits keep holding per process (N processes let up to N times the rate through) instead of
+failing closed (locking every client out) or open (no limit at all).
+
 ``settings.THROTTLES_ENABLED = False`` turns every throttle off (load benchmarks only); rates given
 by a settings name are read per request, so ``override_settings`` works. The client IP honours
 ``settings.NUM_PROXIES`` trusted proxies in front of the app (``X-Forwarded-For``).
@@ -24,8 +28,12 @@ from collections.abc import Callable
 
 from django.conf import settings
 from django.core.cache import cache
+from django.core.cache.backends.base import BaseCache
+from django.core.cache.backends.locmem import LocMemCache
 from django.http import HttpRequest
 from ninja.throttling import SimpleRateThrottle
+
+from modules.common.cache import CacheUnavailable
 
 __all__ = [
     "IPRateThrottle",
@@ -53,6 +61,20 @@ def client_ip(request: HttpRequest) -> str:
     if not addresses:
         return remote
     return addresses[-min(num_proxies, len(addresses))]
+
+
+# Counters used while the shared cache is down (per process; bounded like any LocMemCache).
+_fallback = LocMemCache("throttle-fallback", {"OPTIONS": {"MAX_ENTRIES": 10_000}})
+
+
+def _count(store: BaseCache, key: str, duration: int) -> int:
+    """Adds one to the window's counter and answers it. ``incr()`` is atomic; only the first request
+    of a window creates the key (``add()`` is atomic too, so of two first requests one creates and the
+    other increments). The key outlives its window a little and is never read after it."""
+    try:
+        return int(store.incr(key))
+    except ValueError:
+        return 1 if store.add(key, 1, timeout=duration + 1) else int(store.incr(key))
 
 
 class RateThrottle(SimpleRateThrottle):
@@ -99,13 +121,10 @@ class RateThrottle(SimpleRateThrottle):
         now = self.timer()
         window = int(now // duration)
         key = f"{self.get_cache_key(request)}:{window}"
-        # incr() is atomic; only the first request of a window creates the key (add() is atomic too,
-        # so of two first requests one creates and the other increments). The key outlives its window
-        # a little and is never read after it: the next window has its own key.
         try:
-            count = self.cache.incr(key)
-        except ValueError:
-            count = 1 if self.cache.add(key, 1, timeout=duration + 1) else self.cache.incr(key)
+            count = _count(self.cache, key, duration)
+        except CacheUnavailable:
+            count = _count(_fallback, key, duration)
         if count <= num_requests:
             return True
         self._local.wait = max((window + 1) * duration - now, 1.0)

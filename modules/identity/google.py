@@ -23,6 +23,7 @@ import jwt
 from django.conf import settings
 from django.core.cache import cache
 
+from modules.common.cache import CacheUnavailable
 from modules.common.errors import TokenInvalid, Unavailable
 
 logger = logging.getLogger(__name__)
@@ -81,9 +82,18 @@ def _find_key(jwks: dict[str, Any], kid: str) -> dict[str, Any] | None:
     return next((key for key in jwks["keys"] if isinstance(key, dict) and key.get("kid") == kid), None)
 
 
+def _may_refetch() -> bool:
+    """At most one refetch a minute for an unknown key id. Without the cache every call fetched the
+    keys fresh already, so there is nothing to refetch."""
+    try:
+        return bool(cache.add(REFETCH_GUARD_KEY, 1, timeout=60))
+    except CacheUnavailable:
+        return False
+
+
 def _signing_key(kid: str) -> Any:
     jwk = _find_key(_jwks(), kid)
-    if jwk is None and cache.add(REFETCH_GUARD_KEY, 1, timeout=60):
+    if jwk is None and _may_refetch():
         jwk = _find_key(_fetch_jwks(), kid)  # Google may have rotated its keys since we cached them
     if jwk is None:
         raise TokenInvalid("The Google ID token is invalid.")

@@ -26,6 +26,7 @@ from django.db import IntegrityError, transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from modules.common.cache import CacheUnavailable
 from modules.common.errors import (
     EmailNotVerified,
     EmailTaken,
@@ -252,7 +253,10 @@ def _enqueue(func: str, *args: Any) -> None:
 
 
 def _first_send_in_cooldown(kind: str, email: str) -> bool:
-    return bool(cache.add(f"identity:email-cooldown:{kind}:{email}", 1, timeout=EMAIL_COOLDOWN_SECONDS))
+    try:
+        return bool(cache.add(f"identity:email-cooldown:{kind}:{email}", 1, timeout=EMAIL_COOLDOWN_SECONDS))
+    except CacheUnavailable:  # the cooldown only spares inboxes; the email must not be lost
+        return True
 
 
 def _frontend_link(path: str, token: str) -> str:

@@ -92,7 +92,7 @@ def check_cache() -> CheckResult:
     except Exception as exc:  # a cache client error means "not ready"
         logger.warning("readiness: cache check failed", extra={"error": type(exc).__name__})
         return CheckResult(ok=False, latency_ms=_ms(started), error="cache unreachable")
-    return CheckResult(ok=ok, latency_ms=_ms(started), error="" if ok else "cache did not keep a value")
+    return CheckResult(ok=ok, latency_ms=_ms(started), error="" if ok else "cache unreachable or lost a value")
 
 
 def check_queue() -> CheckResult:

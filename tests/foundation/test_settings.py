@@ -46,7 +46,7 @@ def test_unknown_database_scheme_is_refused() -> None:
 def test_cache_is_redis_with_a_url_else_local_memory() -> None:
     assert cache_config("")["BACKEND"].endswith("LocMemCache")
     redis = cache_config("redis://127.0.0.1:6379/3")
-    assert redis["BACKEND"] == "django.core.cache.backends.redis.RedisCache"
+    assert redis["BACKEND"] == "modules.common.cache.ResilientRedisCache"
     assert redis["LOCATION"] == "redis://127.0.0.1:6379/3"
 
 

@@ -1,0 +1,152 @@
+"""Redis as Django's cache, degrading instead of failing while Redis cannot be reached.
+
+Everything Resee keeps in the cache can be lost (read cache, throttle counters, cooldowns, the
+analysis cache), so an outage must cost speed, never answers:
+
+- reads answer a miss and writes are dropped (``get`` -> default, ``get_many`` -> ``{}``,
+  ``set``/``delete``/``touch`` -> ``False``);
+- ``add``, ``incr`` and ``decr``, whose answers decide something (a lock, a counter, a cooldown),
+  raise ``CacheUnavailable``, so each caller chooses what an outage means for it (throttles fail open,
+  email cooldowns let the email go; see docs/ops.md, "Faults");
+- after a connection failure the process skips Redis for ``RETRY_SECONDS`` (no connect timeout paid per
+  request), then tries again: recovery takes at most that long once Redis is back.
+
+Only connection-level errors (``redis.ConnectionError``, ``redis.TimeoutError``) count as an outage;
+any other error is a bug and propagates.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from django.core.cache.backends.base import DEFAULT_TIMEOUT
+from django.core.cache.backends.redis import RedisCache
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+__all__ = ["CacheUnavailable", "ResilientRedisCache"]
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+OUTAGE_ERRORS = (RedisConnectionError, RedisTimeoutError)
+
+
+class CacheUnavailable(RuntimeError):
+    """The cache cannot be reached; raised only where a miss would be a wrong answer."""
+
+
+class _Breaker:
+    """Per process and per Redis location: when the last failure was, so calls skip Redis meanwhile."""
+
+    def __init__(self) -> None:
+        self.open_until = 0.0
+        self.lock = threading.Lock()
+
+    def allows(self) -> bool:
+        return time.monotonic() >= self.open_until
+
+    def trip(self, location: str, retry_seconds: float, exc: BaseException) -> None:
+        with self.lock:
+            was_closed = self.open_until == 0.0
+            self.open_until = time.monotonic() + retry_seconds
+        if was_closed:
+            logger.warning(
+                "cache unreachable; serving without it and retrying every %ss",
+                retry_seconds,
+                extra={"location": location, "error": type(exc).__name__},
+            )
+
+    def reset(self, location: str) -> None:
+        if self.open_until:
+            with self.lock:
+                self.open_until = 0.0
+            logger.warning("cache reachable again", extra={"location": location})
+
+
+_breakers: dict[str, _Breaker] = {}
+_breakers_lock = threading.Lock()
+
+
+def _breaker_for(location: str) -> _Breaker:
+    with _breakers_lock:
+        return _breakers.setdefault(location, _Breaker())
+
+
+class ResilientRedisCache(RedisCache):
+    RETRY_SECONDS = 5.0
+
+    def __init__(self, server: str, params: dict[str, Any]) -> None:
+        options = dict(params.get("OPTIONS", {}))
+        self.retry_seconds = float(options.pop("retry_seconds", self.RETRY_SECONDS))
+        super().__init__(server, {**params, "OPTIONS": options})
+        self._location = ",".join(self._servers)
+        self._breaker = _breaker_for(self._location)
+
+    @property
+    def available(self) -> bool:
+        """False while the process skips Redis after a failure."""
+        return self._breaker.allows()
+
+    def _guard(self, call: Callable[[], T], miss: Callable[[], T] | None) -> T:
+        """``call()``; on an outage ``miss()`` (or ``CacheUnavailable`` when there is no miss answer)."""
+        if not self._breaker.allows():
+            if miss is None:
+                raise CacheUnavailable(self._location)
+            return miss()
+        try:
+            result = call()
+        except OUTAGE_ERRORS as exc:
+            self._breaker.trip(self._location, self.retry_seconds, exc)
+            if miss is None:
+                raise CacheUnavailable(self._location) from exc
+            return miss()
+        self._breaker.reset(self._location)
+        return result
+
+    # --- answers that decide something: the caller chooses ------------------------------------------
+    def add(self, key: Any, value: Any, timeout: Any = DEFAULT_TIMEOUT, version: int | None = None) -> bool:
+        return self._guard(lambda: super(ResilientRedisCache, self).add(key, value, timeout, version), None)
+
+    def incr(self, key: Any, delta: int = 1, version: int | None = None) -> int:
+        return self._guard(lambda: super(ResilientRedisCache, self).incr(key, delta, version), None)
+
+    # --- reads answer a miss, writes are dropped -----------------------------------------------------
+    def get(self, key: Any, default: Any = None, version: int | None = None) -> Any:
+        return self._guard(
+            lambda: super(ResilientRedisCache, self).get(key, default, version), lambda: default
+        )
+
+    def get_many(self, keys: Any, version: int | None = None) -> dict[Any, Any]:
+        return self._guard(lambda: super(ResilientRedisCache, self).get_many(keys, version), dict)
+
+    def has_key(self, key: Any, version: int | None = None) -> bool:
+        return self._guard(lambda: super(ResilientRedisCache, self).has_key(key, version), lambda: False)
+
+    def set(self, key: Any, value: Any, timeout: Any = DEFAULT_TIMEOUT, version: int | None = None) -> None:
+        self._guard(lambda: super(ResilientRedisCache, self).set(key, value, timeout, version), lambda: None)
+
+    def set_many(
+        self, data: dict[Any, Any], timeout: Any = DEFAULT_TIMEOUT, version: int | None = None
+    ) -> list:
+        return self._guard(
+            lambda: super(ResilientRedisCache, self).set_many(data, timeout, version), lambda: list(data)
+        )
+
+    def touch(self, key: Any, timeout: Any = DEFAULT_TIMEOUT, version: int | None = None) -> bool:
+        return self._guard(
+            lambda: super(ResilientRedisCache, self).touch(key, timeout, version), lambda: False
+        )
+
+    def delete(self, key: Any, version: int | None = None) -> bool:
+        return self._guard(lambda: super(ResilientRedisCache, self).delete(key, version), lambda: False)
+
+    def delete_many(self, keys: Any, version: int | None = None) -> None:
+        self._guard(lambda: super(ResilientRedisCache, self).delete_many(keys, version), lambda: None)
+
+    def clear(self) -> bool:
+        return self._guard(lambda: super(ResilientRedisCache, self).clear(), lambda: False)
