@@ -47,12 +47,14 @@ INSTALLED_APPS = [
     "allauth.account",
     "allauth.socialaccount",
     "allauth.socialaccount.providers.google",
-    "django_q",
+    # Apps listed first win a management command's name: ops' ``qcluster`` (a bounded stop) comes
+    # before Django-Q2's own.
     "modules.identity",
     "modules.learning",
     "modules.ai",
     "modules.insights",
     "modules.ops",
+    "django_q",
 ]
 SITE_ID = 1
 
@@ -190,6 +192,7 @@ Q_CLUSTER: dict = {
 }
 if Q_BROKER == "redis" and REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
+Q_STOP_GRACE_SECONDS = env_float("Q_STOP_GRACE_SECONDS", 12.0)  # then busy workers are killed
 else:
     Q_CLUSTER["orm"] = "default"
 
