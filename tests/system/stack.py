@@ -30,6 +30,7 @@ from tests.system.servers import free_port, wait_for_port
 
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
+ENTRYPOINT = ROOT / "docker" / "entrypoint.sh"
 SECRET = "system-tier-secret-" + "x" * 40
 BROKER_ERRORS = (
     "Failed to pull task from broker",
@@ -64,6 +65,7 @@ def base_env(*, database_url: str, redis_url: str, workdir: Path, **overrides: s
             "AUTH_THROTTLE_RATE": "100000/hour",
             "SITE_URL": "http://127.0.0.1",
             "PYTHONUNBUFFERED": "1",
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
             "LOG_LEVEL": "INFO",
         }
     )
@@ -102,8 +104,16 @@ class Stack:
 
     def release(self) -> None:
         """The image's ``release`` role: migrations and schedules."""
-        self.manage("migrate", "--noinput")
-        self.manage("setup_schedules")
+        result = subprocess.run(  # noqa: S603
+            ["/bin/sh", str(ENTRYPOINT), "release"],
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"release failed:\n{result.stdout}\n{result.stderr}")
 
     @property
     def web_log(self) -> Path:
@@ -113,28 +123,12 @@ class Stack:
         return self.workdir / f"worker{self._workers_started if index is None else index}.log"
 
     def start_web(self) -> None:
+        """The image's ``web`` role (docker/entrypoint.sh): gunicorn, 2 workers, redacting logger."""
         log = self.web_log.open("ab")
         self.web = subprocess.Popen(  # noqa: S603
-            [
-                PYTHON,
-                "-m",
-                "gunicorn",
-                "config.wsgi:application",
-                "--bind",
-                f"127.0.0.1:{self.port}",
-                "--workers",
-                str(self.web_workers),
-                "--timeout",
-                "30",
-                "--graceful-timeout",
-                "5",
-                "--access-logfile",
-                "-",
-                "--error-logfile",
-                "-",
-            ],
+            ["/bin/sh", str(ENTRYPOINT), "web", "--graceful-timeout", "5"],
             cwd=ROOT,
-            env=self.env,
+            env={**self.env, "PORT": str(self.port), "WEB_CONCURRENCY": str(self.web_workers)},
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -146,7 +140,7 @@ class Stack:
         self._workers_started += 1
         log = self.worker_log().open("ab")
         self.worker = subprocess.Popen(  # noqa: S603
-            [PYTHON, "manage.py", "qcluster"],
+            ["/bin/sh", str(ENTRYPOINT), "worker"],  # the image's ``worker`` role: exec qcluster
             cwd=ROOT,
             env=self.env,
             stdout=log,
