@@ -3,6 +3,12 @@
 ``scheduler_for(kind=..., intervals=..., desired_retention=...)`` picks one; ``estimate_recall`` gives
 a card's recall probability with the model that produced its state (FSRS memory when the card has it,
 otherwise the ladder's Ebbinghaus estimate).
+
+Per learner: ``fit_fsrs(events, timezone=..., day_start_hour=...)`` fits FSRS-6's weights to a
+learner's ``ReviewEvent`` history (``FsrsParameters``, the defaults when the history is too short);
+``FsrsScheduler(parameters=..., timezone=..., day_start_hour=...)`` schedules with them in the
+learner's calendar days (``LearnerDays``; an unknown zone raises ``InvalidTimezone``, a ValueError).
+See docs/scheduling.md.
 """
 
 from __future__ import annotations
@@ -21,19 +27,29 @@ from modules.learning.scheduling.base import (
     Step,
     ladder_stage_after,
 )
+from modules.learning.scheduling.days import InvalidTimezone, LearnerDays
+from modules.learning.scheduling.fitting import MIN_TRAINING_REVIEWS, ReviewEvent, fit_fsrs
+from modules.learning.scheduling.fsrs6 import DEFAULT_FSRS_PARAMETERS, FsrsParameters
 from modules.learning.scheduling.fsrs_scheduler import FsrsScheduler, fsrs_recall
 from modules.learning.scheduling.ladder import TARGET_RETENTION, LadderScheduler
 
 __all__ = [
+    "DEFAULT_FSRS_PARAMETERS",
+    "MIN_TRAINING_REVIEWS",
     "TARGET_RETENTION",
     "CardState",
+    "FsrsParameters",
     "FsrsScheduler",
+    "InvalidTimezone",
     "LadderScheduler",
+    "LearnerDays",
+    "ReviewEvent",
     "ReviewResult",
     "Scheduler",
     "SchedulerKind",
     "Step",
     "estimate_recall",
+    "fit_fsrs",
     "fsrs_recall",
     "ladder_stage_after",
     "recall_estimate",
