@@ -1,8 +1,11 @@
-"""Keeps every /api/ answer in the contract's error shape, even the ones Django makes itself.
+"""The project's own middleware.
 
-Ninja maps the errors it sees (config/api.py). A few answers never reach it: an unknown route under
-/api/ (Django's 404 page), a wrong method (Ninja's bare 405) and a crash below Ninja (Django's 500
-page). This middleware rewrites those non-JSON error pages into ``{"detail", "code"}``.
+``ApiErrorBodyMiddleware`` keeps every /api/ answer in the contract's error shape, even the ones Django
+makes itself. Ninja maps the errors it sees (config/api.py). A few answers never reach it: an unknown
+route under /api/ (Django's 404 page), a wrong method (Ninja's bare 405) and a crash below Ninja
+(Django's 500 page). It rewrites those non-JSON error pages into ``{"detail", "code"}``.
+
+``DatabaseScopeMiddleware`` makes each request one unit of work for the read-replica routing.
 """
 
 from __future__ import annotations
@@ -10,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
+
+from modules.common import db
 
 _CODES = {
     400: ("Bad request.", "bad_request"),
@@ -37,3 +42,22 @@ class ApiErrorBodyMiddleware:
                 replacement["Allow"] = response["Allow"]
             return replacement
         return response
+
+
+class DatabaseScopeMiddleware:
+    """One database unit of work per request (outermost, so every write in the request counts): a
+    request starts unpinned, any write pins its later reads to the primary, and a request that wrote
+    leaves its user's WAL position for the next lag-tolerant read (modules/common/db.py)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        with db.request_scope(reader=lambda: _user_id(request)):
+            return self.get_response(request)
+
+
+def _user_id(request: HttpRequest) -> int | None:
+    """The authenticated user (the API's JWT auth sets ``request.user`` too), else None."""
+    user = getattr(request, "user", None)
+    return user.pk if user is not None and user.is_authenticated else None

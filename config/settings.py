@@ -59,6 +59,7 @@ INSTALLED_APPS = [
 SITE_ID = 1
 
 MIDDLEWARE = [
+    "config.middleware.DatabaseScopeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "modules.ops.middleware.RequestMetricsMiddleware",
     "config.middleware.ApiErrorBodyMiddleware",
@@ -116,7 +117,7 @@ _replica_url = env_str("DATABASE_REPLICA_URL")
 if _replica_url:
     DATABASES["replica"] = database_config(_replica_url, sqlite_path="", **_DB_OPTIONS)
     DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
-    DATABASE_ROUTERS = ["config.db_router.ReplicaRouter"]
+    DATABASE_ROUTERS = ["config.db_router.LagAwareReplicaRouter"]  # lag-tolerant reads only
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache (Redis when REDIS_URL is set, else local memory) -----------------------------------

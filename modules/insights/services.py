@@ -23,6 +23,7 @@ from typing import Any
 from django.utils import timezone
 
 from modules.ai import services as ai
+from modules.common.db import replica_reads
 from modules.common.time import local_date, local_day_bounds
 from modules.identity import services as identity
 from modules.insights import selectors
@@ -129,6 +130,7 @@ def review_series(*, user: User, now: datetime | None = None) -> dict[date, lear
     return series
 
 
+@replica_reads()
 def dashboard(*, user: User, now: datetime | None = None) -> dict[str, Any]:
     """Every number of the learner's dashboard (contract, Insights). Nine queries whatever the size
     of the user's data (the endpoint adds the authentication's)."""
@@ -184,6 +186,7 @@ def dashboard(*, user: User, now: datetime | None = None) -> dict[str, Any]:
 # --- Retention calibration -------------------------------------------------------------------------
 
 
+@replica_reads()
 def retention(*, user: User, days: int | None = None, now: datetime | None = None) -> dict[str, Any]:
     """Observed recall beside the scheduler's predicted recall, by time since the previous review.
 
@@ -234,6 +237,7 @@ def _tier_rank(tier: str) -> int:
     return list(identity.Tier).index(identity.Tier(tier))
 
 
+@replica_reads()
 def subscription_analytics(*, user: User, now: datetime | None = None) -> dict[str, Any]:
     """Users per tier, who is active, what they review and spend on AI, and how tiers changed.
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from django.db import NotSupportedError, connection
+from django.db import NotSupportedError, connections, router
 from django.db.models import (
     Avg,
     Case,
@@ -333,6 +333,7 @@ def review_counts_by_elapsed(
     bounds = [float(bound) for bound in upper_bounds_days]
     if not bounds or bounds != sorted(bounds):
         raise ValueError("upper_bounds_days must be a non-empty ascending sequence")
+    connection = connections[router.db_for_read(ReviewHistory)]  # raw SQL follows the router too
     history = connection.ops.quote_name(ReviewHistory._meta.db_table)
     content = connection.ops.quote_name(Content._meta.db_table)
     previous = (

@@ -18,6 +18,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, F, OuterRef, QuerySet
 from django.utils import timezone
 
+from modules.common.db import lag_tolerant, replica_reads
 from modules.common.errors import Conflict, NotFound, ValidationFailed
 from modules.identity import services as identity
 from modules.ops import selectors
@@ -159,6 +160,7 @@ def _ms(started: float) -> float:
 # --- Metrics --------------------------------------------------------------------------------------
 
 
+@replica_reads()
 def latest_metrics(*, now: datetime | None = None) -> dict[str, LatestValue]:
     """The newest value of every metric recorded in the last hour, by name."""
     samples = selectors.latest_samples(now=now or timezone.now())
@@ -208,6 +210,7 @@ class SampleSeries:
     truncated: bool
 
 
+@replica_reads()
 def metric_samples(
     *, name: str, since: datetime | None = None, until: datetime | None = None, limit: int = DEFAULT_SAMPLES
 ) -> SampleSeries:
@@ -334,7 +337,7 @@ def _normalised_emails(emails: Iterable[str] | None) -> list[str]:
 
 
 def list_alert_events(*, rule_id: int | None = None, open_only: bool | None = None) -> QuerySet[AlertEvent]:
-    return selectors.events(rule_id=rule_id, open_only=open_only)
+    return lag_tolerant(selectors.events(rule_id=rule_id, open_only=open_only))
 
 
 # --- The alert sweep ------------------------------------------------------------------------------

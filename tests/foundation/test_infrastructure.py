@@ -3,16 +3,7 @@ from __future__ import annotations
 import json
 import logging
 
-from config.db_router import ReplicaRouter
 from config.logging import JsonFormatter
-
-
-def test_replica_router_reads_from_replica_and_writes_and_migrates_on_default() -> None:
-    router = ReplicaRouter()
-    assert router.db_for_read(object) == "replica"
-    assert router.db_for_write(object) == "default"
-    assert router.allow_migrate("default", "learning") is True
-    assert router.allow_migrate("replica", "learning") is False
 
 
 def test_json_log_lines_carry_extra_fields_and_exceptions() -> None:
