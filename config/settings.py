@@ -191,9 +191,9 @@ Q_CLUSTER: dict = {
     "sync": env_bool("Q_SYNC", TESTING),  # tests run tasks inline
     "poll": 1,
 }
+Q_STOP_GRACE_SECONDS = env_float("Q_STOP_GRACE_SECONDS", 12.0)  # then busy workers are killed
 if Q_BROKER == "redis" and REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
-Q_STOP_GRACE_SECONDS = env_float("Q_STOP_GRACE_SECONDS", 12.0)  # then busy workers are killed
 else:
     Q_CLUSTER["orm"] = "default"
 
