@@ -14,7 +14,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export PYTHONUNBUFFERED := 1
 
-.PHONY: help install run serve worker migrate setup test lint bench clean
+.PHONY: help install run serve worker migrate setup test test-system lint bench clean
 
 help:
 	@echo "make run      install, migrate, seed the demo account, serve the API on 127.0.0.1:8000 (HOST, PORT) with a worker"
@@ -53,7 +53,14 @@ test: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports --no-cache
 	$(PY) manage.py makemigrations --check --dry-run
-	DEBUG=0 $(PY) -m pytest --cov --cov-report=term --cov-fail-under=85 $(PYTEST_ARGS)
+	DEBUG=0 $(PY) -m pytest --ignore=tests/system --cov --cov-report=term --cov-fail-under=85 $(PYTEST_ARGS)
+	$(MAKE) --no-print-directory test-system
+
+# The system tier (tests/system/): the deployed topology as real processes (gunicorn, qcluster,
+# PostgreSQL, Redis, private servers for faults), stacks side by side; about 3 minutes.
+SYSTEM_WORKERS ?= 5
+test-system: install
+	DEBUG=0 $(PY) -m pytest tests/system -n $(SYSTEM_WORKERS) --dist load $(PYTEST_ARGS)
 
 # Load benchmarks on PostgreSQL + Redis with gunicorn and wrk (docs/benchmarks.md); a dedicated
 # database (BENCH_DB, default resee_bench) is recreated and seeded each run.
