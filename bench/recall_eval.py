@@ -52,7 +52,7 @@ from scipy.stats import rankdata
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from modules.learning.scheduling import ReviewResult, ladder_stage_after  # noqa: E402
+from modules.learning.scheduling.calibrated_ladder import fit_stage_stabilities, ladder_stages  # noqa: E402
 from modules.learning.scheduling.days import LearnerDays  # noqa: E402
 from modules.learning.scheduling.fitting import (  # noqa: E402
     MIN_TRAINING_REVIEWS,
@@ -69,7 +69,6 @@ LADDERS = {
     "PRO": (1, 3, 7, 14, 30, 60, 120, 180),
 }
 RATING = {1: 1, 2: 2, 3: 3, 4: 3}  # Again, Hard, Good, Easy -> forgot, partial, remembered, remembered
-RESULT = {1: ReviewResult.FORGOT, 2: ReviewResult.PARTIAL, 3: ReviewResult.REMEMBERED}
 SECONDS_PER_DAY = 86_400.0
 EPS = 1e-7
 N_SPLITS = 5
@@ -118,23 +117,26 @@ def constant(log: Log, train: np.ndarray) -> np.ndarray:
     return np.full(log.table.recalled.shape, rate)
 
 
-def ladder_stages(log: Log, intervals: tuple[int, ...]) -> np.ndarray:
-    """The ladder stage each card is at before every review (the contract's rule)."""
-    ratings = log.table.histories.ratings
-    stages = np.zeros(ratings.shape, dtype=np.int64)
-    last = len(intervals) - 1
-    for row, length in enumerate(log.table.histories.lengths):
-        stage = 0
-        for step in range(int(length)):
-            stages[row, step] = stage
-            stage = ladder_stage_after(stage, RESULT[int(ratings[row, step])], last_stage=last)
-    return stages
-
-
 def ladder(intervals: tuple[int, ...]) -> Model:
     def model(log: Log, train: np.ndarray) -> np.ndarray:
-        strength = np.array(intervals, dtype=np.float64)[ladder_stages(log, intervals)] / -math.log(0.9)
+        stages = ladder_stages(log.table, intervals)
+        strength = np.array(intervals, dtype=np.float64)[stages] / -math.log(0.9)
         return np.exp(-log.fractional_days / strength)
+
+    return model
+
+
+def ladder_calibrated(intervals: tuple[int, ...]) -> Model:
+    def model(log: Log, train: np.ndarray) -> np.ndarray:
+        stages = ladder_stages(log.table, intervals)
+        elapsed = log.table.histories.elapsed
+        fitted = fit_stage_stabilities(
+            stages.ravel()[train],
+            elapsed.ravel()[train],
+            log.table.recalled.ravel()[train],
+            intervals=intervals,
+        )
+        return fitted.recall_many(stages, elapsed)
 
     return model
 
@@ -252,6 +254,8 @@ def models() -> dict[str, Model]:
     out: dict[str, Model] = {"constant (training recall rate)": constant}
     for tier, intervals in LADDERS.items():
         out[f"ladder {tier} (S = interval / -ln 0.9)"] = ladder(intervals)
+    for tier, intervals in LADDERS.items():
+        out[f"ladder {tier} calibrated"] = ladder_calibrated(intervals)
     out["FSRS-6 default (24h days)"] = fsrs_24h_days
     out["FSRS-6 default (calendar days)"] = fsrs_default
     out["FSRS-6 fitted per fold"] = fsrs_fitted

@@ -53,8 +53,12 @@ RATING_OF_RESULT: dict[ReviewResult, int] = {
     ReviewResult.PARTIAL: 2,
     ReviewResult.REMEMBERED: 3,
 }
-MIN_TRAINING_REVIEWS = 400
+MIN_TRAINING_REVIEWS = 800
 PRIOR_STRENGTH = 3.0
+# the prior's spread per weight: its published range (a weak pull; measured in docs/scheduling.md)
+PRIOR_SPREAD: tuple[float, ...] = tuple(
+    high - low for low, high in zip(LOWER_BOUNDS, UPPER_BOUNDS, strict=True)
+)
 _COMPLEX_STEP = 1e-30
 _EPS = 1e-7
 
@@ -264,7 +268,7 @@ def fit_table(
     sample_weight = sample_weight / sample_weight.sum()
     lower, upper = np.array(LOWER_BOUNDS), np.array(UPPER_BOUNDS)
     defaults = np.array(DEFAULT_WEIGHTS)
-    prior_scale = upper - lower
+    prior_scale = np.array(PRIOR_SPREAD)
     start = np.clip(np.asarray(initial, dtype=np.float64), lower, upper)
     scale = _fisher_scale(start, table, chosen)
     evaluations = 0

@@ -416,3 +416,20 @@ def _new_stability(
         19: short_free * short * -log_s,
     }
     return new_s, (ds, dd, dr, dw)
+
+
+def next_states(
+    weights: Sequence[float],
+    stability: np.ndarray,
+    difficulty: np.ndarray,
+    elapsed_days: np.ndarray,
+    ratings: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`next_state` for many cards at once (real weights)."""
+    w = np.asarray(weights, dtype=np.float64)
+    factor = 0.9 ** (-1 / w[20]) - 1
+    r = (1 + factor * elapsed_days / stability) ** -w[20]
+    new_s = _new_stability_value(w, stability, difficulty, elapsed_days, ratings, r, math.exp(w[17] * w[18]))
+    mean_difficulty = w[4] - math.exp(3 * w[5]) + 1
+    new_d = w[7] * mean_difficulty + (1 - w[7]) * (difficulty - w[6] * (ratings - 3) * (10 - difficulty) / 9)
+    return np.clip(new_s, S_MIN, S_MAX), np.clip(new_d, D_MIN, D_MAX)
