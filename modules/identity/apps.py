@@ -16,4 +16,10 @@ class IdentityConfig(AppConfig):
             func="modules.identity.tasks.flush_expired_tokens",
             cron="23 3 * * *",
         ),
+        # The outbox's safety net: an email whose delivery task never reached the broker is queued again.
+        ScheduleSpec(
+            name="identity.requeue_stuck_emails",
+            func="modules.identity.tasks.requeue_stuck_emails",
+            cron="*/5 * * * *",
+        ),
     )

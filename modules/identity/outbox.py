@@ -88,3 +88,29 @@ def _after_failure(log: EmailLog, *, now: datetime) -> str:
         extra={"email_log_id": log.pk, "template": log.template, "attempts": log.attempts},
     )
     return "retry"
+
+
+STUCK_AFTER = timedelta(minutes=2)
+
+
+def requeue_stuck(*, now: datetime | None = None, limit: int = 500) -> int:
+    """Queue again the deliveries of emails that should have gone by now: queued more than two
+    minutes ago and not waiting for a retry. Their task was lost between the commit and the broker
+    (the process died, the broker refused), so the row alone remembers them. A delivery is
+    idempotent, so a row whose task is merely slow is sent once all the same."""
+    from django_q.tasks import async_task
+
+    moment = now or timezone.now()
+    cutoff = moment - STUCK_AFTER
+    stuck = list(
+        EmailLog.objects.filter(status=EmailStatus.QUEUED, created_at__lt=cutoff)
+        .exclude(next_attempt_at__gt=cutoff)
+        .exclude(last_attempt_at__gt=cutoff)
+        .order_by("created_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+    for log_id in stuck:
+        async_task(DELIVER_TASK, log_id, task_name=f"email-{log_id}-requeued")
+    if stuck:
+        logger.warning("requeued stuck email deliveries", extra={"count": len(stuck)})
+    return len(stuck)

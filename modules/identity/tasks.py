@@ -12,6 +12,10 @@ def deliver_email(log_id: int, *_legacy: object) -> str:
     return outbox.deliver(log_id=log_id)
 
 
+def requeue_stuck_emails() -> int:
+    return outbox.requeue_stuck()
+
+
 def send_verification_email(email: str) -> bool:
     return services.send_verification_email(email=email)
 

@@ -246,3 +246,28 @@ def test_outbox_delivers_through_the_ses_backend_when_selected(
     log.refresh_from_db()
     assert "SendingPausedException" in log.error
     assert len(stubbers) == 1
+
+
+def test_an_email_whose_task_was_lost_is_queued_again_and_sent_once(
+    django_capture_on_commit_callbacks,
+) -> None:
+    lost = queue_reset_email(django_capture_on_commit_callbacks)  # its delivery task never ran
+    fresh = queue_reset_email(django_capture_on_commit_callbacks, to="grace@example.com")
+    waiting = queue_reset_email(django_capture_on_commit_callbacks, to="linus@example.com")
+    later = lost.created_at + timedelta(minutes=3)
+    EmailLog.objects.filter(pk=fresh.pk).update(created_at=later - timedelta(seconds=30))
+    EmailLog.objects.filter(pk=waiting.pk).update(attempts=1, next_attempt_at=later + timedelta(minutes=1))
+
+    assert outbox.requeue_stuck(now=later) == 1
+    assert [m.to for m in mail.outbox] == [["ada@example.com"]]
+    assert EmailLog.objects.get(pk=lost.pk).status == EmailStatus.SENT
+    assert outbox.requeue_stuck(now=later) == 0  # sent: nothing left to requeue
+    assert len(mail.outbox) == 1
+
+
+def test_the_requeue_task_is_scheduled() -> None:
+    from django.apps import apps
+
+    names = {spec.func for spec in apps.get_app_config("identity").schedules}
+    assert "modules.identity.tasks.requeue_stuck_emails" in names
+    assert tasks.requeue_stuck_emails() == 0
