@@ -127,6 +127,8 @@ def _choose() -> str:
     except Exception:  # the cache client's errors vary by backend; without it we cannot know
         logger.warning("replica routing: the cache is unreachable; reading the primary", exc_info=True)
         return PRIMARY
+    if not getattr(cache, "available", True):  # ResilientRedisCache answered a miss for an outage
+        return PRIMARY
     if position is None or _replica_has(position):
         return REPLICA
     return PRIMARY

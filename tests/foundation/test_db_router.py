@@ -180,10 +180,13 @@ def test_one_requests_write_does_not_pin_the_next_request_of_another_user(replic
     assert any("learning_content" in sql for sql in on_replica)
 
 
-def test_an_unreachable_cache_sends_lag_tolerant_reads_to_the_primary(replica: None) -> None:
+@pytest.mark.parametrize(
+    "backend", ["django.core.cache.backends.redis.RedisCache", "modules.common.cache.ResilientRedisCache"]
+)
+def test_an_unreachable_cache_sends_lag_tolerant_reads_to_the_primary(replica: None, backend: str) -> None:
     user = make_user()
     dead_cache = {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "BACKEND": backend,
         "LOCATION": "redis://127.0.0.1:1/0",
         "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
     }
