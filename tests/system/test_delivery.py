@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from tests.security.secrets import find_secrets
 from tests.system.stack import running, token_from
 
 pytestmark = pytest.mark.system
@@ -34,13 +35,18 @@ def test_register_verify_by_email_then_learn_and_review(stack_factory) -> None:
     with running(stack):
         answer = stack.post("/api/auth/register/", {"email": address, "password": PASSWORD})
         assert answer.status_code == 201, answer.text
-        access = stack.login(address, PASSWORD)
+        tokens = stack.post("/api/auth/token/", {"email": address, "password": PASSWORD}).json()
+        access = tokens["access"]
+        stack.post("/api/auth/token/", {"email": address, "password": "wrong-" + PASSWORD})
+        for header in (f"Token {access}", f"Bearer {access}x", "Bearer not.a.jwt"):  # malformed credentials
+            assert stack.get("/api/review/today/", headers={"Authorization": header}).status_code == 401
         with stack.client(access) as http:
             refused = http.post("/api/content/", json={"title": "Early", "body": "Not yet verified."})
             assert refused.status_code == 403 and refused.json()["code"] == "email_not_verified"
 
             mail = stack.wait_for_mail(address, timeout=30)  # delivered by the worker
-            assert stack.post("/api/auth/verify-email/", {"token": token_from(mail)}).status_code == 200
+            verification = token_from(mail)
+            assert stack.post("/api/auth/verify-email/", {"token": verification}).status_code == 200
 
             created = http.post(
                 "/api/content/", json={"title": "Photosynthesis", "body": "Light becomes sugar."}
@@ -59,8 +65,13 @@ def test_register_verify_by_email_then_learn_and_review(stack_factory) -> None:
             history = http.get("/api/review/history/", params={"content_id": content_id}).json()
             assert [row["result"] for row in history["results"]] == ["remembered"]
             assert http.get("/api/review/today/").status_code == 200
+            refreshed = http.post("/api/auth/token/refresh/", json={"refresh": tokens["refresh"]}).json()
+            assert http.post("/api/auth/logout/", json={"refresh": refreshed["refresh"]}).status_code == 204
         assert len(stack.mails_to(address)) == 1
     assert stack.broker_errors() == []
+    known = [PASSWORD, access, tokens["refresh"], refreshed["access"], refreshed["refresh"], verification]
+    logs = stack.web_log.read_text() + stack.worker_log_text()
+    assert find_secrets(logs, known=known) == []  # the real processes' logs, DEBUG off
 
 
 def test_two_hundred_emails_queued_at_once_are_each_delivered_once(stack_factory, record_property) -> None:
