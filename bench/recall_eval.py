@@ -130,11 +130,13 @@ def ladder_calibrated(intervals: tuple[int, ...]) -> Model:
     def model(log: Log, train: np.ndarray) -> np.ndarray:
         stages = ladder_stages(log.table, intervals)
         elapsed = log.table.histories.elapsed
+        recency = 0.25 + 0.75 * np.linspace(0.0, 1.0, len(train)) ** 3  # training rows are in time order
         fitted = fit_stage_stabilities(
             stages.ravel()[train],
             elapsed.ravel()[train],
             log.table.recalled.ravel()[train],
             intervals=intervals,
+            sample_weight=recency * len(recency) / recency.sum(),
         )
         return fitted.recall_many(stages, elapsed)
 

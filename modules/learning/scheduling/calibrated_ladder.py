@@ -15,7 +15,7 @@ few reviews stays near the assumption, a stage with many follows the data.
 
 Stages are replayed with the contract's rule (``ladder_stage_after``), from stage 0 at a card's first
 review. Targets are chosen exactly as for FSRS (``fitting``): not a card's first review, not a
-same-day review.
+same-day review; like the FSRS fit, recent reviews weigh more (``fitting.recency_weights``).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import numpy as np
 
 from modules.learning.scheduling.base import ReviewResult, ladder_stage_after
 from modules.learning.scheduling.days import DEFAULT_DAY_START_HOUR, LearnerDays
-from modules.learning.scheduling.fitting import ReviewEvent, ReviewTable, table_from_events
+from modules.learning.scheduling.fitting import ReviewEvent, ReviewTable, recency_weights, table_from_events
 from modules.learning.scheduling.fsrs6 import DEFAULT_WEIGHTS, S_MAX, S_MIN
 
 DEFAULT_DECAY = DEFAULT_WEIGHTS[20]
@@ -91,8 +91,13 @@ def fit_stage_stabilities(
     intervals: Sequence[int],
     decay: float = DEFAULT_DECAY,
     prior_sigma: float = PRIOR_SIGMA,
+    sample_weight: np.ndarray | None = None,
 ) -> LadderRecallModel:
-    """MAP stability per stage from flat arrays of targets (stage, calendar days, 1/0 recalled)."""
+    """MAP stability per stage from flat arrays of targets (stage, calendar days, 1/0 recalled).
+
+    ``sample_weight`` (mean 1) weighs each target's log likelihood, e.g. by recency.
+    """
+    weight = np.ones(len(recalled)) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
     factor = 0.9 ** (-1 / decay) - 1
     grid = np.linspace(math.log(S_MIN * 10), math.log(S_MAX), 2_000)  # log S, 0.01 .. 36,500 days
     stabilities: list[float] = []
@@ -100,13 +105,13 @@ def fit_stage_stabilities(
         chosen = stages == stage
         if stage == len(intervals) - 1:
             chosen = stages >= stage
-        t, y = elapsed_days[chosen], recalled[chosen]
+        t, y, share = elapsed_days[chosen], recalled[chosen], weight[chosen]
         log_prior = -((grid - math.log(interval)) ** 2) / (2 * prior_sigma**2)
         if len(t):
             # the log likelihood on a fine grid of log S: a 1-D problem, solved exactly enough and
             # without any optimiser corner cases (empty stages, all-recalled stages)
             r = np.clip((1 + factor * t[None, :] / np.exp(grid)[:, None]) ** -decay, _EPS, 1 - _EPS)
-            log_likelihood = (y * np.log(r) + (1 - y) * np.log(1 - r)).sum(axis=1)
+            log_likelihood = (share * (y * np.log(r) + (1 - y) * np.log(1 - r))).sum(axis=1)
         else:
             log_likelihood = 0.0
         stabilities.append(float(np.exp(grid[int(np.argmax(log_likelihood + log_prior))])))
@@ -127,9 +132,11 @@ def fit_ladder_recall(
     if not table.target_count:
         return prior_ladder_model(intervals)
     stages = ladder_stages(table, intervals)
+    recency = recency_weights(table, table.target)[table.target]
     return fit_stage_stabilities(
         stages[table.target],
         table.histories.elapsed[table.target],
         table.recalled[table.target],
         intervals=intervals,
+        sample_weight=recency * len(recency) / recency.sum(),
     )
