@@ -287,7 +287,7 @@ LOGGING = {
         "django": {"level": "INFO", "handlers": []},
         "django.request": {"level": "ERROR"},
         "django.server": {"level": "WARNING", "propagate": True},
-        "django_q": {"level": env_str("Q_LOG_LEVEL", "INFO")},
+        "django-q": {"level": env_str("Q_LOG_LEVEL", "INFO")},
     },
 }
 
