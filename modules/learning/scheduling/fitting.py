@@ -12,16 +12,17 @@ Preprocessing follows the open-spaced-repetition benchmark (srs-benchmark) and f
    group is still dropped when it has fewer than 6 reviews or its interval is over 100 days (365 after
    Easy). A card whose second review is dropped gives no targets at all.
 
-Fitting: the mean log loss of the targets is minimised over the 21 weights within their published
-bounds by full-batch L-BFGS-B. Gradients are exact and vectorised: the forward pass runs on all cards
-at once (one numpy step per review position) with 21 complex-perturbed copies of the weights
-(complex-step differentiation: ``f(w + ih e_k) = f(w) + ih df/dw_k + O(h^2)``, no cancellation
-error, so ``h = 1e-30``). A weak Gaussian prior on the weights (centred on the published defaults,
-``PRIOR_STRENGTH`` reviews' worth of pull) keeps weights the data cannot identify (e.g. Easy's, for a
-learner who never answers Easy) where they are, and small histories near the defaults.
+Fitting: the recency-weighted mean log loss of the targets (``recency_weights``: recent reviews
+count more, the benchmark's "FSRS-6 recency") plus a weak Gaussian prior on the weights (centred on
+the published defaults, spread = each weight's range, ``PRIOR_STRENGTH`` reviews' worth of pull; it
+keeps weights the data cannot identify, e.g. Easy's for a learner who never answers Easy, where they
+are) is minimised within the published bounds by full-batch L-BFGS-B. The gradient is exact: a
+reverse pass over the vectorised forward (``fsrs6.log_loss_and_gradient``, checked against the
+complex-step derivative ``Im f(w + ih e_k) / h`` in the tests). The complex-step Jacobian of every
+prediction also scales the weights once by the Fisher information's diagonal (``_fisher_scale``).
 
 Below ``MIN_TRAINING_REVIEWS`` targets the fit is not run and the defaults are returned (measured in
-docs/scheduling.md: with fewer, a fit does not reliably predict the learner's next reviews better).
+docs/scheduling.md: with fewer, a fit predicts the learner's next reviews worse than the defaults).
 """
 
 from __future__ import annotations

@@ -15,7 +15,8 @@ Memory state: stability ``S`` (days until recall falls to 90%) and difficulty ``
 This is the model of the ``fsrs`` package (py-fsrs 6) and of the open-spaced-repetition benchmark; the
 weights' bounds are the package's published ones. :func:`forward` runs it over many cards at once, one
 review step at a time (cards sorted by history length, so the cards still active at step ``k`` are a
-prefix), and accepts complex weights: the fitting takes exact gradients by the complex-step method.
+prefix), and accepts complex weights (complex-step derivatives: the per-review Jacobian the fit uses to
+scale the weights, and the check of :func:`log_loss_and_gradient`, the exact reverse-mode gradient).
 """
 
 from __future__ import annotations
