@@ -12,6 +12,8 @@ import unicodedata
 from dataclasses import dataclass
 from difflib import SequenceMatcher
 
+from rapidfuzz.distance import OSA
+
 from modules.ai.providers.base import BLUR_ANSWER_SEPARATOR, Evaluation, GradingRequest
 from modules.ai.providers.local.text import STOPWORDS
 
@@ -57,19 +59,7 @@ def allowed_typos(expected: str) -> int:
 
 def edit_distance(a: str, b: str) -> int:
     """Optimal string alignment distance: insertions, deletions, substitutions, adjacent swaps."""
-    if a == b:
-        return 0
-    previous2: list[int] = []
-    previous = list(range(len(b) + 1))
-    for i, ca in enumerate(a, start=1):
-        current = [i] + [0] * len(b)
-        for j, cb in enumerate(b, start=1):
-            cost = 0 if ca == cb else 1
-            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + cost)
-            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
-                current[j] = min(current[j], previous2[j - 2] + 1)
-        previous2, previous = previous, current
-    return previous[-1]
+    return OSA.distance(a, b)
 
 
 @dataclass(frozen=True)
