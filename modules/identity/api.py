@@ -8,8 +8,6 @@ only way in, and ninja-jwt the only token issuer.
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.http import HttpRequest
 from ninja import Router, Status
 
@@ -50,10 +48,6 @@ RESEND_ACCEPTED = "If this address has an account waiting for verification, a ne
 RESET_ACCEPTED = "If this address has an account, a password reset link is on its way."
 
 
-def _login_body(login: services.Login) -> dict[str, Any]:
-    return {"access": login.tokens.access, "refresh": login.tokens.refresh, "user": login.user}
-
-
 # --- /api/auth/ -----------------------------------------------------------------------------------
 
 
@@ -79,9 +73,8 @@ def register(request: HttpRequest, payload: RegisterIn) -> Status:
     response={200: VerifyEmailOut, **_TOKEN},
     summary="Confirm an email address with its token",
 )
-def verify_email(request: HttpRequest, payload: TokenIn) -> dict[str, Any]:
-    user = services.verify_email(token=payload.token)
-    return {"email": user.email, "is_email_verified": user.is_email_verified}
+def verify_email(request: HttpRequest, payload: TokenIn) -> services.User:
+    return services.verify_email(token=payload.token)
 
 
 @auth_router.post(
@@ -95,8 +88,8 @@ def resend_verification(request: HttpRequest, payload: EmailIn) -> Status:
 @auth_router.post(
     "/token/", response={200: LoginOut, **_LOGIN}, summary="Obtain an access and a refresh token"
 )
-def obtain_token(request: HttpRequest, payload: TokenObtainIn) -> dict[str, Any]:
-    return _login_body(services.obtain_tokens(email=payload.email, password=payload.password))
+def obtain_token(request: HttpRequest, payload: TokenObtainIn) -> services.Login:
+    return services.obtain_tokens(email=payload.email, password=payload.password)
 
 
 @auth_router.post(
@@ -139,22 +132,22 @@ def password_reset_confirm(request: HttpRequest, payload: PasswordResetConfirmIn
     response={200: LoginOut, 503: ErrorOut, **_LOGIN},
     summary="Sign in (or up) with a Google ID token",
 )
-def google_sign_in(request: HttpRequest, payload: GoogleSignInIn) -> dict[str, Any]:
-    return _login_body(services.google_sign_in(id_token=payload.id_token))
+def google_sign_in(request: HttpRequest, payload: GoogleSignInIn) -> services.Login:
+    return services.google_sign_in(id_token=payload.id_token)
 
 
 # --- /api/accounts/ -------------------------------------------------------------------------------
 
 
 @accounts_router.get("/users/me/", response=ProfileOut, summary="Your profile")
-def get_me(request: HttpRequest) -> dict[str, Any]:
+def get_me(request: HttpRequest) -> services.Profile:
     return services.profile(request.auth)
 
 
 @accounts_router.put(
     "/users/me/", response={200: ProfileOut, **_ACCOUNT}, summary="Replace your profile's writable fields"
 )
-def put_me(request: HttpRequest, payload: ProfileIn) -> dict[str, Any]:
+def put_me(request: HttpRequest, payload: ProfileIn) -> services.Profile:
     user = services.update_profile(user=request.auth, changes=payload.model_dump())
     return services.profile(user)
 
@@ -162,7 +155,7 @@ def put_me(request: HttpRequest, payload: ProfileIn) -> dict[str, Any]:
 @accounts_router.patch(
     "/users/me/", response={200: ProfileOut, **_ACCOUNT}, summary="Change some of your profile's fields"
 )
-def patch_me(request: HttpRequest, payload: ProfilePatch) -> dict[str, Any]:
+def patch_me(request: HttpRequest, payload: ProfilePatch) -> services.Profile:
     user = services.update_profile(user=request.auth, changes=payload.model_dump(exclude_unset=True))
     return services.profile(user)
 
@@ -190,15 +183,5 @@ def change_password(request: HttpRequest, payload: PasswordChangeIn) -> Status:
 
 
 @accounts_router.get("/subscription/", response=SubscriptionOut, summary="Your tier and its limits")
-def subscription(request: HttpRequest) -> dict[str, Any]:
-    info = services.subscription_info(request.auth)
-    return {
-        "tier": info.tier.value,
-        "limits": {
-            "api_requests_per_hour": info.limits.api_requests_per_hour,
-            "ai_questions_daily": info.limits.ai_questions_daily,
-            "review_intervals": list(info.limits.review_intervals),
-        },
-        "started_at": info.started_at,
-        "expires_at": info.expires_at,
-    }
+def subscription(request: HttpRequest) -> services.SubscriptionInfo:
+    return services.subscription_info(request.auth)

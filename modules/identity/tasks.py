@@ -1,19 +1,19 @@
-"""Identity's Django-Q2 tasks: thin, idempotent."""
+"""Identity's Django-Q2 tasks: thin, idempotent. Queued tasks and schedules name them by dotted path
+(``modules.identity.tasks.deliver_email``), so these names stay."""
 
 from __future__ import annotations
 
 from django.core.management import call_command
 
-from modules.identity import outbox, services
+from modules.identity import services
 
 
-def deliver_email(log_id: int, *_legacy: object) -> str:
-    # Earlier versions queued (log_id, template, context); the message now lives on the EmailLog.
-    return outbox.deliver(log_id=log_id)
+def deliver_email(log_id: int) -> str:
+    return services.deliver_email(log_id=log_id)
 
 
 def requeue_stuck_emails() -> int:
-    return outbox.requeue_stuck()
+    return services.requeue_stuck_emails()
 
 
 def send_verification_email(email: str) -> bool:

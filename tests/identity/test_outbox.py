@@ -12,7 +12,7 @@ from django.test import override_settings
 from django.utils import timezone
 from django_q.models import Schedule
 
-from modules.identity import outbox, services, tasks
+from modules.identity import services, tasks
 from modules.identity.email_backends import SESEmailBackend
 from modules.identity.models import EmailLog, EmailStatus
 
@@ -128,7 +128,7 @@ def test_a_retry_succeeds_once_the_server_is_back(django_capture_on_commit_callb
 
 def test_retry_delay_grows_four_times_per_attempt() -> None:
     with override_settings(EMAIL_RETRY_BACKOFF_SECONDS=60):
-        assert [outbox.retry_delay(n).total_seconds() for n in (1, 2, 3, 4)] == [60, 240, 960, 3840]
+        assert [services.retry_delay(n).total_seconds() for n in (1, 2, 3, 4)] == [60, 240, 960, 3840]
 
 
 # --- SES (the AWS boundary is botocore's Stubber) -------------------------------------------------
@@ -258,10 +258,10 @@ def test_an_email_whose_task_was_lost_is_queued_again_and_sent_once(
     EmailLog.objects.filter(pk=fresh.pk).update(created_at=later - timedelta(seconds=30))
     EmailLog.objects.filter(pk=waiting.pk).update(attempts=1, next_attempt_at=later + timedelta(minutes=1))
 
-    assert outbox.requeue_stuck(now=later) == 1
+    assert services.requeue_stuck_emails(now=later) == 1
     assert [m.to for m in mail.outbox] == [["ada@example.com"]]
     assert EmailLog.objects.get(pk=lost.pk).status == EmailStatus.SENT
-    assert outbox.requeue_stuck(now=later) == 0  # sent: nothing left to requeue
+    assert services.requeue_stuck_emails(now=later) == 0  # sent: nothing left to requeue
     assert len(mail.outbox) == 1
 
 

@@ -10,6 +10,7 @@ from django.core import mail
 from django.test import Client
 
 from modules.identity import services
+from modules.identity.services import accounts
 from modules.identity.models import User
 from modules.identity.testing import DEFAULT_PASSWORD, auth_headers, make_user
 
@@ -90,7 +91,7 @@ def test_password_reset_token_is_single_use(api_client: Client, django_capture_o
 
 def test_password_reset_token_expires_after_one_hour(api_client: Client) -> None:
     user = make_user(email="ada@example.com")
-    generator = services._reset_token_generator()
+    generator = accounts._reset_token_generator()
     an_hour_and_a_minute_ago = datetime.now() - timedelta(hours=1, minutes=1)
     with mock.patch.object(type(generator), "_now", return_value=an_hour_and_a_minute_ago):
         token = services.make_password_reset_token(user)
@@ -107,7 +108,7 @@ def test_password_reset_token_expires_after_one_hour(api_client: Client) -> None
 
 def test_password_reset_token_under_an_hour_old_still_works(api_client: Client) -> None:
     user = make_user(email="ada@example.com")
-    generator = services._reset_token_generator()
+    generator = accounts._reset_token_generator()
     with mock.patch.object(type(generator), "_now", return_value=datetime.now() - timedelta(minutes=59)):
         token = services.make_password_reset_token(user)
 
