@@ -86,9 +86,9 @@ def test_health_reports_the_four_checks_and_the_newest_metric_values(admin_clien
 
 
 def test_health_is_degraded_when_the_disk_is_nearly_full(admin_client: Client, monkeypatch) -> None:
-    from modules.ops import services
+    from modules.ops.services import health
 
-    monkeypatch.setattr(services, "DISK_FULL_PERCENT", 0.0)
+    monkeypatch.setattr(health, "DISK_FULL_PERCENT", 0.0)
     body = admin_client.get("/api/monitoring/health/").json()
     assert body["status"] == "degraded"
     assert body["checks"]["disk"]["ok"] is False

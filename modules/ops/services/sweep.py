@@ -1,0 +1,95 @@
+"""The alert sweep, every minute: evaluate each active rule over its window, open or resolve its
+alert, queue the notifications that brings, then deliver every notification that is due.
+
+A rule is evaluated under its row lock, so concurrent sweeps (``tick`` and a worker, two workers) fire
+an alert once. The decision itself is pure (``alerting/evaluator.py``).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.db import transaction
+from django.utils import timezone
+
+from modules.ops import selectors
+from modules.ops.alerting.evaluator import Decision, RuleSpec, Sample, evaluate
+from modules.ops.models import AlertEvent, AlertRule, NotificationKind
+from modules.ops.services.notifications import deliver_due_notifications, queue_notifications
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class SweepResult:
+    evaluated: int = 0
+    fired: list[int] = field(default_factory=list)  # event ids
+    resolved: list[int] = field(default_factory=list)
+    delivered: int = 0
+    failed: int = 0
+
+
+def run_alert_sweep(*, now: datetime | None = None) -> SweepResult:
+    """Evaluate every active rule once, then deliver the due notifications (new ones and retries)."""
+    moment = now or timezone.now()
+    result = SweepResult()
+    for rule_id in selectors.active_rule_ids():
+        decision, event_id = _evaluate_rule(rule_id=rule_id, now=moment)
+        result.evaluated += 1
+        if decision is Decision.FIRE and event_id is not None:
+            result.fired.append(event_id)
+        elif decision is Decision.RESOLVE and event_id is not None:
+            result.resolved.append(event_id)
+    delivery = deliver_due_notifications(now=moment)
+    result.delivered, result.failed = delivery.delivered, delivery.failed
+    return result
+
+
+def _evaluate_rule(*, rule_id: int, now: datetime) -> tuple[Decision | None, int | None]:
+    with transaction.atomic():
+        rule = AlertRule.objects.select_for_update().filter(pk=rule_id, is_active=True).first()
+        if rule is None:
+            return None, None
+        spec = RuleSpec(
+            operator=rule.operator,
+            threshold=rule.threshold,
+            window_minutes=rule.window_minutes,
+            aggregation=rule.aggregation,
+            cooldown_minutes=rule.cooldown_minutes,
+        )
+        points = selectors.window_points(
+            metric=rule.metric, start=now - timedelta(minutes=rule.window_minutes), end=now
+        )
+        current = selectors.open_event(rule.pk)
+        outcome = evaluate(
+            spec,
+            [Sample(at=at, value=value) for at, value in points],
+            now=now,
+            has_open_event=current is not None,
+            last_fired_at=rule.last_fired_at,
+        )
+        if outcome.decision is Decision.FIRE and outcome.value is not None:
+            event = AlertEvent.objects.create(rule=rule, value=outcome.value, fired_at=now)
+            rule.last_fired_at = now
+            rule.save(update_fields=["last_fired_at"])
+            queue_notifications(rule=rule, event=event, kind=NotificationKind.FIRED, now=now)
+            logger.warning(
+                "alert fired",
+                extra={
+                    "rule": rule.name,
+                    "metric": rule.metric,
+                    "value": outcome.value,
+                    "event_id": event.pk,
+                },
+            )
+            return outcome.decision, event.pk
+        if outcome.decision is Decision.RESOLVE and current is not None:
+            current.resolved_at = now
+            current.resolved_value = outcome.value
+            current.save(update_fields=["resolved_at", "resolved_value"])
+            queue_notifications(rule=rule, event=current, kind=NotificationKind.RESOLVED, now=now)
+            logger.info("alert resolved", extra={"rule": rule.name, "event_id": current.pk})
+            return outcome.decision, current.pk
+        return outcome.decision, None
