@@ -25,6 +25,7 @@ import logging
 import os
 import re
 from collections.abc import Callable
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from functools import lru_cache
 from urllib.parse import quote, quote_plus
@@ -33,6 +34,22 @@ from django.core.signals import setting_changed
 from django.dispatch import receiver
 
 REDACTED = "[REDACTED]"
+
+# The id of the request being served (config.middleware.AccessLogMiddleware); "" outside requests.
+request_id_var: ContextVar[str] = ContextVar("request_id", default="")
+
+
+class RequestIdFilter(logging.Filter):
+    """Puts the current request's id on every record (``request_id``), so one request's lines can be
+    found together."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not hasattr(record, "request_id"):
+            request_id = request_id_var.get()
+            if request_id:
+                record.request_id = request_id
+        return True
+
 
 _RESERVED = set(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime"}
 

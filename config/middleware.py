@@ -6,14 +6,21 @@ route under /api/ (Django's 404 page), a wrong method (Ninja's bare 405) and a c
 (Django's 500 page). It rewrites those non-JSON error pages into ``{"detail", "code"}``.
 
 ``DatabaseScopeMiddleware`` makes each request one unit of work for the read-replica routing.
+
+``AccessLogMiddleware`` writes one JSON access line per request and gives each request an id.
 """
 
 from __future__ import annotations
 
+import logging
+import re
+import time
+import uuid
 from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
+from config.logging import request_id_var
 from modules.common import db
 
 _CODES = {
@@ -61,3 +68,47 @@ def _user_id(request: HttpRequest) -> int | None:
     """The authenticated user (the API's JWT auth sets ``request.user`` too), else None."""
     user = getattr(request, "user", None)
     return user.pk if user is not None and user.is_authenticated else None
+
+
+# --- Access log and request ids ---------------------------------------------------------------------
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
+access_logger = logging.getLogger("resee.access")
+
+
+class AccessLogMiddleware:
+    """One JSON line per request (logger ``resee.access``, INFO): method, path (never the query string,
+    which may hold a token), status, duration and the request id. The id comes from the client's or the
+    proxy's ``X-Request-ID`` when it is a plain token, else a new one; it is answered in ``X-Request-ID``
+    and carried by every log record of the request (``config.logging.RequestIdFilter``)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        started = time.perf_counter()
+        given = request.headers.get("X-Request-ID", "")
+        request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+        token = request_id_var.set(request_id)
+        status = 500
+        try:
+            response = self.get_response(request)
+            status = response.status_code
+            response["X-Request-ID"] = request_id
+            return response
+        finally:
+            if access_logger.isEnabledFor(logging.INFO):
+                access_logger.info(
+                    "%s %s %s",
+                    request.method,
+                    request.path,
+                    status,
+                    extra={
+                        "method": request.method,
+                        "path": request.path,
+                        "status": status,
+                        "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+                        "user_id": _user_id(request),
+                    },
+                )
+            request_id_var.reset(token)

@@ -20,7 +20,10 @@ def scrub(payload: dict[str, Any], hint: Any = None) -> dict[str, Any]:
     return redact_value(payload)  # type: ignore[return-value]
 
 
-def init_sentry(*, dsn: str, environment: str, traces_sample_rate: float, send_default_pii: bool) -> None:
+def init_sentry(*, dsn: str, environment: str, traces_sample_rate: float, user_info: bool) -> None:
+    """``user_info``: attach the user (id, email) and client IP to events. Request bodies are never
+    collected (they carry passwords and tokens) and the rest follows the SDK's defaults.
+    ``data_collection`` replaces the deprecated ``send_default_pii`` (sentry-sdk 2.7x)."""
     import sentry_sdk
     from sentry_sdk.integrations.django import DjangoIntegration
     from sentry_sdk.integrations.logging import LoggingIntegration
@@ -30,7 +33,12 @@ def init_sentry(*, dsn: str, environment: str, traces_sample_rate: float, send_d
         environment=environment,
         integrations=[DjangoIntegration(), LoggingIntegration()],
         traces_sample_rate=traces_sample_rate,
-        send_default_pii=send_default_pii,  # PII (emails, IPs) stays out unless asked for
+        data_collection={
+            "user_info": user_info,
+            "http_bodies": [],
+            "cookies": {"mode": "off"},
+            "database_query_data": False,  # query parameters hold emails and hashes
+        },
         before_send=scrub,
         before_breadcrumb=scrub,
         before_send_transaction=scrub,

@@ -17,7 +17,7 @@ case "$role" in
       --workers "${WEB_CONCURRENCY:-2}" \
       --worker-class "${GUNICORN_WORKER_CLASS:-sync}" \
       --timeout "${GUNICORN_TIMEOUT:-30}" \
-      --access-logfile - --error-logfile - \
+      --error-logfile - \
       --logger-class config.gunicorn_logger.RedactingLogger "$@"
     ;;
   worker)

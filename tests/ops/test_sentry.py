@@ -46,7 +46,7 @@ def sentry_events() -> Iterator[list[dict]]:
         dsn="https://public@sentry.invalid/1",
         environment="test",
         traces_sample_rate=0.0,
-        send_default_pii=False,
+        user_info=False,
     )
     transport = CapturingTransport()
     sentry_sdk.get_client().transport = transport

@@ -434,7 +434,7 @@ def test_sentry_events_and_breadcrumbs_carry_no_secret(settings: Any) -> None:
         dsn="https://public@sentry.invalid/1",
         environment="test",
         traces_sample_rate=0.0,
-        send_default_pii=True,
+        user_info=True,
     )
     try:
         sentry_sdk.get_client().transport = transport
