@@ -59,7 +59,6 @@ INSTALLED_APPS = [
 SITE_ID = 1
 
 MIDDLEWARE = [
-    "config.middleware.AccessLogMiddleware",  # outermost: its line times and ids everything below
     "config.middleware.DatabaseScopeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "modules.ops.middleware.RequestMetricsMiddleware",
@@ -237,8 +236,6 @@ LEARNING_READ_CACHE_SECONDS = env_int("LEARNING_READ_CACHE_SECONDS", 30)
 # Off only for a local webhook server (the system tests'); production webhooks are HTTPS.
 SLACK_WEBHOOK_REQUIRE_HTTPS = env_bool("SLACK_WEBHOOK_REQUIRE_HTTPS", True)
 SLACK_TIMEOUT_SECONDS = env_float("SLACK_TIMEOUT_SECONDS", 5.0)
-SLACK_ATTEMPTS = env_int("SLACK_ATTEMPTS", 3)  # tries inside one delivery, with exponential backoff
-SLACK_BACKOFF_SECONDS = env_float("SLACK_BACKOFF_SECONDS", 0.5)
 ALERT_NOTIFY_MAX_ATTEMPTS = env_int("ALERT_NOTIFY_MAX_ATTEMPTS", 10)  # deliveries (sweeps) before giving up
 METRICS_RETENTION_DAYS = env_int("METRICS_RETENTION_DAYS", 30)
 OPS_DISK_PATH = env_str("OPS_DISK_PATH", "/")
@@ -276,16 +273,10 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
-    "filters": {"request_id": {"()": "config.logging.RequestIdFilter"}},
         "json": {"()": "config.logging.JsonFormatter"},
     },
     "handlers": {
-        "stdout": {
-            "class": "logging.StreamHandler",
-            "stream": "ext://sys.stdout",
-            "formatter": "json",
-            "filters": ["request_id"],
-        },
+        "stdout": {"class": "logging.StreamHandler", "stream": "ext://sys.stdout", "formatter": "json"},
     },
     "root": {"handlers": ["stdout"], "level": LOG_LEVEL},
     "loggers": {
@@ -305,7 +296,7 @@ if SENTRY_DSN:
         dsn=SENTRY_DSN,
         environment=SENTRY_ENVIRONMENT,
         traces_sample_rate=SENTRY_TRACES_SAMPLE_RATE,
-        user_info=SENTRY_SEND_PII,
+        send_default_pii=SENTRY_SEND_PII,
     )
 
 # --- Ninja ------------------------------------------------------------------------------------

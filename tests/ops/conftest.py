@@ -76,10 +76,9 @@ def webhook_server() -> Iterator[WebhookServer]:
 @pytest.fixture
 def local_slack(settings, webhook_server: WebhookServer) -> WebhookServer:
     """Settings that let the notifier call the local server: http allowed, 127.0.0.1 allowed, the
-    global webhook pointing at it, no backoff sleeps."""
+    global webhook pointing at it."""
     settings.SLACK_WEBHOOK_REQUIRE_HTTPS = False
     settings.SLACK_WEBHOOK_ALLOWED_HOSTS = ["127.0.0.1"]
     settings.SLACK_WEBHOOK_URL = webhook_server.url()
-    settings.SLACK_BACKOFF_SECONDS = 0.0
     settings.SLACK_TIMEOUT_SECONDS = 5.0
     return webhook_server

@@ -1,4 +1,5 @@
-"""The Slack notifier against a real local HTTP server: payload, retries, redirects, allow-list."""
+"""The Slack notifier against a real local HTTP server: payload, one attempt per send, redirects,
+allow-list."""
 
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ MESSAGE = AlertMessage(
 
 
 def notifier(**overrides: object) -> SlackNotifier:
-    values: dict = {"allowed_hosts": ("127.0.0.1",), "require_https": False, "backoff_seconds": 0.0}
+    values: dict = {"allowed_hosts": ("127.0.0.1",), "require_https": False}
     values.update(overrides)
     return SlackNotifier(**values)
 
@@ -55,23 +56,12 @@ def test_a_resolution_reads_resolved() -> None:
     assert payload["text"].startswith(":white_check_mark: RESOLVED [critical] CPU hot")
 
 
-def test_server_errors_are_retried_within_one_delivery(webhook_server: WebhookServer) -> None:
-    webhook_server.replies = [(503, {}), (500, {})]
-    notifier(attempts=3).send(url=webhook_server.url(), message=MESSAGE)
-    assert len(webhook_server.received) == 3
-
-
-def test_every_attempt_failing_raises_with_the_last_answer(webhook_server: WebhookServer) -> None:
-    webhook_server.replies = [(503, {}), (503, {})]
-    with pytest.raises(NotificationFailed, match="HTTP 503"):
-        notifier(attempts=2).send(url=webhook_server.url(), message=MESSAGE)
-    assert len(webhook_server.received) == 2
-
-
-def test_a_client_error_is_not_retried(webhook_server: WebhookServer) -> None:
-    webhook_server.replies = [(404, {})]
-    with pytest.raises(NotificationFailed, match="HTTP 404"):
-        notifier(attempts=3).send(url=webhook_server.url(), message=MESSAGE)
+@pytest.mark.parametrize("status", [429, 500, 503, 404])
+def test_a_refusal_fails_the_send_after_one_request(webhook_server: WebhookServer, status: int) -> None:
+    # The sweep retries durably (next_attempt_at); a retry inside the send would only hold the sweep.
+    webhook_server.replies = [(status, {}), (status, {})]
+    with pytest.raises(NotificationFailed, match=f"HTTP {status}"):
+        notifier().send(url=webhook_server.url(), message=MESSAGE)
     assert len(webhook_server.received) == 1
 
 
@@ -89,9 +79,9 @@ def test_a_host_outside_the_allow_list_is_refused_without_a_request(webhook_serv
     assert webhook_server.received == []
 
 
-def test_an_unreachable_webhook_fails_after_its_attempts() -> None:
+def test_an_unreachable_webhook_fails_the_send() -> None:
     with pytest.raises(NotificationFailed, match="ConnectError"):
-        notifier(attempts=2, timeout_seconds=1.0).send(url="http://127.0.0.1:1/hook", message=MESSAGE)
+        notifier(timeout_seconds=1.0).send(url="http://127.0.0.1:1/hook", message=MESSAGE)
 
 
 @pytest.mark.parametrize(

@@ -14,6 +14,7 @@ from django.utils import timezone
 from modules.identity.models import EmailLog
 from modules.ops import services
 from modules.ops.models import AlertEvent, AlertNotification, DeliveryStatus
+from modules.ops.services import notifications
 from modules.ops.testing import make_rule, record_samples
 from tests.ops.conftest import WebhookServer
 
@@ -208,7 +209,6 @@ def test_the_rule_recipients_get_an_email_for_firing_and_resolution(
 def test_a_failing_webhook_leaves_a_retriable_record_that_a_later_sweep_delivers(
     local_slack: WebhookServer, settings
 ) -> None:
-    settings.SLACK_ATTEMPTS = 1
     rule = make_rule(threshold=50, window_minutes=1, notify_slack=True)
     now = minute()
     record_samples("cpu_usage", [99], end=now)
@@ -256,7 +256,6 @@ def test_a_missing_slack_webhook_is_recorded_not_silently_skipped(settings) -> N
 
 
 def test_delivery_gives_up_after_the_maximum_attempts_and_keeps_the_error(local_slack, settings) -> None:
-    settings.SLACK_ATTEMPTS = 1
     settings.ALERT_NOTIFY_MAX_ATTEMPTS = 2
     local_slack.replies = [(500, {}), (500, {})]
     rule = make_rule(threshold=0, window_minutes=1, notify_slack=True)
@@ -300,7 +299,7 @@ def test_run_alert_sweep_command_runs_one_round() -> None:
 def test_a_sweep_stops_delivering_when_its_time_budget_is_spent(
     local_slack: WebhookServer, monkeypatch
 ) -> None:
-    monkeypatch.setattr(services, "DELIVERY_TIME_BUDGET_SECONDS", -1.0)
+    monkeypatch.setattr(notifications, "DELIVERY_TIME_BUDGET_SECONDS", -1.0)
     rule = make_rule(threshold=0, window_minutes=1, notify_slack=True)
     now = minute()
     record_samples("cpu_usage", [5], end=now)

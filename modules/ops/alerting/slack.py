@@ -9,7 +9,6 @@ every send, so a list narrowed later still applies to rules saved earlier.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -19,7 +18,6 @@ import httpx
 logger = logging.getLogger(__name__)
 
 _SEVERITY_COLORS = {"critical": "#d00000", "warning": "#f2a900", "info": "#2f80ed"}
-_RETRIABLE_STATUS = {408, 425, 429, 500, 502, 503, 504}
 
 
 class WebhookRejected(ValueError):
@@ -102,37 +100,29 @@ class SlackNotifier:
     allowed_hosts: tuple[str, ...]
     require_https: bool = True
     timeout_seconds: float = 5.0
-    attempts: int = 3
-    backoff_seconds: float = 0.5
 
     def send(self, *, url: str, message: AlertMessage) -> None:
-        """POST the message; retries transport errors and 408/429/5xx with exponential backoff inside
-        this call. Raises NotificationFailed when every attempt failed (the caller records it and a
-        later sweep tries again)."""
+        """POST the message once. Raises NotificationFailed when the webhook is refused, unreachable
+        or answers anything but 2xx; the caller records the failure and retries it durably (the
+        sweep's ``next_attempt_at``), so no sleep holds the sweep here."""
         try:
             check_webhook_url(url, allowed_hosts=self.allowed_hosts, require_https=self.require_https)
         except WebhookRejected as exc:
             raise NotificationFailed(str(exc)) from exc
-        payload = slack_payload(message)
-        last_error = "not attempted"
-        with httpx.Client(timeout=self.timeout_seconds, follow_redirects=False) as client:
-            for attempt in range(1, max(self.attempts, 1) + 1):
-                try:
-                    response = client.post(url, json=payload)
-                except httpx.HTTPError as exc:
-                    last_error = f"{type(exc).__name__}: {exc}"[:500]
-                else:
-                    if 200 <= response.status_code < 300:
-                        return
-                    if response.is_redirect:
-                        # Never followed: a redirect could point anywhere, including inside the network.
-                        raise NotificationFailed(
-                            f"Webhook answered a redirect ({response.status_code}); redirects are not followed."
-                        )
-                    last_error = f"Webhook answered HTTP {response.status_code}: {response.text[:200]}"
-                    if response.status_code not in _RETRIABLE_STATUS:
-                        raise NotificationFailed(last_error)
-                if attempt < self.attempts:
-                    time.sleep(self.backoff_seconds * (2 ** (attempt - 1)))
-        logger.warning("slack webhook failed", extra={"error": last_error})
-        raise NotificationFailed(last_error)
+        try:
+            with httpx.Client(timeout=self.timeout_seconds, follow_redirects=False) as client:
+                response = client.post(url, json=slack_payload(message))
+        except httpx.HTTPError as exc:
+            error = f"{type(exc).__name__}: {exc}"[:500]
+            logger.warning("slack webhook failed", extra={"error": error})
+            raise NotificationFailed(error) from exc
+        if 200 <= response.status_code < 300:
+            return
+        if response.is_redirect:
+            # Never followed: a redirect could point anywhere, including inside the network.
+            raise NotificationFailed(
+                f"Webhook answered a redirect ({response.status_code}); redirects are not followed."
+            )
+        error = f"Webhook answered HTTP {response.status_code}: {response.text[:200]}"
+        logger.warning("slack webhook failed", extra={"error": error})
+        raise NotificationFailed(error)

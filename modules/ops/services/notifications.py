@@ -1,7 +1,7 @@
 """Alert notifications: one row per alert, kind (fired, resolved) and channel (Slack, each email
 recipient), delivered by the sweep and retried durably.
 
-A failure is recorded on the row and the next try
+Delivery is one attempt per notification per sweep. A failure is recorded on the row and the next try
 waits ``next_attempt_at`` (1, 2, 4, ... minutes, at most 60) until ``ALERT_NOTIFY_MAX_ATTEMPTS``, then
 the notification is given up (an admin may retry it). A notification is claimed with a conditional
 UPDATE before it is sent, so two sweeps never send the same message twice; a crashed sender's claim
@@ -185,8 +185,6 @@ def _send_slack(notification: AlertNotification) -> None:
         allowed_hosts=tuple(settings.SLACK_WEBHOOK_ALLOWED_HOSTS),
         require_https=settings.SLACK_WEBHOOK_REQUIRE_HTTPS,
         timeout_seconds=settings.SLACK_TIMEOUT_SECONDS,
-        attempts=settings.SLACK_ATTEMPTS,
-        backoff_seconds=settings.SLACK_BACKOFF_SECONDS,
     )
     notifier.send(url=url, message=_message(notification))
 
