@@ -59,6 +59,7 @@ INSTALLED_APPS = [
 SITE_ID = 1
 
 MIDDLEWARE = [
+    "config.middleware.AccessLogMiddleware",  # outermost: its line times and ids everything below
     "config.middleware.DatabaseScopeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "modules.ops.middleware.RequestMetricsMiddleware",
@@ -273,10 +274,16 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
+    "filters": {"request_id": {"()": "config.logging.RequestIdFilter"}},
         "json": {"()": "config.logging.JsonFormatter"},
     },
     "handlers": {
-        "stdout": {"class": "logging.StreamHandler", "stream": "ext://sys.stdout", "formatter": "json"},
+        "stdout": {
+            "class": "logging.StreamHandler",
+            "stream": "ext://sys.stdout",
+            "formatter": "json",
+            "filters": ["request_id"],
+        },
     },
     "root": {"handlers": ["stdout"], "level": LOG_LEVEL},
     "loggers": {
@@ -296,7 +303,7 @@ if SENTRY_DSN:
         dsn=SENTRY_DSN,
         environment=SENTRY_ENVIRONMENT,
         traces_sample_rate=SENTRY_TRACES_SAMPLE_RATE,
-        send_default_pii=SENTRY_SEND_PII,
+        user_info=SENTRY_SEND_PII,
     )
 
 # --- Ninja ------------------------------------------------------------------------------------
