@@ -1,8 +1,9 @@
 """Django admin for users, subscriptions and the email log.
 
-Tier changes made here go through ``services.change_tier`` (the actions, and a tier edited on a
-subscription), so each is recorded in the tier change history like ``manage.py set_tier``'s. A password
-set here ends the user's sessions, as a password change through the API does.
+Subscription changes made here go through the service (the "Set tier" actions through
+``change_tier``; a subscription's tier, expiry or active flag edited on its page through
+``change_subscription``), so each is recorded in the tier change history like ``manage.py set_tier``'s.
+A password set here ends the user's sessions, as a password change through the API does.
 """
 
 from __future__ import annotations
@@ -124,19 +125,23 @@ class SubscriptionAdmin(admin.ModelAdmin):
     raw_id_fields = ("user",)
     actions = TIER_ACTIONS
 
+    def get_readonly_fields(self, request: HttpRequest, obj: Subscription | None = None) -> tuple[str, ...]:
+        # started_at is the moment of the last change (set by the service); a subscription belongs to
+        # its user for good.
+        return ("user", "started_at") if obj is not None else ("started_at",)
+
     def save_model(self, request: HttpRequest, obj: Subscription, form: Any, change: bool) -> None:
-        if change and "tier" in form.changed_data:
-            previous = Subscription.objects.get(pk=obj.pk)
-            super().save_model(request, obj, form, change)
-            SubscriptionChange.objects.create(
-                user_id=obj.user_id, from_tier=previous.tier, to_tier=obj.tier, source="admin"
-            )
-            return
-        super().save_model(request, obj, form, change)
-        if not change:
-            SubscriptionChange.objects.create(
-                user_id=obj.user_id, from_tier="", to_tier=obj.tier, source="admin"
-            )
+        """Tier, expiry and active flag go through ``services.change_subscription``, which records the
+        change (from the tier that counted before to the one that counts after)."""
+        services.change_subscription(
+            user=obj.user,
+            tier=obj.tier,
+            expires_at=obj.expires_at,
+            is_active=obj.is_active,
+            source="admin",
+        )
+        saved = obj.user.subscription  # the row the service wrote (or found unchanged)
+        obj.pk, obj.started_at = saved.pk, saved.started_at
 
 
 @admin.register(SubscriptionChange)

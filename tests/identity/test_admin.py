@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.test import Client
+from django.utils import timezone
 
 from modules.identity import services
 from modules.identity.models import EmailLog, Subscription, SubscriptionChange, User
@@ -163,6 +166,117 @@ def test_editing_a_subscriptions_tier_in_admin_records_the_change(admin_client: 
     assert SubscriptionChange.objects.filter(
         user=ada, from_tier="FREE", to_tier="BASIC", source="admin"
     ).exists()
+
+
+def subscription_form(sub: Subscription, **fields: str) -> dict[str, str]:
+    """The change form of a subscription as the admin page posts it (user and started_at are read-only)."""
+    expires = timezone.localtime(sub.expires_at) if sub.expires_at else None
+    form = {
+        "tier": sub.tier,
+        "expires_at_0": expires.strftime("%Y-%m-%d") if expires else "",
+        "expires_at_1": expires.strftime("%H:%M:%S") if expires else "",
+    }
+    if sub.is_active:
+        form["is_active"] = "on"
+    form.update(fields)
+    return {name: value for name, value in form.items() if value is not None}
+
+
+def test_editing_an_expired_subscriptions_tier_records_the_tier_that_counted(admin_client: Client) -> None:
+    ada = make_user(email="ada@example.com", tier=Tier.PRO)
+    Subscription.objects.filter(user=ada).update(expires_at=timezone.now() - timedelta(days=1))
+    sub = Subscription.objects.get(user=ada)
+
+    response = admin_client.post(
+        f"/admin/identity/subscription/{sub.pk}/change/",
+        subscription_form(sub, tier="BASIC", expires_at_0="", expires_at_1=""),
+    )
+
+    assert response.status_code == 302
+    change = SubscriptionChange.objects.filter(user=ada, source="admin").get()
+    assert (change.from_tier, change.to_tier) == ("FREE", "BASIC")  # the stored PRO had expired
+    assert services.effective_tier(User.objects.get(pk=ada.pk)) is Tier.BASIC
+
+
+def test_extending_a_subscription_in_admin_records_a_renewal(admin_client: Client) -> None:
+    ada = make_user(email="ada@example.com", tier=Tier.PRO)
+    sub = ada.subscription
+    until = (timezone.now() + timedelta(days=30)).replace(microsecond=0)
+    local = timezone.localtime(until)
+
+    response = admin_client.post(
+        f"/admin/identity/subscription/{sub.pk}/change/",
+        subscription_form(
+            sub, expires_at_0=local.strftime("%Y-%m-%d"), expires_at_1=local.strftime("%H:%M:%S")
+        ),
+    )
+
+    assert response.status_code == 302
+    sub.refresh_from_db()
+    assert sub.expires_at == until
+    change = SubscriptionChange.objects.filter(user=ada, source="admin").get()
+    assert (change.from_tier, change.to_tier) == ("PRO", "PRO")
+
+
+def test_deactivating_a_subscription_in_admin_records_the_move_to_free(admin_client: Client) -> None:
+    ada = make_user(email="ada@example.com", tier=Tier.PRO)
+    sub = ada.subscription
+    form = subscription_form(sub)
+    del form["is_active"]
+
+    response = admin_client.post(f"/admin/identity/subscription/{sub.pk}/change/", form)
+
+    assert response.status_code == 302
+    assert not Subscription.objects.get(pk=sub.pk).is_active
+    change = SubscriptionChange.objects.filter(user=ada, source="admin").get()
+    assert (change.from_tier, change.to_tier) == ("PRO", "FREE")
+
+
+def test_saving_an_unchanged_subscription_in_admin_records_nothing(admin_client: Client) -> None:
+    ada = make_user(email="ada@example.com", tier=Tier.BASIC)
+    sub = ada.subscription
+
+    response = admin_client.post(f"/admin/identity/subscription/{sub.pk}/change/", subscription_form(sub))
+
+    assert response.status_code == 302
+    assert not SubscriptionChange.objects.filter(user=ada, source="admin").exists()
+
+
+def test_the_subscriptions_user_and_start_cannot_be_edited_in_admin(admin_client: Client) -> None:
+    ada = make_user(email="ada@example.com", tier=Tier.BASIC)
+    bob = make_user(email="bob@example.com", tier=Tier.FREE)
+    sub = ada.subscription
+    started = sub.started_at
+
+    admin_client.post(
+        f"/admin/identity/subscription/{sub.pk}/change/",
+        subscription_form(sub, user=str(bob.pk), started_at_0="2020-01-01", started_at_1="00:00:00"),
+    )
+
+    sub.refresh_from_db()
+    assert (sub.user_id, sub.started_at) == (ada.pk, started)
+
+
+def test_adding_a_subscription_in_admin_records_the_accounts_first_tier(admin_client: Client) -> None:
+    root = User.objects.get(email="root@example.com")  # created without a subscription
+
+    response = admin_client.post(
+        "/admin/identity/subscription/add/",
+        {
+            "user": root.pk,
+            "tier": "PRO",
+            "expires_at_0": "",
+            "expires_at_1": "",
+            "is_active": "on",
+            "_continue": "1",
+        },
+    )
+
+    sub = Subscription.objects.get(user=root)
+    assert response.status_code == 302
+    assert response["Location"] == f"/admin/identity/subscription/{sub.pk}/change/"
+    change = SubscriptionChange.objects.filter(user=root).get()
+    assert (change.from_tier, change.to_tier, change.source) == ("", "PRO", "admin")
 
 
 def test_email_log_admin_is_read_only_and_hides_bodies(admin_client: Client) -> None:

@@ -142,12 +142,41 @@ def test_change_tier_records_the_effective_previous_tier_and_skips_no_ops() -> N
     assert services.change_tier(user=user, tier=Tier.PRO, source="admin") is None
 
 
-def test_change_tier_creates_a_missing_subscription() -> None:
+def test_change_tier_creates_a_missing_subscription_as_the_accounts_first_tier() -> None:
     user = User.objects.create_user(email="root@example.com", password="x")
 
-    services.change_tier(user=user, tier=Tier.BASIC, source="admin")
+    change = services.change_tier(user=user, tier=Tier.BASIC, source="admin")
 
     assert Subscription.objects.get(user=user).tier == "BASIC"
+    assert (change.from_tier, change.to_tier) == ("", "BASIC")
+
+
+def test_change_subscription_records_a_renewal_on_the_same_tier() -> None:
+    user = make_user(tier=Tier.PRO)
+    until = timezone.now() + timedelta(days=30)
+
+    change = services.change_subscription(
+        user=user, tier=Tier.PRO, expires_at=until, is_active=True, source="admin"
+    )
+
+    assert (change.from_tier, change.to_tier) == ("PRO", "PRO")
+    assert Subscription.objects.get(user=user).expires_at == until
+
+
+def test_change_subscription_records_a_deactivation_as_a_move_to_free() -> None:
+    user = make_user(tier=Tier.PRO)
+
+    change = services.change_subscription(
+        user=user, tier=Tier.PRO, expires_at=None, is_active=False, source="admin"
+    )
+
+    assert (change.from_tier, change.to_tier) == ("PRO", "FREE")
+    assert services.effective_tier(user) is Tier.FREE
+    again = services.change_subscription(
+        user=user, tier=Tier.PRO, expires_at=None, is_active=False, source="admin"
+    )
+    assert again is None
+    assert SubscriptionChange.objects.filter(user=user, source="admin").count() == 1
 
 
 def test_change_tier_with_an_expiry_ends_on_time() -> None:

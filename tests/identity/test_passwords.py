@@ -10,8 +10,8 @@ from django.core import mail
 from django.test import Client
 
 from modules.identity import services
-from modules.identity.services import accounts
 from modules.identity.models import User
+from modules.identity.services import accounts
 from modules.identity.testing import DEFAULT_PASSWORD, auth_headers, make_user
 
 pytestmark = pytest.mark.django_db
