@@ -33,7 +33,14 @@ install: $(VENV)/.installed
 migrate: install
 	$(PY) manage.py migrate --noinput
 
-setup: migrate
+# Development settings for hand-run manage.py (createsuperuser, changepassword, set_tier, ...): a
+# DEBUG=1 and a SECRET_KEY generated once; manage.py reads it, production never does (docs in README).
+.env:
+	@printf '# Development only (written by make; manage.py reads it unless DEBUG=0 is set).\nDEBUG=1\nSECRET_KEY=%s\n' \
+	  "$$($(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(50))')" > $@
+	@echo "wrote .env (DEBUG=1 and a generated SECRET_KEY) for hand-run manage.py commands"
+
+setup: migrate .env
 	$(PY) manage.py setup_schedules
 	$(PY) manage.py seed_demo
 
@@ -50,6 +57,7 @@ worker: install
 # The suite runs against the environment's PostgreSQL and Redis (DATABASE_URL, REDIS_URL; defaults:
 # the local servers on 127.0.0.1). DEBUG stays off under test, as in production.
 test: install
+	@bash scripts/ensure_browser.sh
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports --no-cache
 	$(PY) manage.py makemigrations --check --dry-run
