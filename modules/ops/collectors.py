@@ -24,7 +24,7 @@ from modules.ai import services as ai
 from modules.identity import services as identity
 from modules.learning import services as learning
 from modules.ops.catalog import BY_NAME
-from modules.ops.requestmetrics import RequestMetricsStore, is_shared_cache
+from modules.ops.requestmetrics import RequestMetricsStore, is_shared_cache, redis_client
 
 logger = logging.getLogger(__name__)
 
@@ -163,12 +163,8 @@ def collect_database(now: datetime) -> Iterator[Reading]:
 
 def redis_info() -> dict[str, Any] | None:
     """INFO of the Django cache's Redis server, or None when the cache is not Redis."""
-    from django.core.cache.backends.redis import RedisCache
-
-    backend = caches["default"]
-    if not isinstance(backend, RedisCache):
-        return None
-    return backend._cache.get_client().info()
+    client = redis_client()
+    return None if client is None else client.info()
 
 
 def collect_cache(now: datetime) -> Iterator[Reading]:

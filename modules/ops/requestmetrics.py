@@ -2,22 +2,27 @@
 
 Each /api/ request adds to one hash per minute (count, latency sum, status classes, 429s, a fixed
 latency histogram, a count per route template) and to one hash of running totals (for Prometheus
-counters). On Redis that is one pipelined round trip of HINCRBY operations on the cache's own client;
-on other caches it falls back to ``cache.incr`` per field (local memory counts only its own process,
+counters). On Redis that is one pipelined round trip of HINCRBY operations (``redis_client``: the
+cache's Redis through redis-py's own client); on other caches it falls back to ``cache.incr`` per field (local memory counts only its own process,
 so the collector treats API metrics as absent there). Latencies are kept in integer microseconds so
 that both paths use integer increments only.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import redis
+from django.conf import settings
 from django.core.cache import caches
 from django.core.cache.backends.base import BaseCache
+from django.core.cache.backends.redis import RedisCache
 
 logger = logging.getLogger(__name__)
 
@@ -144,12 +149,36 @@ def is_shared_cache(backend: BaseCache) -> bool:
     return not isinstance(backend, LocMemCache | DummyCache)
 
 
-def _redis_client(backend: BaseCache) -> Any:
-    from django.core.cache.backends.redis import RedisCache
+# Cache OPTIONS that configure Django's cache (or Resee's ResilientRedisCache), not a redis-py connection.
+_CACHE_ONLY_OPTIONS = frozenset({"serializer", "parser_class", "pool_class", "retry_seconds"})
 
-    if isinstance(backend, RedisCache):
-        return backend._cache.get_client(write=True)
-    return None
+
+def redis_client(alias: str = "default") -> redis.Redis | None:
+    """A redis-py client on the Redis behind the cache ``alias`` (its first server, the one Django
+    writes to), or None when that cache is not Redis.
+
+    Django's RedisCache has no public accessor for its client, so this one is built with redis-py's
+    ``Redis.from_url`` from the cache's own LOCATION and connection OPTIONS (its socket timeouts too,
+    so an outage costs a bounded wait), once per process and location: the client is thread-safe and
+    its connection pool is shared by every thread (redis-py rebuilds the pool after a fork)."""
+    if not isinstance(caches[alias], RedisCache):
+        return None
+    config = settings.CACHES[alias]
+    location = config["LOCATION"]
+    server = re.split("[;,]", location)[0] if isinstance(location, str) else location[0]
+    options = tuple(
+        sorted(
+            (name, value)
+            for name, value in config.get("OPTIONS", {}).items()
+            if name not in _CACHE_ONLY_OPTIONS
+        )
+    )
+    return _client_on(server, options)
+
+
+@functools.lru_cache(maxsize=8)
+def _client_on(url: str, options: tuple[tuple[str, Any], ...]) -> redis.Redis:
+    return redis.Redis.from_url(url, **dict(options))
 
 
 class RequestMetricsStore:
@@ -158,20 +187,19 @@ class RequestMetricsStore:
 
     def __init__(self, alias: str = "default") -> None:
         self.alias = alias
-        self._client_for: tuple[BaseCache, Any] | None = None
+        self._client_for: tuple[BaseCache, redis.Redis | None] | None = None
 
     @property
     def cache(self) -> BaseCache:
         return caches[self.alias]
 
-    def _client(self, backend: BaseCache) -> Any:
-        """The raw Redis client of ``backend`` (None for other caches), kept between calls: Django
-        builds a new ``redis.Redis`` object on every ``get_client()``, which costs more than the round
-        trip itself. The client is thread-safe (it draws connections from the cache's pool)."""
+    def _client(self, backend: BaseCache) -> redis.Redis | None:
+        """``redis_client`` of this store's cache, remembered for ``backend`` so the hot path does not
+        read the settings on every request."""
         remembered = self._client_for
         if remembered is not None and remembered[0] is backend:
             return remembered[1]
-        client = _redis_client(backend)
+        client = redis_client(self.alias)
         self._client_for = (backend, client)
         return client
 

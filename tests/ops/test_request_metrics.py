@@ -17,6 +17,7 @@ from modules.ops.requestmetrics import (
     bucket_index,
     current_minute,
     histogram_quantile,
+    redis_client,
 )
 
 LOCMEM = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "ops-rm"}}
@@ -78,6 +79,28 @@ def test_the_store_aggregates_a_minute_in_redis() -> None:
     assert sum(stats.buckets) == 5
     assert store.last_complete_minute(now=T0 + 60).count == 5
     assert store.totals().count == 6
+
+
+def test_the_redis_client_is_one_client_on_the_caches_own_redis_with_its_timeouts(settings) -> None:
+    client = redis_client()
+    assert client is not None
+    assert redis_client() is client  # one per process: its connection pool is shared
+    caches["default"].set("ops-probe", "1")
+    assert client.exists(caches["default"].make_key("ops-probe")) == 1
+    connection = client.connection_pool.connection_kwargs
+    assert connection["socket_timeout"] == settings.CACHES["default"]["OPTIONS"]["socket_timeout"]
+    assert (
+        connection["socket_connect_timeout"]
+        == settings.CACHES["default"]["OPTIONS"]["socket_connect_timeout"]
+    )
+
+
+def test_a_local_memory_cache_has_no_redis_client(settings) -> None:
+    settings.CACHES = LOCMEM
+    try:
+        assert redis_client() is None
+    finally:
+        del caches["default"]
 
 
 def test_the_local_memory_fallback_keeps_the_same_counters(settings) -> None:
