@@ -212,6 +212,12 @@ EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Resee <no-reply@resee.local>")
 AWS_SES_REGION = env_str("AWS_SES_REGION", env_str("AWS_REGION", "us-east-1"))
 AWS_SES_CONFIGURATION_SET = env_str("AWS_SES_CONFIGURATION_SET")
+# django-ses (EMAIL_BACKEND=django_ses.SESBackend) reads AWS_SES_CONFIGURATION_SET as it is, and these:
+AWS_SES_REGION_NAME = AWS_SES_REGION
+USE_SES_V2 = True
+# No in-process rate limiting: it calls SES GetAccount and sleeps in a worker; the outbox retries a
+# throttled send instead.
+AWS_SES_AUTO_THROTTLE = None
 EMAIL_MAX_ATTEMPTS = env_int("EMAIL_MAX_ATTEMPTS", 5)  # outbox: tries per email before it is marked failed
 EMAIL_RETRY_BACKOFF_SECONDS = env_int("EMAIL_RETRY_BACKOFF_SECONDS", 60)  # x4 per further attempt
 ADMIN_EMAILS = env_list("ADMIN_EMAILS", [])

@@ -1,21 +1,13 @@
-"""Email backends of our own: the console default (which never prints a body) and Amazon SES.
+"""The console email backend, the default ``EMAIL_BACKEND``: it never prints a body.
 
-``ConsoleEmailBackend`` is the default ``EMAIL_BACKEND``: it delivers nothing and logs one line per
-message (subject, recipient count), never the body, which may hold a one-time link (a verification or
-reset link is a password for whoever reads the log). With DEBUG on it also writes each whole message to
-``EMAIL_FILE_PATH`` as a ``.eml`` file and logs its path and recipients, so a developer still follows
-the link. Django's own console backend prints whole messages to stdout, where the logs go: do not use it.
+It delivers nothing and logs one line per message (subject, recipient count), never the body, which
+may hold a one-time link (a verification or reset link is a password for whoever reads the log). With
+DEBUG on it also writes each whole message to ``EMAIL_FILE_PATH`` as a ``.eml`` file and logs its path
+and recipients, so a developer still follows the link. Django's own console backend prints whole
+messages to stdout, where the logs go: do not use it.
 
-Amazon SES as a Django email backend (SES API v2 through boto3):
-
-Select it with ``EMAIL_BACKEND=modules.identity.email_backends.SESEmailBackend``. The region comes
-from ``AWS_SES_REGION`` (default ``AWS_REGION``, then us-east-1), an optional configuration set from
-``AWS_SES_CONFIGURATION_SET``; credentials from boto3's usual chain (environment, shared files, the
-instance or task role), never from settings. boto3 is imported only when this backend is used.
-
-Each message goes out whole as a raw MIME message (text, HTML alternative, headers), so what SES
-sends is exactly what Django built. Errors raise unless ``fail_silently``: the outbox records them
-and retries.
+Real delivery goes through Django's SMTP backend or django-ses (``django_ses.SESBackend``,
+docs/identity.md).
 """
 
 from __future__ import annotations
@@ -25,7 +17,6 @@ import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from django.conf import settings
 from django.core.mail.backends.base import BaseEmailBackend
@@ -65,53 +56,3 @@ class ConsoleEmailBackend(BaseEmailBackend):
             if not self.fail_silently:
                 raise
         return str(path)
-
-
-class SESEmailBackend(BaseEmailBackend):
-    def __init__(
-        self,
-        fail_silently: bool = False,
-        *,
-        region_name: str | None = None,
-        configuration_set: str | None = None,
-        client: Any = None,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(fail_silently=fail_silently, **kwargs)
-        self.region_name = region_name or settings.AWS_SES_REGION
-        self.configuration_set = (
-            configuration_set if configuration_set is not None else settings.AWS_SES_CONFIGURATION_SET
-        )
-        self._client = client
-
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            import boto3  # lazily: only deployments that send through SES pay for the import
-
-            self._client = boto3.client("sesv2", region_name=self.region_name)
-        return self._client
-
-    def send_messages(self, email_messages: Sequence[EmailMessage]) -> int:
-        sent = 0
-        for message in email_messages:
-            recipients = message.recipients()
-            if not recipients:
-                continue
-            request: dict[str, Any] = {
-                "FromEmailAddress": message.from_email,
-                "Destination": {"ToAddresses": recipients},
-                "Content": {"Raw": {"Data": message.message().as_bytes(linesep="\r\n")}},
-            }
-            if self.configuration_set:
-                request["ConfigurationSetName"] = self.configuration_set
-            try:
-                response = self.client.send_email(**request)
-            except Exception:
-                if not self.fail_silently:
-                    raise
-                logger.warning("SES refused a message", exc_info=True)
-                continue
-            logger.info("email sent through SES", extra={"ses_message_id": response.get("MessageId")})
-            sent += 1
-        return sent

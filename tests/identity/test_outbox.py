@@ -1,19 +1,25 @@
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import timedelta
 from email import message_from_bytes
+from email.message import Message
+from pathlib import Path
 
 import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import ANY, Stubber
 from django.core import mail
-from django.core.mail import EmailMultiAlternatives
+from django.core.mail import EmailMultiAlternatives, get_connection
 from django.test import override_settings
 from django.utils import timezone
 from django_q.models import Schedule
 
 from modules.identity import services, tasks
-from modules.identity.email_backends import SESEmailBackend
 from modules.identity.models import EmailLog, EmailStatus
 
 pytestmark = pytest.mark.django_db
@@ -131,16 +137,60 @@ def test_retry_delay_grows_four_times_per_attempt() -> None:
         assert [services.retry_delay(n).total_seconds() for n in (1, 2, 3, 4)] == [60, 240, 960, 3840]
 
 
-# --- SES (the AWS boundary is botocore's Stubber) -------------------------------------------------
+# --- SES: django-ses, with the AWS boundary stubbed by botocore's Stubber ----------------------------
+
+SES_BACKEND = "django_ses.SESBackend"
 
 
-def ses_backend(**kwargs) -> tuple[SESEmailBackend, Stubber]:
-    import boto3
+@dataclass
+class FakeSES:
+    """What SES answers, in order: ``ok()`` or ``refuse(code)``; ``sent`` holds each raw message."""
 
-    client = boto3.client(
-        "sesv2", region_name="eu-west-1", aws_access_key_id="testing", aws_secret_access_key="testing"
-    )
-    return SESEmailBackend(client=client, **kwargs), Stubber(client)
+    answers: list[tuple] = field(default_factory=list)
+    sent: list[bytes] = field(default_factory=list)
+
+    def ok(self, expected_params: dict | None = None) -> None:
+        response = {"MessageId": "0100018c-abc", "ResponseMetadata": {"RequestId": "req-1"}}
+        self.answers.append(("send_email", response, expected_params))
+
+    def refuse(self, code: str) -> None:
+        self.answers.append(("send_email", code))
+
+    def raw(self, index: int = 0) -> Message:
+        return message_from_bytes(self.sent[index])
+
+
+@pytest.fixture
+def ses(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeSES]:
+    """Every SES client django-ses opens is stubbed with botocore's Stubber (nothing leaves the process)."""
+    import boto3.session
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    fake = FakeSES()
+    stubbers: list[Stubber] = []
+    real_client = boto3.session.Session.client
+
+    def stubbed_client(session: boto3.session.Session, *args: object, **kwargs: object) -> object:
+        client = real_client(session, *args, **kwargs)
+        client.meta.events.register(
+            "before-parameter-build.sesv2.SendEmail",
+            lambda params, **_: fake.sent.append(params["Content"]["Raw"]["Data"]),
+        )
+        stubber = Stubber(client)
+        for answer in fake.answers:
+            if len(answer) == 2:
+                stubber.add_client_error(answer[0], service_error_code=answer[1], http_status_code=400)
+            else:
+                stubber.add_response(*answer)
+        stubber.activate()
+        stubbers.append(stubber)
+        return client
+
+    monkeypatch.setattr(boto3.session.Session, "client", stubbed_client)
+    yield fake
+    for stubber in stubbers:  # every answer was asked for, and nothing else (no GetAccount)
+        stubber.assert_no_pending_responses()
 
 
 def message() -> EmailMultiAlternatives:
@@ -154,98 +204,94 @@ def message() -> EmailMultiAlternatives:
     return email
 
 
-def test_ses_backend_sends_the_raw_mime_message() -> None:
-    backend, stubber = ses_backend(configuration_set="transactional")
-    stubber.add_response(
-        "send_email",
-        {"MessageId": "0100018c-abc"},
+def test_ses_sends_the_raw_mime_message_with_the_configuration_set(ses: FakeSES) -> None:
+    ses.ok(
         {
             "FromEmailAddress": "no-reply@resee.app",
             "Destination": {"ToAddresses": ["ada@example.com"]},
             "Content": {"Raw": {"Data": ANY}},
-            "ConfigurationSetName": "transactional",
-        },
+        }
     )
 
-    with stubber:
-        assert backend.send_messages([message()]) == 1
+    with override_settings(AWS_SES_CONFIGURATION_SET="transactional"):
+        assert get_connection(SES_BACKEND).send_messages([message()]) == 1
 
-    stubber.assert_no_pending_responses()
-
-
-def test_ses_backend_sends_text_and_html_parts() -> None:
-    backend, stubber = ses_backend(configuration_set="")
-    sent: list[bytes] = []
-    stubber.add_response("send_email", {"MessageId": "1"}, None)
-    backend.client.meta.events.register(
-        "before-parameter-build.sesv2.SendEmail",
-        lambda params, **_: sent.append(params["Content"]["Raw"]["Data"]),
-    )
-
-    with stubber:
-        backend.send_messages([message()])
-
-    parsed = message_from_bytes(sent[0])
+    parsed = ses.raw()
     assert parsed["Subject"] == "Reset your Resee password"
+    assert parsed["X-SES-CONFIGURATION-SET"] == "transactional"
     assert [part.get_content_type() for part in parsed.walk() if not part.is_multipart()] == [
         "text/plain",
         "text/html",
     ]
 
 
-def test_ses_backend_raises_ses_errors_so_the_outbox_retries() -> None:
-    backend, stubber = ses_backend()
-    stubber.add_client_error(
-        "send_email", service_error_code="TooManyRequestsException", http_status_code=429
+def test_ses_without_a_configuration_set_sends_no_configuration_header(ses: FakeSES) -> None:
+    ses.ok()
+
+    with override_settings(AWS_SES_CONFIGURATION_SET=""):
+        get_connection(SES_BACKEND).send_messages([message()])
+
+    assert ses.raw()["X-SES-CONFIGURATION-SET"] is None
+
+
+def test_ses_errors_raise_so_the_outbox_retries(ses: FakeSES) -> None:
+    ses.refuse("TooManyRequestsException")
+
+    with pytest.raises(ClientError):
+        get_connection(SES_BACKEND).send_messages([message()])
+
+
+def test_the_ses_settings_map_aws_ses_region_to_an_sesv2_client() -> None:
+    """AWS_SES_REGION (the documented variable) reaches django-ses, on the SES v2 API."""
+    code = (
+        "import django; django.setup(); from django.core.mail import get_connection; "
+        "backend = get_connection('django_ses.SESBackend'); backend.open(); "
+        "print(backend.connection.meta.region_name, backend.connection.meta.service_model.service_name)"
+    )
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "SECRET_KEY": "k" * 50,
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "LEARNING_READ_CACHE_SECONDS": "0",
+        "AWS_SES_REGION": "eu-central-1",
+    }
+    result = subprocess.run(  # noqa: S603 (our own interpreter, a fixed script)
+        [sys.executable, "-c", code],
+        env=env,
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        check=False,
     )
 
-    with stubber, pytest.raises(ClientError):
-        backend.send_messages([message()])
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["eu-central-1", "sesv2"]
 
 
-def test_ses_backend_swallows_errors_when_failing_silently() -> None:
-    backend, stubber = ses_backend(fail_silently=True)
-    stubber.add_client_error("send_email", service_error_code="MessageRejected", http_status_code=400)
-
-    with stubber:
-        assert backend.send_messages([message()]) == 0
-
-
-def test_ses_backend_builds_its_client_lazily_in_the_configured_region() -> None:
-    with override_settings(AWS_SES_REGION="eu-central-1", AWS_SES_CONFIGURATION_SET=""):
-        backend = SESEmailBackend()
-        assert backend._client is None
-        assert backend.client.meta.region_name == "eu-central-1"
-
-
-def test_outbox_delivers_through_the_ses_backend_when_selected(
-    django_capture_on_commit_callbacks, monkeypatch: pytest.MonkeyPatch
+def test_the_outbox_delivers_through_ses_when_selected(
+    django_capture_on_commit_callbacks, ses: FakeSES
 ) -> None:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     log = queue_reset_email(django_capture_on_commit_callbacks)
-    stubbers: list[Stubber] = []
-    import boto3
+    ses.ok()
 
-    real_client = boto3.client
+    with override_settings(EMAIL_BACKEND=SES_BACKEND):
+        assert tasks.deliver_email(log.pk) == "sent"
 
-    def stubbed_client(*args, **kwargs):
-        client = real_client(*args, **kwargs)
-        stubber = Stubber(client)
-        stubber.add_client_error(
-            "send_email", service_error_code="SendingPausedException", http_status_code=400
-        )
-        stubber.activate()
-        stubbers.append(stubber)
-        return client
+    assert ses.raw()["To"] == "ada@example.com"
+    assert EmailLog.objects.get(pk=log.pk).status == EmailStatus.SENT
 
-    monkeypatch.setattr(boto3, "client", stubbed_client)
-    with override_settings(EMAIL_BACKEND="modules.identity.email_backends.SESEmailBackend"):
+
+def test_the_outbox_records_an_ses_refusal_and_retries(
+    django_capture_on_commit_callbacks, ses: FakeSES
+) -> None:
+    log = queue_reset_email(django_capture_on_commit_callbacks)
+    ses.refuse("SendingPausedException")
+
+    with override_settings(EMAIL_BACKEND=SES_BACKEND):
         assert tasks.deliver_email(log.pk) == "retry"
 
     log.refresh_from_db()
     assert "SendingPausedException" in log.error
-    assert len(stubbers) == 1
 
 
 def test_an_email_whose_task_was_lost_is_queued_again_and_sent_once(
