@@ -1,10 +1,13 @@
-"""Verification of Google ID tokens (Sign in with Google), with PyJWT against Google's published keys.
+"""Verification of Google ID tokens (Sign in with Google) with PyJWT against Google's published keys.
 
 Google signs ID tokens with RS256 keys it rotates and publishes as a JWKS at
-``settings.GOOGLE_JWKS_URL`` (https://www.googleapis.com/oauth2/v3/certs). The key set is fetched over
-HTTP and kept in Django's cache (shared by every process) for as long as the response's
-``Cache-Control: max-age`` says. A token signed with a key we have not seen (Google rotated) triggers
-one early refetch, at most once a minute, so made-up ``kid`` values cannot make us hammer Google.
+``settings.GOOGLE_JWKS_URL`` (https://www.googleapis.com/oauth2/v3/certs). PyJWT's ``PyJWKClient``
+fetches that set and keeps it in the process for ``KEYS_LIFESPAN_SECONDS``; a token signed with a key
+id the set lacks (Google rotated) makes it fetch again, but never within ``REFETCH_COOLDOWN_SECONDS``
+of its last fetch, so made-up ``kid`` values cannot make us hammer Google. Google publishes a key well
+before it signs with it, so the held set normally has it already. The keys never go through the
+Django cache: a Redis outage changes nothing here, and each process fetches for itself (about once an
+hour).
 
 A token is accepted when its signature verifies, ``alg`` is RS256, ``aud`` is one of our client ids
 (``settings.GOOGLE_CLIENT_ID``, comma-separated when web and mobile clients have their own), ``iss`` is
@@ -14,26 +17,26 @@ Google, it has not expired, and Google says the email is verified.
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
-import httpx
 import jwt
 from django.conf import settings
-from django.core.cache import cache
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+from jwt import PyJWKClient
+from jwt.exceptions import PyJWKClientConnectionError, PyJWKClientError, PyJWKSetError
 
-from modules.common.cache import CacheUnavailable
 from modules.common.errors import TokenInvalid, Unavailable
 
 logger = logging.getLogger(__name__)
 
 GOOGLE_ISSUERS = ("accounts.google.com", "https://accounts.google.com")
-JWKS_CACHE_KEY = "identity:google:jwks"
-REFETCH_GUARD_KEY = "identity:google:jwks:refetched"
-DEFAULT_MAX_AGE = 300  # seconds, when Google's answer carries no max-age
-MAX_MAX_AGE = 24 * 3600
-_MAX_AGE = re.compile(r"(?:^|,)\s*max-age\s*=\s*(\d+)", re.IGNORECASE)
+KEYS_LIFESPAN_SECONDS = 3600.0
+REFETCH_COOLDOWN_SECONDS = 60.0
+INVALID = "The Google ID token is invalid."
+UNAVAILABLE = "Google sign-in is unavailable right now; try again later."
 
 
 @dataclass(frozen=True)
@@ -49,58 +52,41 @@ def client_ids() -> list[str]:
     return [part.strip() for part in (settings.GOOGLE_CLIENT_ID or "").split(",") if part.strip()]
 
 
-def cache_max_age(cache_control: str | None) -> int:
-    """Seconds from a ``Cache-Control`` header's max-age, within [0, a day]; a default without one."""
-    match = _MAX_AGE.search(cache_control or "")
-    if match is None:
-        return DEFAULT_MAX_AGE
-    return min(int(match.group(1)), MAX_MAX_AGE)
+@lru_cache(maxsize=4)
+def key_client(url: str, timeout: float) -> PyJWKClient:
+    """One key client (and so one held key set) per JWKS URL, shared by the process's threads."""
+    return PyJWKClient(
+        url,
+        cache_jwk_set=True,
+        lifespan=KEYS_LIFESPAN_SECONDS,
+        cooldown_duration=REFETCH_COOLDOWN_SECONDS,
+        timeout=timeout,
+    )
 
 
-def _fetch_jwks() -> dict[str, Any]:
+@receiver(setting_changed)
+def _forget_key_clients(*, setting: str, **_: Any) -> None:
+    if setting in ("GOOGLE_JWKS_URL", "GOOGLE_HTTP_TIMEOUT"):
+        key_client.cache_clear()
+
+
+def _unavailable(exc: Exception) -> Unavailable:
+    logger.warning("fetching Google's signing keys failed", extra={"error": type(exc).__name__})
+    return Unavailable(UNAVAILABLE)
+
+
+def _signing_key(kid: str) -> jwt.PyJWK:
+    client = key_client(settings.GOOGLE_JWKS_URL, settings.GOOGLE_HTTP_TIMEOUT)
     try:
-        response = httpx.get(settings.GOOGLE_JWKS_URL, timeout=settings.GOOGLE_HTTP_TIMEOUT)
-        response.raise_for_status()
-        jwks = response.json()
-    except (httpx.HTTPError, ValueError) as exc:
-        logger.warning("fetching Google's signing keys failed", extra={"error": type(exc).__name__})
-        raise Unavailable("Google sign-in is unavailable right now; try again later.") from exc
-    if not isinstance(jwks, dict) or not isinstance(jwks.get("keys"), list):
-        raise Unavailable("Google sign-in is unavailable right now; try again later.")
-    max_age = cache_max_age(response.headers.get("Cache-Control"))
-    if max_age > 0:
-        cache.set(JWKS_CACHE_KEY, jwks, timeout=max_age)
-    return jwks
-
-
-def _jwks() -> dict[str, Any]:
-    cached = cache.get(JWKS_CACHE_KEY)
-    return cached if cached is not None else _fetch_jwks()
-
-
-def _find_key(jwks: dict[str, Any], kid: str) -> dict[str, Any] | None:
-    return next((key for key in jwks["keys"] if isinstance(key, dict) and key.get("kid") == kid), None)
-
-
-def _may_refetch() -> bool:
-    """At most one refetch a minute for an unknown key id. Without the cache every call fetched the
-    keys fresh already, so there is nothing to refetch."""
+        client.get_signing_keys()  # the held set; fetched when there is none or it is too old
+    except (jwt.PyJWTError, ValueError) as exc:  # unreachable, an error status, or not a key set
+        raise _unavailable(exc) from exc
     try:
-        return bool(cache.add(REFETCH_GUARD_KEY, 1, timeout=60))
-    except CacheUnavailable:
-        return False
-
-
-def _signing_key(kid: str) -> Any:
-    jwk = _find_key(_jwks(), kid)
-    if jwk is None and _may_refetch():
-        jwk = _find_key(_fetch_jwks(), kid)  # Google may have rotated its keys since we cached them
-    if jwk is None:
-        raise TokenInvalid("The Google ID token is invalid.")
-    try:
-        return jwt.PyJWK(jwk, algorithm="RS256").key
-    except jwt.PyJWTError as exc:
-        raise TokenInvalid("The Google ID token is invalid.") from exc
+        return client.get_signing_key(kid)  # an unknown kid refetches, outside the cooldown
+    except (PyJWKClientConnectionError, PyJWKSetError, ValueError) as exc:
+        raise _unavailable(exc) from exc
+    except PyJWKClientError as exc:  # no key with this id, even after a refetch
+        raise TokenInvalid(INVALID) from exc
 
 
 def verify_id_token(id_token: str) -> GoogleIdentity:
@@ -110,15 +96,15 @@ def verify_id_token(id_token: str) -> GoogleIdentity:
     try:
         header = jwt.get_unverified_header(id_token)
     except jwt.PyJWTError as exc:
-        raise TokenInvalid("The Google ID token is invalid.") from exc
+        raise TokenInvalid(INVALID) from exc
     kid = header.get("kid")
     if header.get("alg") != "RS256" or not isinstance(kid, str):
-        raise TokenInvalid("The Google ID token is invalid.")
+        raise TokenInvalid(INVALID)
     key = _signing_key(kid)
     try:
         claims = jwt.decode(
             id_token,
-            key=key,
+            key=key.key,
             algorithms=["RS256"],
             audience=audiences,
             issuer=GOOGLE_ISSUERS,

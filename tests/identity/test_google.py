@@ -33,11 +33,11 @@ def new_key() -> rsa.RSAPrivateKey:
 
 @dataclass
 class FakeGoogle:
-    """Google's certs endpoint: serves ``keys`` as a JWKS with ``cache_control``; counts requests."""
+    """Google's certs endpoint: serves ``keys`` as a JWKS (or ``body`` when set); counts requests."""
 
     keys: dict[str, rsa.RSAPrivateKey] = field(default_factory=dict)
-    cache_control: str = "public, max-age=21600, must-revalidate, no-transform"
     status: int = 200
+    body: bytes | None = None
     hits: int = 0
     url: str = ""
 
@@ -74,10 +74,10 @@ def fake_google() -> Iterator[FakeGoogle]:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             fake.hits += 1
-            body = json.dumps(fake.jwks()).encode()
+            body = fake.body if fake.body is not None else json.dumps(fake.jwks()).encode()
             self.send_response(fake.status)
             self.send_header("Content-Type", "application/json")
-            self.send_header("Cache-Control", fake.cache_control)
+            self.send_header("Cache-Control", "public, max-age=21600, must-revalidate, no-transform")
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
@@ -233,49 +233,94 @@ def test_google_id_token_with_an_unsigned_or_hs256_header_answers_401(
     assert sign_in(api_client, "not-a-jwt").status_code == 401
 
 
-def test_google_keys_are_cached_across_sign_ins(api_client: Client, fake_google: FakeGoogle) -> None:
+def test_google_keys_are_kept_across_sign_ins(api_client: Client, fake_google: FakeGoogle) -> None:
     for _ in range(3):
         assert sign_in(api_client, fake_google.id_token()).status_code == 200
 
     assert fake_google.hits == 1
 
 
-def test_google_keys_are_fetched_again_when_the_max_age_is_zero(
-    api_client: Client, fake_google: FakeGoogle
+def test_google_keys_are_fetched_again_once_their_lifespan_is_over(
+    api_client: Client, fake_google: FakeGoogle, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    fake_google.cache_control = "no-cache, max-age=0"
+    monkeypatch.setattr(google, "KEYS_LIFESPAN_SECONDS", 0.05)
 
-    sign_in(api_client, fake_google.id_token())
-    sign_in(api_client, fake_google.id_token())
-
-    assert fake_google.hits == 2
-
-
-def test_a_rotated_google_key_is_fetched_once_then_cached(
-    api_client: Client, fake_google: FakeGoogle
-) -> None:
     assert sign_in(api_client, fake_google.id_token()).status_code == 200
-    fake_google.keys["key-2"] = new_key()  # Google rotates after we cached key-1 only
+    time.sleep(0.1)
+    assert sign_in(api_client, fake_google.id_token()).status_code == 200
+
+    assert fake_google.hits == 2
+
+
+def test_a_key_google_rotated_in_is_fetched_once_then_kept(
+    api_client: Client, fake_google: FakeGoogle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(google, "REFETCH_COOLDOWN_SECONDS", 0.0)  # the last fetch is long past
+    assert sign_in(api_client, fake_google.id_token()).status_code == 200
+    fake_google.keys["key-2"] = new_key()  # Google rotates after we fetched key-1 only
 
     assert sign_in(api_client, fake_google.id_token("key-2")).status_code == 200
     assert sign_in(api_client, fake_google.id_token("key-2")).status_code == 200
     assert fake_google.hits == 2
 
 
-def test_unknown_key_ids_cannot_make_us_refetch_more_than_once_a_minute(
+def test_unknown_key_ids_cannot_make_us_refetch_within_the_cooldown(
     api_client: Client, fake_google: FakeGoogle
 ) -> None:
     sign_in(api_client, fake_google.id_token())
     stranger = new_key()
 
     for index in range(5):
-        assert sign_in(api_client, fake_google.id_token(f"made-up-{index}", key=stranger)).status_code == 401
+        response = sign_in(api_client, fake_google.id_token(f"made-up-{index}", key=stranger))
+        assert response.status_code == 401
+        assert response.json()["code"] == "token_invalid"
 
+    assert fake_google.hits == 1
+
+
+def test_a_failed_refetch_keeps_the_keys_already_held(
+    api_client: Client, fake_google: FakeGoogle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(google, "REFETCH_COOLDOWN_SECONDS", 0.0)
+    assert sign_in(api_client, fake_google.id_token()).status_code == 200
+    fake_google.status = 500
+
+    assert sign_in(api_client, fake_google.id_token("made-up", key=new_key())).status_code == 503
+    assert sign_in(api_client, fake_google.id_token()).status_code == 200
     assert fake_google.hits == 2
+
+
+def test_google_sign_in_works_while_the_cache_is_down(api_client: Client, fake_google: FakeGoogle) -> None:
+    from tests.system.servers import free_port
+
+    unreachable = {
+        "default": {
+            "BACKEND": "modules.common.cache.ResilientRedisCache",
+            "LOCATION": f"redis://127.0.0.1:{free_port()}/0",
+            "OPTIONS": {"socket_connect_timeout": 0.2, "socket_timeout": 0.2},
+        }
+    }
+    with override_settings(CACHES=unreachable):
+        for _ in range(2):
+            assert sign_in(api_client, fake_google.id_token()).status_code == 200
+
+    assert fake_google.hits == 1  # the keys live in the process, not in the cache
 
 
 def test_google_sign_in_answers_503_when_google_is_down(api_client: Client, fake_google: FakeGoogle) -> None:
     fake_google.status = 500
+
+    response = sign_in(api_client, fake_google.id_token())
+
+    assert response.status_code == 503
+    assert response.json()["code"] == "unavailable"
+
+
+@pytest.mark.parametrize("body", [b"<html>not json</html>", b"[]", b'{"keys": []}', b'{"nokeys": 1}'])
+def test_google_sign_in_answers_503_when_google_answers_no_key_set(
+    api_client: Client, fake_google: FakeGoogle, body: bytes
+) -> None:
+    fake_google.body = body
 
     response = sign_in(api_client, fake_google.id_token())
 
@@ -295,17 +340,3 @@ def test_several_client_ids_are_each_accepted(api_client: Client, fake_google: F
         response = sign_in(api_client, fake_google.id_token(aud="resee-ios.apps.googleusercontent.com"))
 
     assert response.status_code == 200
-
-
-@pytest.mark.parametrize(
-    ("header", "seconds"),
-    [
-        ("public, max-age=21600, must-revalidate", 21600),
-        ("max-age=0", 0),
-        ("no-store", google.DEFAULT_MAX_AGE),
-        (None, google.DEFAULT_MAX_AGE),
-        ("max-age=99999999", google.MAX_MAX_AGE),
-    ],
-)
-def test_cache_max_age_reads_cache_control(header: str | None, seconds: int) -> None:
-    assert google.cache_max_age(header) == seconds
