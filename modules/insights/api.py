@@ -1,6 +1,4 @@
-"""The insights router, mounted at /api/analytics/. Thin: call a service, answer its numbers."""
-
-from typing import Any
+"""The insights router, mounted at /api/analytics/. Thin: call a service, shape its answer."""
 
 from django.http import HttpRequest
 from ninja import Query, Router
@@ -16,7 +14,7 @@ _LEARNER = {401: ErrorOut, 429: ErrorOut}
 
 
 @router.get("/dashboard/", response={200: DashboardOut, **_LEARNER}, summary="Your learning dashboard")
-def dashboard(request: HttpRequest) -> Any:
+def dashboard(request: HttpRequest) -> services.Dashboard:
     return services.dashboard(user=request.auth)
 
 
@@ -25,7 +23,7 @@ def dashboard(request: HttpRequest) -> Any:
     response={200: RetentionOut, 422: ErrorOut, **_LEARNER},
     summary="Observed recall beside the predicted recall",
 )
-def retention(request: HttpRequest, filters: Query[RetentionFilters]) -> Any:
+def retention(request: HttpRequest, filters: Query[RetentionFilters]) -> services.Retention:
     return services.retention(user=request.auth, days=filters.days)
 
 
@@ -34,5 +32,5 @@ def retention(request: HttpRequest, filters: Query[RetentionFilters]) -> Any:
     response={200: SubscriptionAnalyticsOut, 403: ErrorOut, **_LEARNER},
     summary="Subscription analytics (admins only)",
 )
-def subscriptions(request: HttpRequest) -> Any:
+def subscriptions(request: HttpRequest) -> services.SubscriptionAnalytics:
     return services.subscription_analytics(user=request.auth)

@@ -32,7 +32,7 @@ LA_NOW = utc(2026, 3, 10, 19, 0)
 
 
 def get_dashboard(client, now):
-    with mock.patch("modules.insights.services.timezone") as clock:
+    with mock.patch("modules.insights.services.learner.timezone") as clock:
         clock.now.return_value = now
         response = client.get("/api/analytics/dashboard/")
     assert response.status_code == 200, response.content

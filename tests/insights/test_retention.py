@@ -96,13 +96,13 @@ def test_retention_over_the_last_days_measures_from_a_review_before_the_window(l
     last_two_days = services.retention(user=learner, days=2, now=now)
     today_only = services.retention(user=learner, days=1, now=now)
 
-    assert last_two_days["total_reviews"] == 2
-    assert [b["reviews"] for b in last_two_days["buckets"]] == [1, 0, 0, 0, 0, 0, 1]
-    assert today_only["total_reviews"] == 1
-    first = today_only["buckets"][0]
-    assert (first["label"], first["remembered"], first["predicted_recall"]) == ("0-1", 1, None)
-    assert today_only["observed_recall"] == 1.0
-    assert today_only["predicted_recall"] is None
+    assert last_two_days.total_reviews == 2
+    assert [b.reviews for b in last_two_days.buckets] == [1, 0, 0, 0, 0, 0, 1]
+    assert today_only.total_reviews == 1
+    first = today_only.buckets[0]
+    assert (first.label, first.remembered, first.predicted_recall) == ("0-1", 1, None)
+    assert today_only.observed_recall == 1.0
+    assert today_only.predicted_recall is None
 
 
 def test_retention_without_reviews_answers_empty_buckets(client_for, django_assert_max_num_queries) -> None:
