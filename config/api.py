@@ -18,8 +18,9 @@ from config.parser import ApiParser
 from modules.ai.api import router as ai_router
 from modules.common.errors import DomainError
 from modules.identity.api import accounts_router, auth_router
-from modules.identity.auth import jwt_auth
+from modules.identity.auth import jwt_auth, staff_jwt_auth
 from modules.identity.throttles import tier_throttle
+from modules.insights.api import admin_router as insights_admin_router
 from modules.insights.api import router as insights_router
 from modules.learning.api import content_router, review_router
 from modules.ops.api import health_router, monitoring_router
@@ -59,8 +60,10 @@ api.add_router("/content/", content_router)
 api.add_router("/review/", review_router)
 api.add_router("/ai-review/", ai_router)
 api.add_router("/analytics/", insights_router)
+# Admin-only routers: staff-only authentication declared once here, never checked in a route.
+api.add_router("/analytics/", insights_admin_router, auth=staff_jwt_auth)
 api.add_router("/health/", health_router)
-api.add_router("/monitoring/", monitoring_router)
+api.add_router("/monitoring/", monitoring_router, auth=staff_jwt_auth)
 
 
 # --- Error handlers: every error answers {"detail", "code"} -------------------------------------

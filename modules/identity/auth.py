@@ -3,6 +3,10 @@
 A token is accepted only if it is a valid *access* token (signature with the pinned algorithm, expiry,
 type), its user still exists and is active, and its ``ver`` claim equals the user's ``token_version``
 (bumped to revoke every session at once). One query: the user with its subscription.
+
+Admin routes are declared once, on their router (``config/api.py`` mounts them with ``staff_jwt_auth``):
+no token or a bad one answers 401 as everywhere, a valid token of a user who is not staff 403
+``forbidden``, before the route runs.
 """
 
 from __future__ import annotations
@@ -16,18 +20,27 @@ from ninja_jwt.exceptions import TokenError
 
 from modules.common.errors import TokenInvalid
 from modules.identity.models import User
-from modules.identity.tokens import TOKEN_VERSION_CLAIM, active_user_for_claims, user_for_access_token
+from modules.identity.services import require_admin
+from modules.identity.tokens import user_for_access_token
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["TOKEN_VERSION_CLAIM", "JWTBearer", "OptionalJWTBearer", "jwt_auth", "user_for_claims"]
-
-# Kept under its historical name for callers of the first version of this module.
-user_for_claims = active_user_for_claims
+__all__ = ["JWTBearer", "jwt_auth", "staff_jwt_auth"]
 
 
 class JWTBearer(HttpBearer):
+    """A ninja-jwt access token of an active user; with ``staff_only``, of a staff user (403
+    ``forbidden`` otherwise, the rule of ``services.require_admin``).
+
+    Staff-only is an option rather than a subclass because Ninja names the OpenAPI security scheme
+    after the auth class: a subclass would document a second bearer scheme for the same token.
+    """
+
     openapi_scheme = "bearer"
+
+    def __init__(self, *, staff_only: bool = False) -> None:
+        super().__init__()
+        self.staff_only = staff_only
 
     def __call__(self, request: HttpRequest) -> Any:
         # Ninja's HttpBearer does the same, but with DEBUG on it logs a header of another scheme whole
@@ -50,7 +63,9 @@ class JWTBearer(HttpBearer):
         except TokenInvalid as exc:
             logger.debug("access token refused", extra={"path": request.path, "reason": _reason(exc)})
             raise
-        request.user = user
+        request.user = user  # before the staff check: the access log names who was refused
+        if self.staff_only:
+            require_admin(user)
         return user
 
 
@@ -63,11 +78,5 @@ def _reason(exc: TokenInvalid) -> str:
     return type(cause).__name__  # only the kind: a decoding error's text may quote the token
 
 
-class OptionalJWTBearer(JWTBearer):
-    """For routes open to everyone that still want to know who is asking, when someone is."""
-
-    def __call__(self, request: HttpRequest) -> Any:
-        return super().__call__(request) or True
-
-
 jwt_auth = JWTBearer()
+staff_jwt_auth = JWTBearer(staff_only=True)

@@ -1,4 +1,6 @@
-"""The insights router, mounted at /api/analytics/. Thin: call a service, shape its answer."""
+"""The insights routers, both mounted at /api/analytics/: ``router`` for every learner, ``admin_router``
+for admins (``config/api.py`` mounts it with the staff-only authenticator). Thin: call a service, shape
+its answer."""
 
 from django.http import HttpRequest
 from ninja import Query, Router
@@ -8,6 +10,7 @@ from modules.insights import services
 from modules.insights.schemas import DashboardOut, RetentionFilters, RetentionOut, SubscriptionAnalyticsOut
 
 router = Router(tags=["analytics"])
+admin_router = Router(tags=["analytics"])
 
 # The error answers each route documents in the OpenAPI schema (every error is {"detail", "code"}).
 _LEARNER = {401: ErrorOut, 429: ErrorOut}
@@ -27,10 +30,10 @@ def retention(request: HttpRequest, filters: Query[RetentionFilters]) -> service
     return services.retention(user=request.auth, days=filters.days)
 
 
-@router.get(
+@admin_router.get(
     "/subscriptions/",
     response={200: SubscriptionAnalyticsOut, 403: ErrorOut, **_LEARNER},
     summary="Subscription analytics (admins only)",
 )
 def subscriptions(request: HttpRequest) -> services.SubscriptionAnalytics:
-    return services.subscription_analytics(user=request.auth)
+    return services.subscription_analytics()
