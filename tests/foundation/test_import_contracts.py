@@ -41,7 +41,7 @@ def test_a_lower_layer_importing_a_higher_one_is_caught(tmp_path: Path) -> None:
     shutil.copytree(ROOT / "modules", copy / "modules", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copytree(ROOT / "config", copy / "config", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(ROOT / "pyproject.toml", copy / "pyproject.toml")
-    offender = copy / "modules" / "identity" / "services.py"
+    offender = copy / "modules" / "identity" / "services" / "__init__.py"
     offender.write_text(offender.read_text() + "\nimport modules.learning.services  # noqa\n")
     result = _lint_imports(copy)
     assert result.returncode != 0
