@@ -6,6 +6,7 @@ outside this module, where string annotations would not resolve.
 """
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
@@ -61,7 +62,7 @@ def create_category(request: HttpRequest, payload: CategoryIn) -> Status:
 @content_router.patch(
     "/categories/{category_id}/", response=CategoryOut, summary="Rename or describe a category"
 )
-def update_category(request: HttpRequest, category_id: int, payload: CategoryPatch) -> dict[str, Any]:
+def update_category(request: HttpRequest, category_id: int, payload: CategoryPatch) -> services.CategoryView:
     return services.update_category(
         user=request.auth, category_id=category_id, changes=payload.model_dump(exclude_unset=True)
     )
@@ -79,7 +80,12 @@ def delete_category(request: HttpRequest, category_id: int) -> Status:
 
 
 def _cached_json(
-    request: HttpRequest, *, name: str, variant: tuple[Any, ...], schema: type[BaseModel], compute: Any
+    request: HttpRequest,
+    *,
+    name: str,
+    variant: tuple[Any, ...],
+    schema: type[BaseModel],
+    compute: Callable[[], object],
 ) -> HttpResponse:
     """The answer of ``compute()`` shaped by ``schema``, rendered once and then served from the user's
     read cache as bytes (services.cached_read: every learning write invalidates it). The bytes are
@@ -123,17 +129,17 @@ def create_content(request: HttpRequest, payload: ContentIn) -> Status:
 
 
 @content_router.get("/{content_id}/", response=ContentOut, summary="One content with its review state")
-def get_content(request: HttpRequest, content_id: int) -> dict[str, Any]:
+def get_content(request: HttpRequest, content_id: int) -> services.ContentView:
     return services.content_detail(user=request.auth, content_id=content_id)
 
 
 @content_router.put("/{content_id}/", response=ContentOut, summary="Replace a content")
-def replace_content(request: HttpRequest, content_id: int, payload: ContentIn) -> dict[str, Any]:
+def replace_content(request: HttpRequest, content_id: int, payload: ContentIn) -> services.ContentView:
     return services.update_content(user=request.auth, content_id=content_id, changes=payload.model_dump())
 
 
 @content_router.patch("/{content_id}/", response=ContentOut, summary="Change some fields of a content")
-def update_content(request: HttpRequest, content_id: int, payload: ContentPatch) -> dict[str, Any]:
+def update_content(request: HttpRequest, content_id: int, payload: ContentPatch) -> services.ContentView:
     return services.update_content(
         user=request.auth, content_id=content_id, changes=payload.model_dump(exclude_unset=True)
     )
@@ -177,7 +183,7 @@ def complete(
         pattern=r"^[\x20-\x7e]+$",
         description="Any printable ASCII string, e.g. a UUID: the same key answers the first response.",
     ),
-) -> dict[str, Any]:
+) -> services.ReviewOutcome:
     return services.complete_review(
         user=request.auth,
         content_id=payload.content_id,
@@ -201,5 +207,5 @@ def history(
 def forecast(
     request: HttpRequest,
     days: int = Query(30, ge=1, le=365),  # type: ignore[type-arg]
-) -> list[dict[str, Any]]:
+) -> list[services.ForecastDay]:
     return services.forecast(user=request.auth, days=days)

@@ -44,9 +44,12 @@ class StrictIn(Schema):
 
 
 class Out(BaseModel):
-    """Response shapes built from plain dicts by the services: plain pydantic models, validated by
-    pydantic-core alone (Ninja's ``Schema`` wraps every nested object in a ``DjangoGetter`` for ORM
-    attribute access, which these answers do not need and which dominated the queue's time)."""
+    """Response shapes read from the facade's frozen dataclasses (``from_attributes``): plain pydantic
+    models, validated by pydantic-core alone (Ninja's ``Schema`` wraps every nested object in a
+    ``DjangoGetter`` for ORM attribute access, which these answers do not need and which dominated the
+    queue's time)."""
+
+    model_config = ConfigDict(from_attributes=True)
 
 
 # --- Categories ----------------------------------------------------------------------------------

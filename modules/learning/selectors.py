@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from django.db.models import Count, Q, QuerySet, Window
 from django.db.models.functions import Coalesce, TruncDate
@@ -16,6 +16,8 @@ from django.db.models.functions import Coalesce, TruncDate
 from modules.common.compiled import fetch_rows
 from modules.common.time import zone
 from modules.learning.models import Category, Content, ReviewHistory, ReviewSchedule
+
+T = TypeVar("T")
 
 CONTENT_COLUMNS = (
     "id",
@@ -59,7 +61,22 @@ QUEUE_COLUMNS = (
 )
 
 
-class ContentPage:
+class RowPage(Generic[T]):
+    """A ``values()`` QuerySet whose rows are mapped when a page is read: slice it for a page (the
+    mapped rows), ``len()`` for the total (a COUNT query). Ninja's offset paginator does both."""
+
+    def __init__(self, rows: QuerySet, mapper: Callable[[dict[str, Any]], T]) -> None:
+        self.rows = rows
+        self.mapper = mapper
+
+    def __getitem__(self, page: slice) -> list[T]:
+        return [self.mapper(row) for row in self.rows[page]]
+
+    def __len__(self) -> int:
+        return self.rows.count()
+
+
+class ContentPage(Generic[T]):
     """The user's content list, filtered and ordered: slice it for a page, ``count()`` for the total.
 
     Both the page and the count go through the compiled-query shortcut (modules/common/compiled.py).
@@ -74,7 +91,7 @@ class ContentPage:
         category_id: int | None,
         search: str,
         ordering: str,
-        mapper: Callable[[dict[str, Any]], dict[str, Any]],
+        mapper: Callable[[dict[str, Any]], T],
     ) -> None:
         self.ordering = ordering
         self.mapper = mapper
@@ -89,7 +106,7 @@ class ContentPage:
         rows = fetch_rows(_content_count, shape=(*self.shape, "count"), args=self.args)
         return rows[0][0] if rows else 0
 
-    def __getitem__(self, page: slice) -> list[dict[str, Any]]:
+    def __getitem__(self, page: slice) -> list[T]:
         offset = page.start or 0
         ordering = self.ordering
 

@@ -34,7 +34,7 @@ def make_content(
     created_at: datetime | None = None,
 ) -> Content:
     """Content with its schedule, as the API creates it; ``due_at``/``stage`` move the schedule."""
-    row = services.create_content(
+    view = services.create_content(
         user=user,
         title=title,
         body=body,
@@ -47,8 +47,8 @@ def make_content(
     if stage is not None:
         changes["stage"] = stage
     if changes:
-        ReviewSchedule.objects.filter(content_id=row["id"]).update(**changes)
-    return Content.objects.select_related("schedule", "category").get(pk=row["id"])
+        ReviewSchedule.objects.filter(content_id=view.id).update(**changes)
+    return Content.objects.select_related("schedule", "category").get(pk=view.id)
 
 
 def make_due_content(*, user: User, overdue_days: int = 0, **fields: Any) -> Content:

@@ -28,7 +28,7 @@ def test_a_module_reaching_into_another_modules_models_is_caught(tmp_path: Path)
     shutil.copytree(ROOT / "modules", copy / "modules", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copytree(ROOT / "config", copy / "config", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(ROOT / "pyproject.toml", copy / "pyproject.toml")
-    offender = copy / "modules" / "learning" / "services.py"
+    offender = copy / "modules" / "learning" / "services" / "__init__.py"
     offender.write_text(offender.read_text() + "\nfrom modules.identity.models import User  # noqa\n")
     result = _lint_imports(copy)
     assert result.returncode != 0

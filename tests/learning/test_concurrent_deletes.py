@@ -1,7 +1,7 @@
 """A delete racing a write that points at the deleted row answers 4xx, never 500 (real threads, PostgreSQL).
 
 The category races failed a foreign key at commit (a 500 on either request) before the services
-locked the category first (``_owned_category`` / ``delete_category``). Rows attached to a content
+locked the category first (``owned_category`` / ``delete_category``). Rows attached to a content
 under ``hold_content`` (ai's questions) were left pointing at a deleted content the same way.
 ``delete_content`` also locks the card first, as a completion does, so a review in flight goes with
 its content whatever order Django's delete collector happens to use.
@@ -21,6 +21,7 @@ from django.test import Client
 from modules.identity.testing import auth_headers, make_user
 from modules.learning import services
 from modules.learning.models import Content, ReviewHistory, ReviewSchedule
+from modules.learning.services import reviews
 from modules.learning.testing import make_category, make_due_content, record_review
 from tests.concurrency import run_together as run_threads
 
@@ -108,18 +109,18 @@ def test_a_review_recorded_while_its_content_is_deleted_goes_with_the_content(mo
     user = make_user()
     content = make_due_content(user=user)
     locked = threading.Event()
-    choose_scheduler = services.scheduler_for_user
+    choose_scheduler = reviews.scheduler_for_user
 
     def slow_scheduler(user: Any) -> Any:
         locked.set()
         time.sleep(0.5)
         return choose_scheduler(user)
 
-    monkeypatch.setattr(services, "scheduler_for_user", slow_scheduler)
+    monkeypatch.setattr(reviews, "scheduler_for_user", slow_scheduler)
 
     def work(index: int) -> Any:
         if index == 0:
-            return services.complete_review(user=user, content_id=content.pk, result="remembered")["stage"]
+            return services.complete_review(user=user, content_id=content.pk, result="remembered").stage
         locked.wait(timeout=10)
         services.delete_content(user=user, content_id=content.pk)
         return "deleted"

@@ -188,6 +188,7 @@ def test_a_process_local_cache_outside_debug_switches_the_read_cache_off(
     with django_assert_num_queries(2):  # computed again: nothing was cached
         assert today(auth_client)["count"] == 1
     assert [m.id for m in learning_checks()] == ["learning.W001"]
+    caplog.clear()  # the requests' access-log lines
     with caplog.at_level(logging.WARNING, logger="modules.learning.readcache"):
         readcache.announce()
     [record] = caplog.records
@@ -206,6 +207,7 @@ def test_in_debug_a_process_local_cache_keeps_the_read_cache_on(
     with django_assert_num_queries(1):
         today(auth_client)
     assert learning_checks() == []
+    caplog.clear()  # the requests' access-log lines
     with caplog.at_level(logging.WARNING, logger="modules.learning.readcache"):
         readcache.announce()
     assert caplog.records == []

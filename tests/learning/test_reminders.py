@@ -94,7 +94,7 @@ def test_due_today_means_before_the_end_of_the_users_local_day() -> None:
 def test_the_hourly_task_and_the_command_run_one_round() -> None:
     user = berliner()
     due_card(user)
-    with mock.patch("modules.learning.services.timezone.now", return_value=SUMMER_MORNING):
+    with mock.patch("modules.learning.services.reminders.timezone.now", return_value=SUMMER_MORNING):
         assert tasks.send_review_reminders() == 1
         out = StringIO()
         call_command("send_review_reminders", stdout=out)

@@ -1,11 +1,5 @@
-"""Aggregate reads over learning's tables for analytics (the insights module reads them through
-``services``, which re-exports this module's public names).
-
-Every function is a fixed, small number of grouped queries whatever the amount of data: counting
-and averaging happen in the database (``GROUP BY`` with time-zone-aware day truncation, conditional
-``COUNT``), never in Python loops over review rows. They return plain dataclasses and dicts, never
-QuerySets. They count raw results (remembered / partial / forgot); what counts as a "success" is the
-caller's decision.
+"""Predicted recall in aggregate, for the insights module: the mean recall of a user's cards at given
+moments, and the user's review results by the time elapsed since the previous review (calibration).
 
 ``mean_recall`` evaluates the schedulers' recall models in SQL. It mirrors
 ``scheduling.estimate_recall`` exactly (tests compare the two): FSRS's power curve for cards that
@@ -15,83 +9,24 @@ carry FSRS memory, the ladder's exponential curve with the user's tier intervals
 from __future__ import annotations
 
 import math
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from django.db import NotSupportedError, connections, router
-from django.db.models import (
-    Avg,
-    Case,
-    Count,
-    DateTimeField,
-    F,
-    FloatField,
-    Func,
-    Q,
-    Sum,
-    Value,
-    When,
-)
-from django.db.models.functions import Coalesce, Exp, Greatest, Power, TruncDate
+from django.db.models import Avg, Case, DateTimeField, F, FloatField, Func, Q, Value, When
+from django.db.models.functions import Coalesce, Exp, Greatest, Power
 
-from modules.common.time import local_day_bounds, zone
-from modules.learning import selectors
 from modules.learning.models import Content, ReviewHistory, ReviewResultChoices, ReviewSchedule
 from modules.learning.scheduling import TARGET_RETENTION, SchedulerKind
 from modules.learning.scheduling.fsrs_scheduler import DEFAULT_PARAMETERS
-
-__all__ = [
-    "CategoryReviewStats",
-    "DayReviewCounts",
-    "ElapsedBucketStats",
-    "LearningTotals",
-    "ResultCounts",
-    "category_review_counts",
-    "due_counts_by_local_day",
-    "learning_totals",
-    "mean_recall",
-    "review_activity_by_user",
-    "review_counts_by_elapsed",
-    "review_counts_by_local_day",
-    "reviewer_ids",
-]
+from modules.learning.services.analytics import ResultCounts
 
 _REMEMBERED = ReviewResultChoices.REMEMBERED.value
 _PARTIAL = ReviewResultChoices.PARTIAL.value
 _FORGOT = ReviewResultChoices.FORGOT.value
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-@dataclass(frozen=True)
-class ResultCounts:
-    remembered: int = 0
-    partial: int = 0
-    forgot: int = 0
-
-    @property
-    def total(self) -> int:
-        return self.remembered + self.partial + self.forgot
-
-
-@dataclass(frozen=True)
-class DayReviewCounts(ResultCounts):
-    time_spent_seconds: int = 0
-
-
-@dataclass(frozen=True)
-class LearningTotals:
-    contents: int
-    reviews: int
-
-
-@dataclass(frozen=True)
-class CategoryReviewStats:
-    id: int
-    name: str
-    content_count: int
-    reviews: ResultCounts
 
 
 @dataclass(frozen=True)
@@ -102,106 +37,6 @@ class ElapsedBucketStats:
     reviews: ResultCounts
     predicted_mean: float | None  # mean ReviewHistory.retrievability_before, where it was recorded
     predicted_reviews: int  # how many reviews carried a prediction
-
-
-def _result_counts() -> dict[str, Count]:
-    return {
-        "remembered": Count("id", filter=Q(result=_REMEMBERED)),
-        "partial": Count("id", filter=Q(result=_PARTIAL)),
-        "forgot": Count("id", filter=Q(result=_FORGOT)),
-    }
-
-
-def _counts_of(row: dict[str, Any]) -> ResultCounts:
-    return ResultCounts(remembered=row["remembered"], partial=row["partial"], forgot=row["forgot"])
-
-
-# --- Totals and the review series ------------------------------------------------------------------
-
-
-def learning_totals(*, user_id: int) -> LearningTotals:
-    """The user's contents and reviews, all time (two index-only counts)."""
-    return LearningTotals(
-        contents=Content.objects.filter(user_id=user_id).count(),
-        reviews=ReviewHistory.objects.filter(user_id=user_id).count(),
-    )
-
-
-def _day_ranges(days: Iterable[date], tz_name: str) -> list[tuple[datetime, datetime]]:
-    """Consecutive local days merged into [start, end) UTC ranges."""
-    ranges: list[tuple[datetime, datetime]] = []
-    first = previous = None
-    for day in sorted(set(days)):
-        if previous is not None and day == previous + timedelta(days=1):
-            previous = day
-            continue
-        if first is not None and previous is not None:
-            ranges.append((local_day_bounds(first, tz_name)[0], local_day_bounds(previous, tz_name)[1]))
-        first = previous = day
-    if first is not None and previous is not None:
-        ranges.append((local_day_bounds(first, tz_name)[0], local_day_bounds(previous, tz_name)[1]))
-    return ranges
-
-
-def review_counts_by_local_day(
-    *, user_ids: Collection[int], tz_name: str, days: Iterable[date]
-) -> dict[tuple[int, date], DayReviewCounts]:
-    """{(user id, local day): that day's results and time spent} for the given local days of
-    ``tz_name``; days without reviews are absent. One grouped query (none when nothing is asked);
-    each run of consecutive days is one range of the (user, reviewed_at) index."""
-    ranges = _day_ranges(days, tz_name)
-    if not ranges or not user_ids:
-        return {}
-    within = Q()
-    for start, end in ranges:
-        within |= Q(reviewed_at__gte=start, reviewed_at__lt=end)
-    rows = (
-        ReviewHistory.objects.filter(within, user_id__in=list(user_ids))
-        .annotate(day=TruncDate("reviewed_at", tzinfo=zone(tz_name)))
-        .values("user_id", "day")
-        .annotate(**_result_counts(), time_spent=Coalesce(Sum("time_spent_seconds"), 0))
-        .order_by()
-    )
-    return {
-        (row["user_id"], row["day"]): DayReviewCounts(
-            remembered=row["remembered"],
-            partial=row["partial"],
-            forgot=row["forgot"],
-            time_spent_seconds=row["time_spent"],
-        )
-        for row in rows
-    }
-
-
-def reviewer_ids(*, since: datetime) -> list[int]:
-    """Users with at least one review at or after ``since`` (one query on the reviewed_at index)."""
-    return list(
-        ReviewHistory.objects.filter(reviewed_at__gte=since)
-        .order_by()
-        .values_list("user_id", flat=True)
-        .distinct()
-    )
-
-
-def review_activity_by_user(*, since: datetime, recent_since: datetime) -> dict[int, tuple[int, int]]:
-    """{user id: (reviews since ``since``, reviews since ``recent_since``)} for users who reviewed
-    since ``since``; one grouped query."""
-    rows = (
-        ReviewHistory.objects.filter(reviewed_at__gte=since)
-        .values("user_id")
-        .annotate(reviews=Count("id"), recent=Count("id", filter=Q(reviewed_at__gte=recent_since)))
-        .order_by()
-        .values_list("user_id", "reviews", "recent")
-    )
-    return {user_id: (reviews, recent) for user_id, reviews, recent in rows}
-
-
-# --- Due reviews and predicted recall ----------------------------------------------------------------
-
-
-def due_counts_by_local_day(*, user_id: int, tz_name: str, before: datetime) -> dict[date, int]:
-    """{local date: schedules due that day} for everything due before ``before`` (one grouped query)."""
-    return selectors.due_counts_by_local_date(user_id=user_id, before=before, tz_name=tz_name)
 
 
 class _DaysBetween(Func):
@@ -276,32 +111,6 @@ def mean_recall(*, user_id: int, intervals: tuple[int, ...], at: Sequence[dateti
         }
     )
     return [totals[f"at{index}"] for index in range(len(at))]
-
-
-# --- Categories ------------------------------------------------------------------------------------
-
-
-def category_review_counts(*, user_id: int, since: datetime) -> list[CategoryReviewStats]:
-    """The user's categories (by name) with their content counts and the results of their reviews
-    since ``since``. Two queries."""
-    by_category = {
-        row["content__category_id"]: _counts_of(row)
-        for row in ReviewHistory.objects.filter(
-            user_id=user_id, reviewed_at__gte=since, content__category__isnull=False
-        )
-        .values("content__category_id")
-        .annotate(**_result_counts())
-        .order_by()
-    }
-    return [
-        CategoryReviewStats(
-            id=row["id"],
-            name=row["name"],
-            content_count=row["content_count"],
-            reviews=by_category.get(row["id"], ResultCounts()),
-        )
-        for row in selectors.category_rows(user_id=user_id)
-    ]
 
 
 # --- Calibration: results by the time since the previous review --------------------------------------

@@ -1,0 +1,129 @@
+"""Today's review queue, the review history and the forecast of reviews due per local day."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from modules.common.pagination import DEFAULT_LIMIT
+from modules.common.time import local_date, local_day_bounds, zone
+from modules.identity.services import User
+from modules.learning import selectors
+from modules.learning.models import ReviewHistory
+from modules.learning.scheduling import recall_estimate
+from modules.learning.scheduling.base import SECONDS_PER_DAY
+from modules.learning.services.contents import CategoryRef
+from modules.learning.services.schedulers import ladder_for, rounded
+
+
+@dataclass(frozen=True, slots=True)
+class QueueContent:
+    id: int
+    title: str
+    body: str
+    category: CategoryRef | None
+
+
+@dataclass(frozen=True, slots=True)
+class QueueItem:
+    content: QueueContent
+    stage: int
+    next_review_date: datetime
+    overdue_days: int  # local days since the due date (0: due today)
+    retrievability: float
+
+
+@dataclass(frozen=True)
+class Queue:
+    items: list[QueueItem]
+    count: int  # the whole queue, not only this page
+    overdue_count: int  # of those, the ones due on an earlier local day
+
+
+@dataclass(frozen=True)
+class ForecastDay:
+    date: date
+    due: int
+
+
+def review_queue(
+    *, user: User, now: datetime | None = None, limit: int = DEFAULT_LIMIT, offset: int = 0
+) -> Queue:
+    """Everything due before the end of the user's local today, most overdue first, a page at a time.
+    One query."""
+    now = now or timezone.now()
+    today = local_date(now, user.timezone)
+    intervals = ladder_for(user)
+    tz_name = user.timezone
+    start_of_today, end_of_today = local_day_bounds(today, tz_name)
+    tz = zone(tz_name)
+    rows, count, overdue = selectors.due_page(
+        user_id=user.pk, before=end_of_today, overdue_before=start_of_today, limit=limit, offset=offset
+    )
+    # The hot path of the app: plain tuples in, one small object per value out, no ORM instance.
+    now_ts = now.timestamp()
+    items = []
+    for (
+        content_id,
+        title,
+        body,
+        category_id,
+        category_name,
+        slug,
+        stage,
+        due,
+        anchor,
+        scheduler,
+        stability,
+    ) in rows:
+        items.append(
+            QueueItem(
+                content=QueueContent(
+                    id=content_id,
+                    title=title,
+                    body=body,
+                    category=(
+                        CategoryRef(id=category_id, name=category_name, slug=slug)
+                        if category_id is not None
+                        else None
+                    ),
+                ),
+                stage=stage,
+                next_review_date=due,
+                overdue_days=(today - due.astimezone(tz).date()).days if due < start_of_today else 0,
+                retrievability=rounded(
+                    recall_estimate(
+                        scheduler=scheduler,
+                        stage=stage,
+                        stability=stability,
+                        elapsed_days=(now_ts - anchor.timestamp()) / SECONDS_PER_DAY,
+                        intervals=intervals,
+                    )
+                ),
+            )
+        )
+    return Queue(items=items, count=count, overdue_count=overdue)
+
+
+def review_history(*, user: User, content_id: int | None = None) -> QuerySet[ReviewHistory]:
+    """The user's reviews, for the router's cursor paginator (it orders and cuts the QuerySet; the
+    rows are read-only: no route writes history)."""
+    return selectors.history_queryset(user_id=user.pk, content_id=content_id)
+
+
+def forecast(*, user: User, days: int = 30, now: datetime | None = None) -> list[ForecastDay]:
+    """Reviews due on each of the next ``days`` local dates, today first; overdue reviews count today."""
+    now = now or timezone.now()
+    today = local_date(now, user.timezone)
+    last_day = today + timedelta(days=days - 1)
+    end = local_day_bounds(last_day, user.timezone)[1]
+    counts = selectors.due_counts_by_local_date(user_id=user.pk, before=end, tz_name=user.timezone)
+    overdue = sum(due for day, due in counts.items() if day < today)
+    answer = []
+    for offset in range(days):
+        day = today + timedelta(days=offset)
+        answer.append(ForecastDay(date=day, due=counts.get(day, 0) + (overdue if offset == 0 else 0)))
+    return answer

@@ -1,0 +1,267 @@
+"""Review completion: one locked, idempotent write that records a review and reschedules the card."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from modules.common.errors import Conflict, NotFound, ValidationFailed
+from modules.common.time import local_date, local_day_bounds, zone
+from modules.identity.services import User
+from modules.learning import readcache, selectors
+from modules.learning.models import IdempotencyRecord, ReviewHistory, ReviewSchedule
+from modules.learning.scheduling import CardState, FsrsScheduler, ReviewResult, SchedulerKind
+from modules.learning.services.schedulers import rounded, scheduler_for_user
+
+logger = logging.getLogger(__name__)
+
+MAX_REVIEWED_AT_AGE = timedelta(days=7)
+# A client clock slightly ahead of ours is not "the future"; anything beyond this is.
+CLOCK_SKEW_TOLERANCE = timedelta(seconds=60)
+IDEMPOTENCY_RETENTION = timedelta(hours=24)
+
+
+@dataclass(frozen=True)
+class ReviewOutcome:
+    content_id: int
+    result: ReviewResult
+    previous_stage: int
+    stage: int
+    interval_days: int
+    next_review_date: datetime
+    retrievability_before: float
+    reviewed_at: datetime
+    early: bool
+
+    def as_json(self) -> dict[str, Any]:
+        """The form an idempotency record stores (``from_json`` reads it back unchanged)."""
+        return {
+            "content_id": self.content_id,
+            "result": self.result.value,
+            "previous_stage": self.previous_stage,
+            "stage": self.stage,
+            "interval_days": self.interval_days,
+            "next_review_date": self.next_review_date.isoformat(),
+            "retrievability_before": self.retrievability_before,
+            "reviewed_at": self.reviewed_at.isoformat(),
+            "early": self.early,
+        }
+
+    @classmethod
+    def from_json(cls, stored: dict[str, Any]) -> ReviewOutcome:
+        return cls(
+            content_id=stored["content_id"],
+            result=ReviewResult(stored["result"]),
+            previous_stage=stored["previous_stage"],
+            stage=stored["stage"],
+            interval_days=stored["interval_days"],
+            next_review_date=datetime.fromisoformat(stored["next_review_date"]),
+            retrievability_before=stored["retrievability_before"],
+            reviewed_at=datetime.fromisoformat(stored["reviewed_at"]),
+            early=stored["early"],
+        )
+
+
+def _request_hash(
+    *, content_id: int, result: str, time_spent_seconds: int | None, reviewed_at: datetime | None
+) -> str:
+    canonical = json.dumps(
+        {
+            "content_id": content_id,
+            "result": result,
+            "time_spent_seconds": time_spent_seconds,
+            "reviewed_at": reviewed_at.isoformat() if reviewed_at else None,
+        },
+        sort_keys=True,
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _stored_outcome(*, user: User, key: str, request_hash: str) -> ReviewOutcome | None:
+    """The first answer given for ``key``; Conflict when the key was used for a different request."""
+    stored = (
+        IdempotencyRecord.objects.filter(user=user, key=key).values_list("request_hash", "response").first()
+    )
+    if stored is None:
+        return None
+    if stored[0] != request_hash:
+        raise Conflict("This Idempotency-Key was already used for a different request.")
+    return ReviewOutcome.from_json(stored[1])
+
+
+def _reviewed_at_error(message: str) -> ValidationFailed:
+    return ValidationFailed([{"loc": ["body", "reviewed_at"], "msg": message, "type": "value_error"}])
+
+
+def _validated_reviewed_at(reviewed_at: datetime | None, now: datetime) -> datetime | None:
+    if reviewed_at is None:
+        return None
+    if reviewed_at.tzinfo is None:
+        reviewed_at = timezone.make_aware(reviewed_at, zone("UTC"))
+    if reviewed_at > now + CLOCK_SKEW_TOLERANCE:
+        raise _reviewed_at_error("reviewed_at may not be in the future.")
+    if reviewed_at < now - MAX_REVIEWED_AT_AGE:
+        raise _reviewed_at_error("reviewed_at may not be more than 7 days old.")
+    return min(reviewed_at, now)
+
+
+@readcache.learning_write
+def complete_review(
+    *,
+    user: User,
+    content_id: int,
+    result: ReviewResult | str,
+    time_spent_seconds: int | None = None,
+    reviewed_at: datetime | None = None,
+    idempotency_key: str | None = None,
+) -> ReviewOutcome:
+    """Records one review and reschedules the card.
+
+    With an ``idempotency_key``, the outcome is stored with the review in the same transaction; the
+    same key and body later answer that stored outcome and change nothing; the same key with another
+    body is a Conflict. Two racing requests with one key: the loser's transaction fails on the key's
+    unique constraint, is rolled back whole, and answers the winner's outcome.
+    """
+    result = ReviewResult(result)
+    now = timezone.now()
+    at = _validated_reviewed_at(reviewed_at, now)
+    request_hash = ""
+    if idempotency_key:
+        request_hash = _request_hash(
+            content_id=content_id,
+            result=result.value,
+            time_spent_seconds=time_spent_seconds,
+            reviewed_at=reviewed_at,
+        )
+        stored = _stored_outcome(user=user, key=idempotency_key, request_hash=request_hash)
+        if stored is not None:
+            return stored
+    try:
+        with transaction.atomic():
+            outcome = record_review(
+                user=user, content_id=content_id, result=result, at=at, time_spent_seconds=time_spent_seconds
+            )
+            if idempotency_key:
+                IdempotencyRecord.objects.create(
+                    user=user,
+                    key=idempotency_key,
+                    request_hash=request_hash,
+                    response=outcome.as_json(),
+                    created_at=now,
+                )
+    except IntegrityError:
+        if not idempotency_key:
+            raise
+        stored = _stored_outcome(user=user, key=idempotency_key, request_hash=request_hash)
+        if stored is None:
+            raise
+        return stored
+    return outcome
+
+
+_SCHEDULE_COLUMNS = (
+    "id",
+    "content_id",
+    "user_id",
+    "stage",
+    "next_review_date",
+    "last_reviewed_at",
+    "review_count",
+    "interval_days",
+    "scheduler",
+    "stability",
+    "difficulty",
+    "fsrs_state",
+    "fsrs_step",
+    "content__created_at",
+)
+
+
+def record_review(
+    *, user: User, content_id: int, result: ReviewResult, at: datetime | None, time_spent_seconds: int | None
+) -> ReviewOutcome:
+    """Inside a transaction: lock the schedule, apply the scheduler, append history, save the state."""
+    schedule = (
+        ReviewSchedule.objects.select_for_update(of=("self",))
+        .select_related("content")
+        .only(*_SCHEDULE_COLUMNS)
+        .filter(user=user, content_id=content_id)
+        .first()
+    )
+    if schedule is None:
+        raise NotFound("Content not found.")
+    # Without a client time, the review happens now: read after the lock, so reviews of one card
+    # are in the order they were recorded.
+    at = at or timezone.now()
+    card = CardState(
+        introduced_at=schedule.content.created_at,
+        stage=schedule.stage,
+        last_reviewed_at=schedule.last_reviewed_at,
+        review_count=schedule.review_count,
+        scheduler=SchedulerKind(schedule.scheduler),
+        stability=schedule.stability,
+        difficulty=schedule.difficulty,
+        fsrs_state=schedule.fsrs_state,
+        fsrs_step=schedule.fsrs_step,
+    )
+    if at < card.anchor:
+        raise _reviewed_at_error("reviewed_at is before this content's last review (or its creation).")
+    scheduler = scheduler_for_user(user)
+    if isinstance(scheduler, FsrsScheduler) and card.review_count and not scheduler.has_memory(card):
+        # Switched to FSRS (or never had its memory): rebuild it from the card's own history.
+        events = selectors.content_history_events(content_id=content_id)
+        card = scheduler.replay(card, [(ReviewResult(result_), when) for result_, when in events])
+    step = scheduler.review(card, result, at)
+    early = schedule.next_review_date >= local_day_bounds(local_date(at, user.timezone), user.timezone)[1]
+    new = step.state
+    ReviewHistory.objects.create(
+        user_id=schedule.user_id,
+        content_id=content_id,
+        result=result.value,
+        reviewed_at=at,
+        stage_before=schedule.stage,
+        stage_after=new.stage,
+        interval_days=step.interval_days,
+        time_spent_seconds=time_spent_seconds,
+        early=early,
+        retrievability_before=rounded(step.retrievability_before),
+        scheduler=scheduler.kind.value,
+    )
+    ReviewSchedule.objects.filter(pk=schedule.pk).update(
+        stage=new.stage,
+        next_review_date=step.due_at,
+        last_reviewed_at=at,
+        review_count=new.review_count,
+        interval_days=step.interval_days,
+        scheduler=scheduler.kind.value,
+        stability=new.stability,
+        difficulty=new.difficulty,
+        fsrs_state=new.fsrs_state,
+        fsrs_step=new.fsrs_step,
+    )
+    return ReviewOutcome(
+        content_id=content_id,
+        result=result,
+        previous_stage=schedule.stage,
+        stage=new.stage,
+        interval_days=step.interval_days,
+        next_review_date=step.due_at,
+        retrievability_before=rounded(step.retrievability_before),
+        reviewed_at=at,
+        early=early,
+    )
+
+
+def prune_idempotency_records(*, now: datetime | None = None) -> int:
+    """Deletes idempotency records older than 24 hours; returns how many."""
+    cutoff = (now or timezone.now()) - IDEMPOTENCY_RETENTION
+    deleted, _ = IdempotencyRecord.objects.filter(created_at__lt=cutoff).delete()
+    logger.info("pruned idempotency records", extra={"deleted": deleted})
+    return deleted
