@@ -33,11 +33,13 @@ def test_sentry_initialises_with_pii_off() -> None:
         dsn="https://public@sentry.invalid/1",
         environment="test",
         traces_sample_rate=0.0,
-        send_default_pii=False,
+        user_info=False,
     )
     try:
         options = sentry_sdk.get_client().options
-        assert options["send_default_pii"] is False
+        collection = options["data_collection"]
+        assert collection["user_info"] is False
+        assert collection["http_bodies"] == [] and collection["database_query_data"] is False
         assert options["environment"] == "test"
     finally:
         sentry_sdk.get_client().close(timeout=0)
