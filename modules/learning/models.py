@@ -16,6 +16,8 @@ TITLE_MAX_LENGTH = 200
 BODY_MAX_LENGTH = 50_000
 CATEGORY_NAME_MAX_LENGTH = 100
 CATEGORY_DESCRIPTION_MAX_LENGTH = 1_000
+EXTERNAL_SOURCE_MAX_LENGTH = 20
+EXTERNAL_ID_MAX_LENGTH = 200
 
 
 class ReviewResultChoices(models.TextChoices):
@@ -62,9 +64,20 @@ class Content(models.Model):
     body = models.TextField(max_length=BODY_MAX_LENGTH)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
+    # Where an imported content came from ("anki", "csv", "resee") and its key there (an Anki note's
+    # guid, ...): a second import of the same file finds it instead of copying it (portability).
+    external_source = models.CharField(max_length=EXTERNAL_SOURCE_MAX_LENGTH, null=True, blank=True)
+    external_id = models.CharField(max_length=EXTERNAL_ID_MAX_LENGTH, null=True, blank=True)
 
     class Meta:
         verbose_name_plural = "content"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "external_source", "external_id"],
+                condition=models.Q(external_id__isnull=False),
+                name="learning_content_external_unique",
+            ),
+        ]
         indexes = [
             # the list's default ordering and its category filter; ordering by title
             models.Index(fields=["user", "-created_at", "-id"], name="learning_content_user_new_idx"),
@@ -123,9 +136,19 @@ class ReviewHistory(models.Model):
     scheduler = models.CharField(
         max_length=10, choices=SchedulerChoices.choices, default=SchedulerChoices.LADDER
     )
+    # An imported review's origin and key there (an Anki revlog entry, ...); see Content.
+    external_source = models.CharField(max_length=EXTERNAL_SOURCE_MAX_LENGTH, null=True, blank=True)
+    external_id = models.CharField(max_length=EXTERNAL_ID_MAX_LENGTH, null=True, blank=True)
 
     class Meta:
         verbose_name_plural = "review history"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "external_source", "external_id"],
+                condition=models.Q(external_id__isnull=False),
+                name="learning_history_external_unique",
+            ),
+        ]
         indexes = [
             models.Index(fields=["user", "reviewed_at"], name="learning_history_user_idx"),
             models.Index(fields=["content", "reviewed_at"], name="learning_history_content_idx"),
