@@ -321,6 +321,17 @@ ARGUMENTS: dict[str, Callable[[World], Any]] = {
     "stage": lambda w: 0,
     "stability": lambda w: None,
     "elapsed_days": lambda w: 1.0,
+    "data": lambda w: services.LearningImport(
+        contents=[
+            services.ImportedContent(
+                ref="1",
+                key=services.ExternalKey("csv", "one"),
+                title="Imported",
+                body="From a file",
+                created_at=w.now - timedelta(days=3),
+            )
+        ]
+    ),
 }
 
 
@@ -345,6 +356,7 @@ KNOWN_WRITERS = {
     "delete_category",
     "delete_content",
     "ensure_schedule",
+    "import_learning_data",
     "seed_demo_content",
     "update_category",
     "update_content",
