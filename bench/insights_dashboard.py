@@ -3,16 +3,16 @@
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/resee_bench_insights \\
         .venv/bin/python bench/insights_dashboard.py [--contents 10000] [--history 10] [--recent 20000]
 
-Seeds one user with ``--contents`` contents and ``--history`` past reviews each through learning's
-``seed_bench`` command (10,000 x 10 = the issue's 100,000 history rows), plus ``--recent`` reviews
-spread over the last 30 days (``seed_bench``'s history is mostly months old; a heavy user's last
-month is what the dashboard counts). Then it measures GET /api/analytics/dashboard/ and
+Seeds one user with ``--contents`` contents and ``--history`` past reviews each through
+``bench/seed.py`` (10,000 x 10 = the issue's 100,000 history rows), plus ``--recent`` reviews
+spread over the last 30 days (the seed's history is mostly months old; a heavy user's last month is
+what the dashboard counts). Then it measures GET /api/analytics/dashboard/ and
 GET /api/analytics/retention/ ``--requests`` times each, in two states: before any snapshot (every
 day of the 30-day series counted live) and after ``snapshot_learning_metrics`` (the steady state:
 past final days read from snapshots). It prints p50/p95/max and the query count of each.
 
 The database is migrated; seeding is skipped when the bench user exists (``--reseed`` redoes it, with
-``seed_bench --reset``). The database name must contain "bench". Throttles are off; the test client
+the seed's ``reset``). The database name must contain "bench". Throttles are off; the test client
 skips the network and the WSGI server, so this is the application's own time per request.
 """
 
@@ -49,6 +49,7 @@ from django.test import Client  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
+from bench.seed import seed_bench  # noqa: E402
 from modules.identity import services as identity  # noqa: E402
 from modules.insights import services as insights  # noqa: E402
 
@@ -65,7 +66,7 @@ def seed(*, contents: int, history: int, recent: int, reseed: bool) -> None:
     if user_model.objects.filter(email=BENCH_EMAIL).exists() and not reseed:
         print("reusing the seeded bench user")
         return
-    call_command("seed_bench", users=1, contents=contents, history=history, due=100, reset=reseed)
+    seed_bench(users=1, contents=contents, history=history, due=100, reset=reseed)
     add_recent_reviews(count=recent)
 
 
@@ -127,7 +128,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--contents", type=int, default=10_000)
-    parser.add_argument("--history", type=int, default=10, help="past reviews per content (seed_bench)")
+    parser.add_argument("--history", type=int, default=10, help="past reviews per content (bench/seed.py)")
     parser.add_argument("--recent", type=int, default=20_000, help="extra reviews over the last 30 days")
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--reseed", action="store_true")

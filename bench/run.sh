@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # make bench: load benchmark of the learning hot paths on PostgreSQL + Redis with the production
 # server (gunicorn, 2 sync workers, DEBUG=0, throttles off), against a dedicated database seeded by
-# `manage.py seed_bench`. All scenarios run against the same server in the same run, so each one is
+# `bench/seed.py`. All scenarios run against the same server in the same run, so each one is
 # compared with /api/health/live/ (no database) measured minutes apart on the same machine.
 #
 # Settings (environment):
@@ -62,7 +62,7 @@ if [ "${BENCH_REUSE_DB:-0}" = "1" ] && "$PY" manage.py shell -c \
 else
   "$PY" bench/prepare_db.py "$DATABASE_URL"
   "$PY" manage.py migrate --noinput -v 0
-  "$PY" manage.py seed_bench --users "$USERS" --contents "$CONTENTS" --history "$HISTORY" --due "$DUE" \
+  "$PY" bench/seed.py --users "$USERS" --contents "$CONTENTS" --history "$HISTORY" --due "$DUE" \
     | tee "$RUN/seed.txt"
 fi
 

@@ -5,7 +5,6 @@ from io import StringIO
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
-from django.core.management.base import CommandError
 from django.test import Client
 from django.utils import timezone
 
@@ -34,30 +33,6 @@ def test_seed_demo_gives_the_demo_account_sample_notes_with_some_due_today() -> 
     call_command("seed_demo", stdout=again)
     assert Content.objects.filter(user=demo).count() == 15
     assert "Sample content" not in again.getvalue()
-
-
-def test_seed_bench_creates_users_contents_history_and_the_due_reviews() -> None:
-    out = StringIO()
-    call_command("seed_bench", users=3, contents=20, history=4, due=7, stdout=out)
-
-    bench = get_user_model().objects.get(email="bench@resee.local")
-    assert get_user_model().objects.filter(email__endswith="@bench.resee.local").count() == 2
-    assert Content.objects.count() == 60
-    assert ReviewSchedule.objects.count() == 60
-    assert ReviewHistory.objects.count() == 240
-    assert ReviewSchedule.objects.filter(user=bench, next_review_date__lt=timezone.now()).count() == 7
-    assert not ReviewHistory.objects.filter(reviewed_at__gt=timezone.now()).exists()
-    assert "60 contents, 240 history rows" in out.getvalue()
-
-    with pytest.raises(CommandError, match="exists"):
-        call_command("seed_bench", users=1, contents=1, history=0, due=0, stdout=StringIO())
-    call_command("seed_bench", users=1, contents=2, history=1, due=1, reset=True, stdout=StringIO())
-    assert Content.objects.count() == 2
-
-
-def test_seed_bench_validates_its_arguments() -> None:
-    with pytest.raises(CommandError):
-        call_command("seed_bench", users=1, contents=5, history=1, due=6, stdout=StringIO())
 
 
 def test_admin_lists_and_shows_learning_objects(user) -> None:
