@@ -14,13 +14,14 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export PYTHONUNBUFFERED := 1
 
-.PHONY: help install run serve worker migrate setup test test-system lint bench clean
+.PHONY: help install run serve worker migrate setup test test-system lint bench clean client
 
 help:
 	@echo "make run      install, migrate, seed the demo account, serve the API on 127.0.0.1:8000 (HOST, PORT) with a worker"
 	@echo "make test     install and run the whole suite (ruff, lint-imports, migrations check, pytest)"
 	@echo "make bench    load benchmarks on PostgreSQL + Redis with the production server"
 	@echo "make worker   run the Django-Q2 worker alone;  make migrate   apply migrations"
+	@echo "make client   regenerate the TypeScript client's types (clients/typescript) from the API schema"
 
 $(VENV)/.installed: pyproject.toml uv.lock
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -69,6 +70,16 @@ test: install
 SYSTEM_WORKERS ?= 5
 test-system: install
 	DEBUG=0 $(PY) -m pytest tests/system -n $(SYSTEM_WORKERS) --dist load $(PYTEST_ARGS)
+
+# The typed TypeScript client (clients/typescript/README.md): its types regenerated from the schema
+# manage.py dumps (no server needed), then type-checked. Commit src/schema.d.ts with the API change:
+# the system tier fails while it differs from what the live server's schema generates.
+CLIENT := clients/typescript
+client: install
+	@bash $(CLIENT)/scripts/install.sh
+	@mkdir -p var
+	$(PY) manage.py export_openapi_schema --api config.api.api --output var/openapi.json
+	cd $(CLIENT) && node scripts/generate.mjs ../../var/openapi.json && node_modules/.bin/tsc --noEmit
 
 # Load benchmarks on PostgreSQL + Redis with gunicorn and wrk (docs/benchmarks.md); a dedicated
 # database (BENCH_DB, default resee_bench) is recreated and seeded each run.
