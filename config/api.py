@@ -38,10 +38,21 @@ class Api(NinjaAPI):
         return ApiSchema(self, path_prefix)
 
 
+# Versioning (docs/api.md): config/urls.py mounts this API at /api/v1/ (namespace "api", the canonical
+# base every schema path names) and again at /api/ (namespace API_ALIAS_NAMESPACE), an alias of it.
+API_VERSION = "1"
+API_ALIAS_NAMESPACE = "api-alias"
+
 api = Api(
     title="Resee API",
-    version="1",
-    description="Spaced-repetition learning: content, reviews on schedule, AI practice questions, insights.",
+    version=API_VERSION,
+    description=(
+        "Spaced-repetition learning: content, reviews on schedule, AI practice questions, insights.\n\n"
+        "The base URL is `/api/v1/`; every path below names it. `/api/` is an alias that serves the same "
+        "operations with the same answers (for clients written before versioning); new clients use "
+        "`/api/v1/`. A deprecated operation is marked `deprecated` here and answers `Deprecation`, "
+        "`Sunset` and `Link` headers at least six months before it is removed (docs/api.md)."
+    ),
     urls_namespace="api",
     docs_url="/docs",
     openapi_url="/openapi.json",

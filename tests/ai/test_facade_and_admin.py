@@ -125,15 +125,15 @@ def test_admin_pages_show_questions_usage_jobs_and_the_request_log_with_cost_sum
 def test_the_ai_routes_are_documented_in_openapi(api_client) -> None:
     schema = api_client.get("/api/openapi.json").json()
 
-    paths = {p for p in schema["paths"] if p.startswith("/api/ai-review/")}
+    paths = {p for p in schema["paths"] if p.startswith("/api/v1/ai-review/")}
     assert paths == {
-        "/api/ai-review/generate/",
-        "/api/ai-review/evaluate/",
-        "/api/ai-review/analyze/",
-        "/api/ai-review/questions/",
-        "/api/ai-review/usage/",
-        "/api/ai-review/jobs/",
-        "/api/ai-review/jobs/{job_id}/",
+        "/api/v1/ai-review/generate/",
+        "/api/v1/ai-review/evaluate/",
+        "/api/v1/ai-review/analyze/",
+        "/api/v1/ai-review/questions/",
+        "/api/v1/ai-review/usage/",
+        "/api/v1/ai-review/jobs/",
+        "/api/v1/ai-review/jobs/{job_id}/",
     }
-    assert "201" in schema["paths"]["/api/ai-review/generate/"]["post"]["responses"]
-    assert "202" in schema["paths"]["/api/ai-review/jobs/"]["post"]["responses"]
+    assert "201" in schema["paths"]["/api/v1/ai-review/generate/"]["post"]["responses"]
+    assert "202" in schema["paths"]["/api/v1/ai-review/jobs/"]["post"]["responses"]

@@ -129,8 +129,8 @@ def _drive_the_admin_and_the_docs(page: Page, external: list[str], base: str) ->
     page.wait_for_selector(".opblock-summary-path", state="attached")
     paths = page.locator(".opblock-summary-path").all_inner_texts()
     assert len(paths) >= 10
-    assert any("/api/monitoring/alert-rules/" in path for path in paths)
-    assert any("/api/health/live/" in path for path in paths)
+    assert any("/api/v1/monitoring/alert-rules/" in path for path in paths)
+    assert any("/api/v1/health/live/" in path for path in paths)
     page.screenshot(path=str(ARTIFACTS / "05-api-docs.png"), full_page=True)
 
     assert external == [], f"the pages reached outside the server: {external}"

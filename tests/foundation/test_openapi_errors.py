@@ -27,24 +27,24 @@ def test_the_error_component_has_the_contract_shape(schema: dict[str, Any]) -> N
 
 
 def test_an_authenticated_write_with_a_path_documents_every_shared_error(schema: dict[str, Any]) -> None:
-    documented = responses(schema, "/api/content/{content_id}/", "patch")
+    documented = responses(schema, "/api/v1/content/{content_id}/", "patch")
     assert {"400", "401", "404", "409", "422", "429", "503"} <= set(documented)
     assert documented["400"]["content"]["application/json"]["schema"] == ERROR_REF
 
 
 def test_a_public_unthrottled_read_documents_only_what_it_can_answer(schema: dict[str, Any]) -> None:
-    assert set(responses(schema, "/api/health/live/", "get")) == {"200", "503"}
+    assert set(responses(schema, "/api/v1/health/live/", "get")) == {"200", "503"}
 
 
 def test_a_public_body_route_has_no_401_or_404(schema: dict[str, Any]) -> None:
-    documented = set(responses(schema, "/api/auth/register/", "post"))
+    documented = set(responses(schema, "/api/v1/auth/register/", "post"))
     assert {"400", "422", "429"} <= documented
     assert not {"401", "404"} & documented
 
 
 def test_what_a_route_documents_itself_is_kept(schema: dict[str, Any]) -> None:
     # identity documents its own 401 with its ErrorOut; the shared one does not replace it.
-    documented = responses(schema, "/api/auth/token/", "post")
+    documented = responses(schema, "/api/v1/auth/token/", "post")
     assert documented["401"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/ErrorOut"
     }

@@ -120,6 +120,6 @@ def test_the_largest_offset_answers_an_empty_page(db: Any, path: str) -> None:
 
 def test_the_offset_bound_is_in_the_openapi_schema(api_client: Client) -> None:
     schema = api_client.get("/api/openapi.json").json()
-    parameters = schema["paths"]["/api/content/categories/"]["get"]["parameters"]
+    parameters = schema["paths"]["/api/v1/content/categories/"]["get"]["parameters"]
     offset = next(parameter for parameter in parameters if parameter["name"] == "offset")
     assert offset["schema"]["maximum"] == MAX_OFFSET

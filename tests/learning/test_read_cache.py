@@ -471,8 +471,9 @@ UNRELATED: dict[tuple[str, str], str] = {
 def api_write_operations() -> set[tuple[str, str]]:
     from config.api import api
 
+    # The schema names the canonical /api/v1/ paths; the tables above call the /api/ alias of each.
     return {
-        (method.upper(), path)
+        (method.upper(), path.replace("/api/v1/", "/api/", 1))
         for path, operations in api.get_openapi_schema()["paths"].items()
         for method in operations
         if method in {"post", "put", "patch", "delete"}

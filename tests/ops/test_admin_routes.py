@@ -18,7 +18,7 @@ from modules.identity.testing import auth_headers, make_admin, make_user
 
 pytestmark = pytest.mark.django_db
 
-ADMIN_PREFIXES = ("/api/monitoring/", "/api/analytics/subscriptions/")
+ADMIN_PREFIXES = ("/api/v1/monitoring/", "/api/v1/analytics/subscriptions/")
 FORBIDDEN = {"detail": "You do not have permission to do this.", "code": "forbidden"}
 
 
@@ -42,7 +42,7 @@ def call(client: Client, method: str, path: str):
 def test_the_schema_lists_every_admin_route() -> None:
     # The enumeration must not come back empty: 7 monitoring operations and the subscription analytics.
     assert len(ADMIN_OPERATIONS) == 8
-    assert ("get", "/api/analytics/subscriptions/") in ADMIN_OPERATIONS
+    assert ("get", "/api/v1/analytics/subscriptions/") in ADMIN_OPERATIONS
 
 
 @pytest.mark.parametrize(("method", "path"), ADMIN_OPERATIONS)

@@ -42,4 +42,4 @@ def test_the_only_token_routes_are_ours(api_client: Client) -> None:
     schema = api_client.get("/api/openapi.json").json()
     token_paths = sorted(path for path in schema["paths"] if "token" in path or "login" in path)
 
-    assert token_paths == ["/api/auth/token/", "/api/auth/token/refresh/"]
+    assert token_paths == ["/api/v1/auth/token/", "/api/v1/auth/token/refresh/"]
