@@ -1,7 +1,8 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 
 from config.api import API_ALIAS_NAMESPACE, api
+from modules.identity import pages
 from modules.ops.api import prometheus_metrics
 
 admin.site.site_header = "Resee administration"
@@ -16,4 +17,6 @@ urlpatterns = [
     # throttles) under a second prefix and its own namespace.
     path("api/", (api.urls[0], "ninja", API_ALIAS_NAMESPACE)),
     path("metrics", prometheus_metrics, name="prometheus-metrics"),  # Bearer METRICS_BEARER_TOKEN
+    # The pages behind the links of the verification and reset emails (modules/identity/pages.py).
+    path("", include((pages.urlpatterns, pages.app_name))),
 ]

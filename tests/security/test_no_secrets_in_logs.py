@@ -190,8 +190,8 @@ def register_and_verify(client: Client, logs: Logs, email: str, commit: Any) -> 
     logs.keep(verification)
     assert_status(post(client, "/api/auth/verify-email/", {"token": verification + "x"}), 400)
     assert_status(post(client, "/api/auth/verify-email/", {"token": verification}), 200)
-    # The link opened on the API host, as happens when FRONTEND_URL is left at SITE_URL.
-    assert_status(client.get(f"/verify-email?token={verification}"), 404)
+    # The link opened again on the API host's page (FRONTEND_URL left at SITE_URL): already used.
+    assert_status(client.get(f"/verify-email?token={verification}"), 400)
 
 
 def log_in(client: Client, logs: Logs, email: str, password: str) -> dict[str, Any]:
@@ -255,10 +255,10 @@ def reset_password(client: Client, logs: Logs, email: str, commit: Any) -> None:
     assert_status(post(client, "/api/auth/password-reset/confirm/", bad), 400)
     good = {"token": reset, "new_password": PASSWORDS[1]}
     assert_status(post(client, "/api/auth/password-reset/confirm/", good), 200)
-    assert_status(client.get(f"/reset-password?token={reset}"), 404)
+    assert_status(client.get(f"/reset-password?token={reset}"), 400)  # the page: already used
     # runserver's line for that request, as django.core.servers.basehttp logs it (4xx at WARNING).
     logging.getLogger("django.server").warning(
-        '"%s" %s %s', f"GET /reset-password?token={reset} HTTP/1.1", "404", "179", extra={"status_code": 404}
+        '"%s" %s %s', f"GET /reset-password?token={reset} HTTP/1.1", "400", "179", extra={"status_code": 400}
     )
 
 
@@ -341,7 +341,7 @@ def test_a_whole_account_journey_writes_no_secret_to_any_log_line(
     assert len(logs.lines) > 50  # the capture saw the journey (SQL included), not nothing
     assert '"unhandled error"' in text and "Traceback" in text  # the crash was logged, with its traceback
     assert "Authorization header ignored: its scheme is not Bearer" in text  # said, without the header
-    assert "Not Found: /reset-password" in text and "GET /reset-password?token=[REDACTED] HTTP/1.1" in text
+    assert "Bad Request: /reset-password" in text and "GET /reset-password?token=[REDACTED] HTTP/1.1" in text
     assert find_secrets(text, logs.known) == []
     if logs.debug:  # a developer still follows the link: the whole message is in a file, not the log
         saved = sorted(logs.mail_folder.glob("*.eml"))

@@ -20,6 +20,7 @@ from modules.identity.services.accounts import (
     delete_account_with_password,
     ensure_email_verified,
     make_password_reset_token,
+    password_reset_token_valid,
     profile,
     register,
     request_password_reset,
@@ -29,6 +30,7 @@ from modules.identity.services.accounts import (
     send_verification_email,
     summary,
     update_profile,
+    verification_token_valid,
     verify_email,
 )
 from modules.identity.services.demo import DemoUser, ensure_demo_user
@@ -98,6 +100,7 @@ __all__ = [
     "logout",
     "make_password_reset_token",
     "obtain_tokens",
+    "password_reset_token_valid",
     "profile",
     "refresh_tokens",
     "register",
@@ -120,5 +123,6 @@ __all__ = [
     "update_profile",
     "users_by_tier",
     "users_due_for_reminder",
+    "verification_token_valid",
     "verify_email",
 ]

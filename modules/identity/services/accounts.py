@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import unquote, urlencode
 
 from allauth.account.models import EmailAddress, EmailConfirmationHMAC
 from django.conf import settings
@@ -141,6 +141,15 @@ def _first_send_in_cooldown(kind: str, email: str) -> bool:
         return True
 
 
+def _plain_token(token: str) -> str:
+    """The token as it was issued. One copied out of an email's link may still be percent-encoded
+    (``%3A`` for the ``:`` of a verification token). Neither kind of token ever contains ``%``, so a
+    ``%`` means one layer of encoding: it is decoded once (never repeatedly), and whatever comes out
+    goes through the same signature checks as any other input."""
+    token = token.strip()
+    return unquote(token) if "%" in token else token
+
+
 def _send_link(*, to: str, template: str, path: str, token: str, **context: Any) -> None:
     """A templated email whose link takes the token to ``FRONTEND_URL`` + ``path``."""
     link = f"{settings.FRONTEND_URL}{path}?{urlencode({'token': token})}"
@@ -204,8 +213,9 @@ def _primary_address(user: User) -> EmailAddress:
 
 @transaction.atomic
 def verify_email(*, token: str) -> User:
-    """Confirm an address with the token of its email. Valid 3 days, single use."""
-    confirmation = EmailConfirmationHMAC.from_key(token)  # None: bad signature, expired, or verified
+    """Confirm an address with the token of its email (raw or percent-encoded). Valid 3 days, single
+    use."""
+    confirmation = EmailConfirmationHMAC.from_key(_plain_token(token))  # None: bad, expired, verified
     if confirmation is None:
         raise InvalidToken()
     address = confirmation.email_address
@@ -220,6 +230,16 @@ def verify_email(*, token: str) -> User:
     User.objects.filter(pk=user.pk).update(is_email_verified=True)
     user.is_email_verified = True
     return user
+
+
+def verification_token_valid(*, token: str) -> bool:
+    """Whether ``verify_email`` would accept this token now; it reads and changes nothing, so a page
+    can show the confirm button (or "expired") without spending the token."""
+    confirmation = EmailConfirmationHMAC.from_key(_plain_token(token))
+    if confirmation is None:
+        return False
+    address = confirmation.email_address
+    return address.user.is_active and address.user.email == address.email
 
 
 def request_verification_email(*, email: str) -> None:
@@ -276,20 +296,34 @@ def send_password_reset(*, email: str) -> bool:
     return True
 
 
-@transaction.atomic
-def confirm_password_reset(*, token: str, new_password: str) -> User:
-    """Set a new password with a reset token; every session of the user ends. Proving the inbox is
-    reachable also verifies the address."""
+def _reset_token_user(token: str, *, lock: bool) -> User | None:
+    """The active user a reset token (raw or percent-encoded) is valid for, else None."""
     from allauth.account.utils import url_str_to_user_pk
 
-    uid, _, key = token.partition("-")
+    uid, _, key = _plain_token(token).partition("-")
     try:
         user_pk = url_str_to_user_pk(uid)
-    except (ValueError, OverflowError, DjangoValidationError) as exc:
-        raise InvalidToken() from exc
-    # Locked: a concurrent confirm with the same token waits, then finds the password changed.
-    user = User.objects.select_for_update().filter(pk=user_pk, is_active=True).first()
+    except (ValueError, OverflowError, DjangoValidationError):
+        return None
+    users = User.objects.select_for_update() if lock else User.objects
+    user = users.filter(pk=user_pk, is_active=True).first()
     if user is None or not key or not _reset_token_generator().check_token(user, key):
+        return None
+    return user
+
+
+def password_reset_token_valid(*, token: str) -> bool:
+    """Whether ``confirm_password_reset`` would accept this token now (reads only, spends nothing)."""
+    return _reset_token_user(token, lock=False) is not None
+
+
+@transaction.atomic
+def confirm_password_reset(*, token: str, new_password: str) -> User:
+    """Set a new password with a reset token (raw or percent-encoded); every session of the user ends.
+    Proving the inbox is reachable also verifies the address."""
+    # Locked: a concurrent confirm with the same token waits, then finds the password changed.
+    user = _reset_token_user(token, lock=True)
+    if user is None:
         raise InvalidToken()
     _validate_new_password(new_password, user=user, field="new_password")
     user.set_password(new_password)
