@@ -3,7 +3,8 @@
 ``ApiErrorBodyMiddleware`` keeps every /api/ answer in the contract's error shape, even the ones Django
 makes itself. Ninja maps the errors it sees (config/api.py). A few answers never reach it: an unknown
 route under /api/ (Django's 404 page), a wrong method (Ninja's bare 405) and a crash below Ninja
-(Django's 500 page). It rewrites those non-JSON error pages into ``{"detail", "code"}``.
+(Django's 500 page). It rewrites those non-JSON error pages into ``{"detail", "code"}``. "/api/" covers
+both prefixes of the API: the versioned base /api/v1/ and its alias /api/ (config/urls.py).
 
 ``DatabaseScopeMiddleware`` makes each request one unit of work for the read-replica routing.
 

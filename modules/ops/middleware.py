@@ -1,5 +1,9 @@
 """Request metrics middleware: latency, status and route template of every /api/ request.
 
+"/api/" covers both prefixes of the API, /api/v1/ and its alias /api/; the route template keeps the
+prefix the client used ("/api/v1/content/" and "/api/content/" count apart), which measures how much
+traffic still uses the alias.
+
 Sits right after SecurityMiddleware, so the latency covers the rest of the stack. Recording is one
 pipelined Redis round trip; it never breaks a request: a failure is logged and recording pauses for
 a short while (a cache outage must not add a socket timeout to every request).
