@@ -272,7 +272,7 @@ if not DEBUG and not TESTING:
     SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 3600)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_REFERRER_POLICY = "same-origin"
-    SECURE_REDIRECT_EXEMPT = [r"^api/health/"]
+    SECURE_REDIRECT_EXEMPT = [r"^api/(v1/)?health/"]  # both prefixes (docs/api.md)
 
 # --- Logging: structured (one JSON object a line) to stdout -------------------------------------
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
