@@ -24,6 +24,7 @@ from modules.insights.api import admin_router as insights_admin_router
 from modules.insights.api import router as insights_router
 from modules.learning.api import content_router, review_router
 from modules.ops.api import health_router, monitoring_router
+from modules.portability.api import router as portability_router
 
 logger = logging.getLogger("resee.api")
 
@@ -71,6 +72,7 @@ api.add_router("/content/", content_router)
 api.add_router("/review/", review_router)
 api.add_router("/ai-review/", ai_router)
 api.add_router("/analytics/", insights_router)
+api.add_router("/portability/", portability_router)
 # Admin-only routers: staff-only authentication declared once here, never checked in a route.
 api.add_router("/analytics/", insights_admin_router, auth=staff_jwt_auth)
 api.add_router("/health/", health_router)

@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "modules.ai",
     "modules.insights",
     "modules.ops",
+    "modules.portability",
     "django_q",
 ]
 SITE_ID = 1
@@ -250,6 +251,16 @@ SENTRY_DSN = env_str("SENTRY_DSN")
 SENTRY_ENVIRONMENT = env_str("SENTRY_ENVIRONMENT", "development" if DEBUG else "production")
 SENTRY_TRACES_SAMPLE_RATE = env_float("SENTRY_TRACES_SAMPLE_RATE", 0.0)
 SENTRY_SEND_PII = env_bool("SENTRY_SEND_PII", False)
+
+# --- Data export and import (docs/portability.md) ----------------------------------------------
+# Web and worker must share these directories (one volume) when they run in separate containers.
+PORTABILITY_EXPORT_DIR = Path(env_str("PORTABILITY_EXPORT_DIR", str(BASE_DIR / "var" / "exports")))
+PORTABILITY_UPLOAD_DIR = Path(env_str("PORTABILITY_UPLOAD_DIR", str(BASE_DIR / "var" / "imports")))
+PORTABILITY_MAX_UPLOAD_BYTES = env_int("PORTABILITY_MAX_UPLOAD_BYTES", 200 * 1024 * 1024)
+PORTABILITY_MAX_EXPANDED_BYTES = env_int("PORTABILITY_MAX_EXPANDED_BYTES", 1024 * 1024 * 1024)  # zip contents
+PORTABILITY_MAX_COMPRESSION_RATIO = env_int("PORTABILITY_MAX_COMPRESSION_RATIO", 100)  # per zip member
+PORTABILITY_EXPORT_KEEP_HOURS = env_int("PORTABILITY_EXPORT_KEEP_HOURS", 24)  # then the file is pruned
+PORTABILITY_LINK_SECONDS = env_int("PORTABILITY_LINK_SECONDS", 600)  # a download link's lifetime
 
 # --- i18n / time ----------------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"

@@ -15,7 +15,7 @@ side of the limit); jobs have a sweeper that releases theirs.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -65,13 +65,16 @@ __all__ = [
     "AIUsageTotals",
     "GenerationResult",
     "JobView",
+    "QuestionRecord",
     "UsageDTO",
     "analyze_content",
     "cost_since",
     "create_job",
     "evaluate_answer",
+    "export_questions",
     "fail_stale_jobs",
     "generate_questions",
+    "import_questions",
     "job_detail",
     "question_list",
     "questions_and_cost_by_user",
@@ -124,6 +127,24 @@ class JobView:
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+
+
+@dataclass(frozen=True)
+class QuestionRecord:
+    """A stored question as an export carries it (and an import writes it back)."""
+
+    content_id: int
+    type: str
+    question: str
+    options: list[str]
+    correct_answer: str
+    explanation: str
+    difficulty: str
+    provider: str
+    model: str
+    tokens_used: int
+    generation_time_ms: int
+    created_at: datetime
 
 
 @dataclass(frozen=True)
@@ -660,3 +681,36 @@ def questions_and_cost_by_user(*, since: datetime) -> dict[int, tuple[int, float
         user_id: (questions.get(user_id, 0), float(costs.get(user_id, Decimal(0))))
         for user_id in questions.keys() | costs.keys()
     }
+
+
+# --- Export and import (portability) -----------------------------------------------------------------
+
+_RECORD_COLUMNS = tuple(name for name in selectors.QUESTION_COLUMNS if name not in {"id", "job_id"})
+
+
+def export_questions(*, user: User) -> Iterator[QuestionRecord]:
+    """The user's questions, oldest first."""
+    rows = selectors.questions_of(user_id=user.pk).order_by("created_at", "id").values_list(*_RECORD_COLUMNS)
+    for row in rows.iterator(chunk_size=2000):
+        yield QuestionRecord(**dict(zip(_RECORD_COLUMNS, row, strict=True)))
+
+
+@transaction.atomic
+def import_questions(*, user: User, questions: Sequence[QuestionRecord]) -> tuple[int, int]:
+    """Stores questions of the user's contents; returns (created, skipped). A question already stored on
+    its content (same type, text and answer) or on a content that is not the user's is skipped."""
+    owned = {ref.id for ref in contents_for_user(user=user, ids=list({q.content_id for q in questions}))}
+    existing = set(
+        AIQuestion.objects.filter(user=user, content_id__in=owned).values_list(
+            "content_id", "type", "question", "correct_answer"
+        )
+    )
+    new = []
+    for record in questions:
+        key = (record.content_id, record.type, record.question, record.correct_answer)
+        if record.content_id not in owned or key in existing:
+            continue
+        existing.add(key)
+        new.append(AIQuestion(user=user, **{name: getattr(record, name) for name in _RECORD_COLUMNS}))
+    AIQuestion.objects.bulk_create(new, batch_size=2000)
+    return len(new), len(questions) - len(new)

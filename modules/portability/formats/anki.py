@@ -1,0 +1,401 @@
+"""Anki packages (``.apkg``, ``.colpkg``) read into a ``LearningImport``.
+
+Both are zips holding an SQLite collection and media. The collection comes in three forms, newest
+first: ``collection.anki21b`` (zstd-compressed, schema 18: note types and decks in their own tables;
+Anki 2.1.50+), ``collection.anki21`` and ``collection.anki2`` (schema 11: note types and decks as JSON
+in ``col``). A current package also holds a legacy ``collection.anki2`` with a single "please update"
+note, so the newest present is read. ``media`` maps numbered members to file names: JSON in legacy
+packages, zstd-compressed protobuf (``MediaEntries``) in current ones. Media is not imported; it is
+counted.
+
+Mapping: a note becomes a content (its sort field, usually the front, is the title; the other fields
+the body; HTML stripped; cloze deletions hidden in the title and revealed in the body), keyed by the
+note's guid. Its deck (of its first card) becomes its category (``A::B`` stays the name). The review
+log of the note's card with the most reviews becomes its history (a Resee content has one schedule;
+reviews of sibling cards are counted, not imported), each entry keyed by ``<guid>/<revlog id>``:
+Again → forgot, Hard → partial, Good and Easy → remembered (in the v1 scheduler's learning steps the
+buttons were Again, Good, Easy, so 2 and 3 are remembered there). Manual reschedules and entries
+without a rating are ignored. Times are the log's own (its ids are epoch milliseconds).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import tempfile
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import zstandard
+
+from modules.learning.services import ExternalKey, ImportedContent, ImportedReview, LearningImport
+from modules.portability.errors import CorruptFile, UnsafeArchive, UnsupportedFile
+from modules.portability.formats.archive import Limits, SafeZip, bounded_copy
+from modules.portability.formats.text import (
+    cloze_answer,
+    cloze_question,
+    fit,
+    has_cloze,
+    html_to_text,
+    title_and_body,
+)
+
+SOURCE = "anki"
+COLLECTIONS = ("collection.anki21b", "collection.anki21", "collection.anki2")
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+TITLE_LIMIT = 200  # learning's Content.title
+BODY_LIMIT = 50_000  # learning's Content.body
+CATEGORY_LIMIT = 100  # learning's Category.name
+FIELD_SEPARATOR = "\x1f"
+_EARLIEST = datetime(2006, 1, 1, tzinfo=UTC)  # before Anki existed: not a timestamp
+
+
+@dataclass
+class AnkiImport:
+    data: LearningImport
+    notes: int = 0
+    cards: int = 0
+    media_skipped: int = 0
+    reviews_of_sibling_cards: int = 0
+    log_entries_ignored: int = 0
+    collection: str = ""
+    warnings: list[str] = field(default_factory=list)
+
+
+# --- Protobuf, just enough for ``meta`` and ``media`` ------------------------------------------------------
+
+
+def _varint(data: bytes, pos: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        if pos >= len(data) or shift > 63:
+            raise CorruptFile("A protobuf value is truncated.")
+        byte = data[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return value, pos
+        shift += 7
+
+
+def protobuf_fields(data: bytes) -> list[tuple[int, int | bytes]]:
+    """(field number, value) of a message's top level: varints as ints, length-delimited as bytes."""
+    fields: list[tuple[int, int | bytes]] = []
+    pos = 0
+    while pos < len(data):
+        key, pos = _varint(data, pos)
+        number, wire = key >> 3, key & 7
+        if wire == 0:
+            value, pos = _varint(data, pos)
+            fields.append((number, value))
+        elif wire == 2:
+            length, pos = _varint(data, pos)
+            if pos + length > len(data):
+                raise CorruptFile("A protobuf field is truncated.")
+            fields.append((number, data[pos : pos + length]))
+            pos += length
+        elif wire == 1:
+            pos += 8
+        elif wire == 5:
+            pos += 4
+        else:
+            raise CorruptFile("An unknown protobuf wire type.")
+    return fields
+
+
+def _unzstd(data: bytes, *, limit: int) -> bytes:
+    reader = zstandard.ZstdDecompressor().stream_reader(data)
+    out = reader.read(limit + 1)
+    if len(out) > limit:
+        raise UnsafeArchive("A compressed member expands beyond the limit.")
+    return out
+
+
+# --- The package -------------------------------------------------------------------------------------
+
+
+def package_version(archive: SafeZip) -> int | None:
+    """``meta``'s version (1: anki2, 2: anki21, 3: anki21b), None for packages without it."""
+    if not archive.has("meta"):
+        return None
+    try:
+        fields = protobuf_fields(archive.read("meta"))
+    except CorruptFile:
+        return None
+    versions = [value for number, value in fields if number == 1 and isinstance(value, int)]
+    return versions[0] if versions else None
+
+
+def media_count(archive: SafeZip) -> int:
+    numbered = sum(1 for name in archive.names() if name.isdigit())
+    if not archive.has("media"):
+        return numbered
+    raw = archive.read("media")
+    listed = 0
+    if raw.startswith(ZSTD_MAGIC):
+        entries = protobuf_fields(_unzstd(raw, limit=archive.limits.max_total_bytes))
+        listed = sum(1 for number, _ in entries if number == 1)
+    elif raw.strip():
+        try:
+            mapping = json.loads(raw)
+        except ValueError as exc:
+            raise CorruptFile("The package's media list is not readable.") from exc
+        listed = len(mapping) if isinstance(mapping, dict) else 0
+    return max(listed, numbered)
+
+
+def choose_collection(archive: SafeZip) -> str:
+    present = [name for name in COLLECTIONS if archive.has(name)]
+    if not present:
+        raise UnsupportedFile("This zip holds no Anki collection (collection.anki21b, .anki21 or .anki2).")
+    if package_version(archive) == 3 and "collection.anki21b" not in present:
+        raise CorruptFile("The package says it holds collection.anki21b, which is missing.")
+    return present[0]
+
+
+def extract_collection(archive: SafeZip, name: str, target: Path) -> None:
+    limit = archive.limits.max_total_bytes
+    with target.open("wb") as out:
+        if name.endswith("anki21b"):
+            with archive.open(name) as member:
+                head = member.read(4)
+            if head != ZSTD_MAGIC:
+                raise CorruptFile(f"{name} is not zstd-compressed.")
+            with archive.open(name) as member:
+                reader = zstandard.ZstdDecompressor().stream_reader(member)
+                try:
+                    bounded_copy(reader, out, limit=limit, what=name)
+                except zstandard.ZstdError as exc:
+                    raise CorruptFile(f"{name} cannot be decompressed ({exc}).") from exc
+        else:
+            archive.copy(name, out)
+
+
+def _unicase(left: str, right: str) -> int:
+    a, b = left.casefold(), right.casefold()
+    return (a > b) - (a < b)
+
+
+def open_read_only(path: Path) -> sqlite3.Connection:
+    """The collection opened read-only (``immutable``: no journal, no lock), its schema untrusted."""
+    conn = sqlite3.connect(f"file:{quote(str(path))}?mode=ro&immutable=1", uri=True)
+    conn.create_collation("unicase", _unicase)  # schema 18's collation, for any query that compares names
+    conn.execute("PRAGMA trusted_schema = OFF")
+    conn.execute("PRAGMA query_only = ON")
+    return conn
+
+
+# --- The collection ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _NoteType:
+    fields: tuple[str, ...]
+    sort_field: int
+
+
+def _timestamp_ms(value: int, now: datetime) -> datetime | None:
+    try:
+        at = datetime.fromtimestamp(value / 1000, tz=UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
+    return at if _EARLIEST <= at <= now + timedelta(days=1) else None
+
+
+class _Collection:
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        missing = {"col", "notes", "cards", "revlog"} - tables
+        if missing:
+            raise CorruptFile(f"The collection lacks its {', '.join(sorted(missing))} table(s).")
+        self.modern = {"notetypes", "fields", "decks"} <= tables
+        self.tables = tables
+        row = conn.execute("SELECT conf, models, decks FROM col").fetchone()
+        if row is None:
+            raise CorruptFile("The collection has no header row.")
+        self.col_conf, self.col_models, self.col_decks = (self._json(value) for value in row)
+
+    @staticmethod
+    def _json(value: Any) -> dict[str, Any]:
+        if not value:
+            return {}
+        try:
+            parsed = json.loads(value)
+        except (TypeError, ValueError) as exc:
+            raise CorruptFile("The collection's header is not readable.") from exc
+        return parsed if isinstance(parsed, dict) else {}
+
+    def scheduler_version(self) -> int:
+        if "config" in self.tables:
+            row = self.conn.execute("SELECT val FROM config WHERE key = 'schedVer'").fetchone()
+            if row is not None:
+                try:
+                    return int(json.loads(row[0]))
+                except (TypeError, ValueError):
+                    return 2
+            return 2  # schema 18 collections run the v2 or v3 scheduler
+        return int(self.col_conf.get("schedVer", 1) or 1)
+
+    def note_types(self) -> dict[int, _NoteType]:
+        if self.modern:
+            names: dict[int, list[str]] = defaultdict(list)
+            for ntid, _ord, name in self.conn.execute(
+                "SELECT ntid, ord, name FROM fields ORDER BY ntid, ord"
+            ):
+                names[int(ntid)].append(str(name))
+            sort_fields: dict[int, int] = {}
+            for ntid, config in self.conn.execute("SELECT id, config FROM notetypes"):
+                values = protobuf_fields(config or b"") if isinstance(config, bytes) else []
+                sort_fields[int(ntid)] = next((v for n, v in values if n == 2 and isinstance(v, int)), 0)
+            return {ntid: _NoteType(tuple(f), sort_fields.get(ntid, 0)) for ntid, f in names.items()}
+        types = {}
+        for key, model in self.col_models.items():
+            fields = sorted(model.get("flds", []), key=lambda f: f.get("ord", 0))
+            types[int(key)] = _NoteType(
+                tuple(str(f.get("name", "")) for f in fields), int(model.get("sortf", 0))
+            )
+        return types
+
+    def decks(self) -> dict[int, str]:
+        if self.modern:
+            rows = self.conn.execute("SELECT id, name FROM decks")
+            return {int(did): str(name).replace(FIELD_SEPARATOR, "::") for did, name in rows}
+        return {int(key): str(deck.get("name", "")) for key, deck in self.col_decks.items()}
+
+
+def _result(ease: int, kind: int, *, v1: bool) -> str:
+    if ease == 1:
+        return "forgot"
+    if ease == 2 and not (v1 and kind in (0, 2)):
+        return "partial"
+    return "remembered"
+
+
+def read_collection(conn: sqlite3.Connection, *, now: datetime) -> AnkiImport:
+    collection = _Collection(conn)
+    v1 = collection.scheduler_version() == 1
+    note_types = collection.note_types()
+    decks = collection.decks()
+
+    cards_of: dict[int, list[tuple[int, int, int]]] = defaultdict(list)  # nid -> (ord, card id, deck id)
+    card_count = 0
+    for cid, nid, did, odid, ord_ in conn.execute("SELECT id, nid, did, odid, ord FROM cards"):
+        cards_of[int(nid)].append((int(ord_), int(cid), int(odid or did)))
+        card_count += 1
+
+    log: dict[int, list[tuple[int, str, int]]] = defaultdict(list)  # cid -> (revlog id, result, ms)
+    ignored = 0
+    for rid, cid, ease, kind, spent in conn.execute(
+        "SELECT id, cid, ease, type, time FROM revlog ORDER BY id"
+    ):
+        if not (1 <= int(ease) <= 4 and int(kind) in (0, 1, 2, 3)) or _timestamp_ms(int(rid), now) is None:
+            ignored += 1
+            continue
+        log[int(cid)].append((int(rid), _result(int(ease), int(kind), v1=v1), int(spent or 0)))
+
+    contents: list[ImportedContent] = []
+    reviews: list[ImportedReview] = []
+    siblings = 0
+    notes = 0
+    guids: set[str] = set()
+    for nid, guid, mid, mod, flds in conn.execute("SELECT id, guid, mid, mod, flds FROM notes ORDER BY id"):
+        notes += 1
+        guid = str(guid)
+        if guid in guids:
+            continue
+        guids.add(guid)
+        cards = sorted(cards_of.get(int(nid), []))
+        primary = max(cards, key=lambda card: (len(log.get(card[1], ())), -card[0]), default=None)
+        entries = log.get(primary[1], []) if primary else []
+        siblings += sum(len(log.get(card[1], ())) for card in cards) - len(entries)
+        note_type = note_types.get(int(mid), _NoteType((), 0))
+        title, body = _title_and_body(str(flds).split(FIELD_SEPARATOR), note_type)
+        first_review = _timestamp_ms(entries[0][0], now) if entries else None
+        created = _timestamp_ms(int(nid), now) or first_review or now
+        if first_review is not None:
+            created = min(created, first_review)
+        modified = datetime.fromtimestamp(int(mod), tz=UTC) if 0 < int(mod) < 2**33 else created
+        deck = decks.get(primary[2]) if primary else None
+        contents.append(
+            ImportedContent(
+                ref=guid,
+                key=ExternalKey(SOURCE, guid),
+                title=title,
+                body=body,
+                category=fit(deck.strip(), CATEGORY_LIMIT) if deck and deck.strip() else None,
+                created_at=created,
+                updated_at=max(modified, created),
+            )
+        )
+        for rid, result, spent in entries:
+            reviews.append(
+                ImportedReview(
+                    content_ref=guid,
+                    key=ExternalKey(SOURCE, f"{guid}/{rid}"),
+                    result=result,
+                    reviewed_at=_timestamp_ms(rid, now),  # type: ignore[arg-type]
+                    time_spent_seconds=round(spent / 1000) if spent > 0 else None,
+                )
+            )
+    return AnkiImport(
+        data=LearningImport(contents=contents, reviews=reviews),
+        notes=notes,
+        cards=card_count,
+        reviews_of_sibling_cards=siblings,
+        log_entries_ignored=ignored,
+    )
+
+
+def _title_and_body(raw_fields: list[str], note_type: _NoteType) -> tuple[str, str]:
+    texts = [html_to_text(value) for value in raw_fields]
+    cloze = next((i for i, text in enumerate(texts) if has_cloze(text)), None)
+    if cloze is None:
+        return title_and_body(
+            texts,
+            title_index=note_type.sort_field,
+            title_limit=TITLE_LIMIT,
+            body_limit=BODY_LIMIT,
+            fallback="Untitled Anki note",
+        )
+    question = " ".join(cloze_question(texts[cloze]).split())
+    answer = [cloze_answer(texts[cloze])] + [
+        cloze_answer(text) for i, text in enumerate(texts) if i != cloze and text
+    ]
+    return fit(question, TITLE_LIMIT) or "Untitled Anki note", fit("\n\n".join(answer), BODY_LIMIT)
+
+
+def read_package(path: Path, *, limits: Limits, now: datetime) -> AnkiImport:
+    """Reads an ``.apkg``/``.colpkg``; raises a ``FileRejected`` error for anything it cannot trust."""
+    with SafeZip(path, limits) as archive, tempfile.TemporaryDirectory(prefix="resee-anki-") as workdir:
+        name = choose_collection(archive)
+        media = media_count(archive)
+        database = Path(workdir) / "collection.sqlite"
+        extract_collection(archive, name, database)
+        try:
+            conn = open_read_only(database)
+            try:
+                result = read_collection(conn, now=now)
+            finally:
+                conn.close()
+        except sqlite3.DatabaseError as exc:
+            raise CorruptFile(f"The collection is not a readable SQLite database ({exc}).") from exc
+    result.media_skipped = media
+    result.collection = name
+    if result.reviews_of_sibling_cards:
+        result.warnings.append(
+            f"{result.reviews_of_sibling_cards} reviews of a note's other cards were not imported "
+            "(a content keeps the history of its most reviewed card)."
+        )
+    if result.log_entries_ignored:
+        result.warnings.append(
+            f"{result.log_entries_ignored} review log entries without a rating (manual reschedules) "
+            "were ignored."
+        )
+    if media:
+        result.warnings.append(f"{media} media files were skipped (Resee stores text only).")
+    return result
