@@ -465,6 +465,11 @@ UNRELATED: dict[tuple[str, str], str] = {
     ("POST", "/api/monitoring/alert-rules/"): _ELSEWHERE,
     ("PATCH", "/api/monitoring/alert-rules/{rule_id}/"): _ELSEWHERE,
     ("DELETE", "/api/monitoring/alert-rules/{rule_id}/"): _ELSEWHERE,
+    ("POST", "/api/portability/exports/"): "reads only",
+    ("POST", "/api/portability/imports/"): (
+        "writes learning rows only through the facade's import_learning_data, checked above; "
+        "tests/portability/test_export_roundtrip.py reads the cached lists after an import"
+    ),
 }
 
 
