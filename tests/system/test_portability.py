@@ -1,0 +1,97 @@
+"""An Anki package uploaded over HTTP is imported by the real worker; an export is downloaded by its link."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from modules.portability.testing import AGAIN, GOOD, HARD, Note, Review, build_package
+from tests.system.stack import Stack, running
+
+pytestmark = pytest.mark.system
+
+LEARNER = """
+from modules.identity.testing import make_user
+make_user(email={email!r}, password={password!r}, scheduler="fsrs")
+"""
+PASSWORD = "a-long-passphrase-1"
+
+
+def _finished(stack: Stack, access: str, path: str, *, timeout: float) -> dict:
+    seen: dict = {}
+
+    def done() -> bool:
+        with stack.client(access) as http:
+            seen.update(http.get(path).json())
+        return seen["status"] in {"done", "failed"}
+
+    stack.wait_until(done, timeout=timeout, what=f"{path} to finish")
+    return seen
+
+
+def _package(path: Path, notes: int) -> Path:
+    now = datetime.now(UTC)
+    built = []
+    for i in range(notes):
+        created = now - timedelta(days=60, minutes=i)
+        reviews = [
+            Review(created + timedelta(days=1 + 3 * step), (AGAIN, HARD, GOOD)[(i + step) % 3])
+            for step in range(4)
+        ]
+        built.append(
+            Note([f"<b>word {i}</b>", f"meaning {i}"], created, deck=f"Deck::{i % 3}", reviews=reviews)
+        )
+    return build_package(path, built, format="anki21b", media=2)
+
+
+def test_an_uploaded_apkg_is_imported_by_the_worker_and_an_export_downloads(
+    stack_factory, tmp_path: Path, record_property
+) -> None:
+    stack = stack_factory(
+        PORTABILITY_EXPORT_DIR=str(tmp_path / "exports"), PORTABILITY_UPLOAD_DIR=str(tmp_path / "uploads")
+    )
+    package = _package(tmp_path / "deck.apkg", 200)
+    with running(stack):
+        stack.shell(LEARNER.format(email="anki@example.com", password=PASSWORD))
+        access = stack.login("anki@example.com", PASSWORD)
+        start = time.monotonic()
+        with stack.client(access) as http:
+            accepted = http.post(
+                "/api/portability/imports/",
+                data={"kind": "apkg"},
+                files={"file": ("deck.apkg", package.read_bytes(), "application/octet-stream")},
+            )
+        assert accepted.status_code == 202, accepted.text
+        job = _finished(stack, access, f"/api/portability/imports/{accepted.json()['id']}/", timeout=60)
+        record_property("import of 200 notes / 800 reviews done in (s)", round(time.monotonic() - start, 1))
+        assert job["status"] == "done", job
+        assert job["counts"]["contents_created"] == 200 and job["counts"]["reviews_imported"] == 800
+        assert job["counts"]["media_skipped"] == 2
+        with stack.client(access) as http:
+            assert http.get("/api/content/").json()["count"] == 200
+            history = http.get("/api/review/history/", params={"page_size": 5}).json()
+        assert len(history["results"]) == 5 and history["results"][0]["result"] in {
+            "forgot",
+            "partial",
+            "remembered",
+        }
+        assert list((tmp_path / "uploads").iterdir()) == []  # the upload is gone once imported
+
+        start = time.monotonic()
+        with stack.client(access) as http:
+            export = http.post("/api/portability/exports/", json={"format": "json"})
+        assert export.status_code == 202, export.text
+        done = _finished(stack, access, f"/api/portability/exports/{export.json()['id']}/", timeout=60)
+        assert done["status"] == "done", done
+        with stack.client() as anonymous:  # the signed link needs no Authorization header
+            downloaded = anonymous.get(done["download_url"])
+        record_property("export (JSON) written and downloaded in (s)", round(time.monotonic() - start, 1))
+        assert downloaded.status_code == 200
+        document = json.loads(downloaded.content)
+        assert len(document["contents"]) == 200 and len(document["reviews"]) == 800
+        assert {c["external_source"] for c in document["contents"]} == {"anki"}
+    assert stack.broker_errors() == []
