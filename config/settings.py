@@ -291,9 +291,9 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
-    "filters": {"request_id": {"()": "config.logging.RequestIdFilter"}},
         "json": {"()": "config.logging.JsonFormatter"},
     },
+    "filters": {"request_id": {"()": "config.logging.RequestIdFilter"}},
     "handlers": {
         "stdout": {
             "class": "logging.StreamHandler",
