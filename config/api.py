@@ -14,9 +14,20 @@ from ninja.errors import Throttled as NinjaThrottled
 from ninja.openapi.schema import OpenAPISchema
 
 from config.openapi import ApiSchema
-from config.parser import ApiParser
+from config.parser import BODY_PARAMETER, ApiParser
 from modules.ai.api import router as ai_router
-from modules.common.errors import DomainError
+from modules.common.errors import (
+    Conflict,
+    DomainError,
+    FieldError,
+    Forbidden,
+    NotFound,
+    QuotaExceeded,
+    TemporaryRefusal,
+    TokenInvalid,
+    Unavailable,
+    ValidationFailed,
+)
 from modules.identity.api import accounts_router, auth_router
 from modules.identity.auth import jwt_auth, staff_jwt_auth
 from modules.identity.throttles import tier_throttle
@@ -98,17 +109,52 @@ def error_response(request: HttpRequest, *, status: int, detail: object, code: s
     return api.create_response(request, {"detail": detail, "code": code}, status=status)
 
 
+# The answer to each domain error (modules/common/errors.py): its status, found along the error's class
+# hierarchy (EmailNotVerified answers as Forbidden), then its ``code`` and ``detail``; a temporary
+# refusal that knows when it ends says so in ``Retry-After``.
+DOMAIN_ERROR_STATUS: dict[type[DomainError], int] = {
+    DomainError: 400,
+    TokenInvalid: 401,
+    Forbidden: 403,
+    NotFound: 404,
+    Conflict: 409,
+    ValidationFailed: 422,
+    QuotaExceeded: 429,
+    Unavailable: 503,
+}
+
+
+def domain_error_status(exc: DomainError) -> int:
+    return next(DOMAIN_ERROR_STATUS[cls] for cls in type(exc).__mro__ if cls in DOMAIN_ERROR_STATUS)
+
+
+def field_loc(location: tuple[str | int, ...]) -> list[str | int]:
+    """A domain location as Ninja's ``loc`` for the same input, so a field's errors have one shape
+    whether the schema or a service rejects it: query, path, form and file fields are ``[source,
+    name]``; a body field is ``["body", "payload", *path]`` (``BODY_PARAMETER``); the whole body is
+    ``["body"]``."""
+    source, *path = location
+    if source == "body" and path:
+        return ["body", BODY_PARAMETER, *path]
+    return [source, *path]
+
+
+def _field_detail(error: FieldError) -> dict[str, object]:
+    return {"type": error.kind, "loc": field_loc(error.location), "msg": error.message}
+
+
 @api.exception_handler(DomainError)
 def on_domain_error(request: HttpRequest, exc: DomainError) -> HttpResponse:
-    detail = exc.detail
-    if exc.status_code == 422:
+    status = domain_error_status(exc)
+    detail: object = exc.detail
+    if isinstance(exc, ValidationFailed):
         # The contract: a 422's detail is the list of field errors, even when a service gave a sentence
         # about the whole body ("Give at least one content id.").
-        items = detail if isinstance(detail, list) else [{"loc": ["body"], "msg": detail}]
-        detail = [field_error(item) for item in items]
-    response = error_response(request, status=exc.status_code, detail=detail, code=exc.code)
-    for name, value in exc.headers.items():
-        response[name] = value
+        fields = exc.fields or (FieldError(location=("body",), message=exc.detail),)
+        detail = [_field_detail(error) for error in fields]
+    response = error_response(request, status=status, detail=detail, code=exc.code)
+    if isinstance(exc, TemporaryRefusal) and exc.retry_after_seconds is not None:
+        response["Retry-After"] = str(exc.retry_after_seconds)
     return response
 
 

@@ -9,8 +9,9 @@ a query string; without this check each one surfaced as a 500 from deep inside a
 - Numbers too large for a float (``1e999`` parses as infinity).
 
 They are rejected, never stripped: silently changing what a client sent is worse than saying no. Such
-a value answers 422 ``validation_error`` with the location of each offending value (``["body", ...path]``,
-``["query", name]`` or ``["form", name]``), keys included. ``NaN`` and ``Infinity`` literals are not JSON
+a value answers 422 ``validation_error`` with the location of each offending value, in the shape Ninja
+gives a schema error of the same field (``["body", "payload", ...path]``, ``["query", name]`` or
+``["form", name]``), keys included. ``NaN`` and ``Infinity`` literals are not JSON
 at all and answer 400 ``bad_request`` like any other malformed body.
 
 Ninja wraps whatever ``parse_body`` raises into ``HttpError(400)``; the 422 travels as that error's
@@ -29,7 +30,11 @@ from django.utils.datastructures import MultiValueDict
 from ninja.errors import ValidationError
 from ninja.parser import Parser
 
-__all__ = ["ApiParser", "find_unstorable"]
+__all__ = ["BODY_PARAMETER", "ApiParser", "find_unstorable"]
+
+# The name every route gives its JSON body parameter (``payload: SomeIn``): Ninja locates a body field's
+# error at ["body", BODY_PARAMETER, field], and so do this parser and config/api.py's domain errors.
+BODY_PARAMETER = "payload"
 
 BIGINT_MIN, BIGINT_MAX = -(2**63), 2**63 - 1
 MAX_REPORTED = 20  # locations listed in one answer; the rest are the same mistake
@@ -91,7 +96,7 @@ def _reject_constant(name: str) -> float:
 class ApiParser(Parser):
     def parse_body(self, request: HttpRequest) -> Any:
         data = json.loads(request.body, parse_constant=_reject_constant)
-        errors = find_unstorable(data, root=("body",))
+        errors = find_unstorable(data, root=("body", BODY_PARAMETER))
         if errors:
             raise ValidationError(errors)
         return data

@@ -178,7 +178,8 @@ def _daily_limit(user: User) -> int:
 
 
 def _ensure_ai_allowed(user: User) -> int:
-    """The user's daily question limit; 403 for unverified users and tiers without AI."""
+    """The user's daily question limit; EmailNotVerified for unverified users, TierRequired for tiers
+    without AI."""
     ensure_email_verified(user)
     limit = _daily_limit(user)
     if limit <= 0:
@@ -208,7 +209,7 @@ def _reserve(*, user: User, limit: int, count: int, now: datetime | None = None)
         raise QuotaExceeded(
             f"This would pass your daily AI question quota: {used} of {limit} used today, {count} requested. "
             f"The quota resets at midnight ({user.timezone}).",
-            headers={"Retry-After": str(max(1, int((reset - now).total_seconds())))},
+            retry_after_seconds=max(1, int((reset - now).total_seconds())),
         )
     return usage_id
 
@@ -270,8 +271,10 @@ def _failure_stats(provider: AIProvider, exc: BaseException) -> CallStats:
 
 
 def _unavailable(exc: ProviderError) -> Unavailable:
-    headers = {"Retry-After": str(max(1, round(exc.retry_after)))} if exc.retry_after else {}
-    return Unavailable(f"{exc.message} Nothing was charged to your quota; try again later.", headers=headers)
+    return Unavailable(
+        f"{exc.message} Nothing was charged to your quota; try again later.",
+        retry_after_seconds=max(1, round(exc.retry_after)) if exc.retry_after else None,
+    )
 
 
 # --- Generation --------------------------------------------------------------------------------------
@@ -343,8 +346,9 @@ def _store(
 def generate_questions(
     *, user: User, content_id: int, question_types: list[str], difficulty: str, count: int
 ) -> GenerationResult:
-    """Generates ``count`` questions on one content now. 403 without AI, 404 for others' content,
-    429 when the quota would pass (nothing generated), 503 when the provider fails (nothing charged)."""
+    """Generates ``count`` questions on one content now. TierRequired (or EmailNotVerified) without AI,
+    NotFound for others' content, QuotaExceeded when the quota would pass (nothing generated),
+    Unavailable when the provider fails (nothing charged)."""
     limit = _ensure_ai_allowed(user)
     params = GenerationParams.of(question_types=question_types, difficulty=difficulty, count=count)
     ref = get_content(user=user, content_id=content_id)
@@ -476,8 +480,8 @@ def usage_today(*, user: User) -> UsageDTO:
 def create_job(
     *, user: User, content_ids: list[int], question_types: list[str], difficulty: str, count: int
 ) -> JobView:
-    """Accepts a generation over several contents: reserves ``count`` per content now (429 if that
-    would pass the quota) and queues the work. Any content that is not the user's answers 404."""
+    """Accepts a generation over several contents: reserves ``count`` per content now (QuotaExceeded
+    if that would pass the quota) and queues the work. Any content that is not the user's: NotFound."""
     limit = _ensure_ai_allowed(user)
     params = GenerationParams.of(question_types=question_types, difficulty=difficulty, count=count)
     ids = list(dict.fromkeys(content_ids))

@@ -1,24 +1,63 @@
-"""Domain errors. Services raise these; config/api.py maps each to its HTTP status and ``code``.
+"""Domain errors: what went wrong, in the domain's words. Services raise these; the transport that
+called them decides how each is answered (config/api.py holds the API's table).
 
-One handler on ``DomainError`` covers every subclass, so a new error needs only a class here.
+An error carries a ``code`` (a stable machine-readable name), a ``detail`` sentence, and, where it
+applies, structured facts: the rejected inputs of a ``ValidationFailed`` (``FieldError``) and when a
+temporary refusal may be retried (``retry_after_seconds``). A new error needs only a class here; it
+inherits its parent's answer unless the table names it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal, Self
+
+# Where a rejected input came from: the request's JSON body, its query string, its path, its form
+# fields or an uploaded file.
+InputSource = Literal["body", "query", "path", "form", "file"]
+
 
 class DomainError(Exception):
-    status_code: int = 400
     code: str = "bad_request"
     default_detail: str = "Bad request."
 
-    def __init__(self, detail: str | list | None = None, *, headers: dict[str, str] | None = None) -> None:
+    def __init__(self, detail: str | None = None) -> None:
         self.detail = detail if detail is not None else self.default_detail
-        self.headers = headers or {}
-        super().__init__(str(self.detail))
+        super().__init__(self.detail)
 
 
-class BadRequest(DomainError):
-    pass
+@dataclass(frozen=True)
+class FieldError:
+    """One rejected input. ``location`` is its source, then its path inside it: ``("body",
+    "reviewed_at")``, ``("query", "ordering")``, ``("file", "file")``. ``kind`` names the rule it
+    broke (``value_error`` unless more precise)."""
+
+    location: tuple[str | int, ...]
+    message: str
+    kind: str = "value_error"
+
+
+class ValidationFailed(DomainError):
+    """Input that passed the schema but breaks a rule only the service can check.
+
+    Either about named inputs (``fields``; build one with ``ValidationFailed.field``) or, with a
+    ``detail`` alone, about the input as a whole ("Give at least one content id.").
+    """
+
+    code = "validation_error"
+    default_detail = "Validation failed."
+
+    def __init__(self, detail: str | None = None, *, fields: Sequence[FieldError] = ()) -> None:
+        self.fields: tuple[FieldError, ...] = tuple(fields)
+        super().__init__(detail if detail is not None or not self.fields else self.fields[0].message)
+
+    @classmethod
+    def field(
+        cls, name: str, message: str, *, source: InputSource = "body", kind: str = "value_error"
+    ) -> Self:
+        """One rejected input named ``name`` in ``source``."""
+        return cls(fields=[FieldError(location=(source, name), message=message, kind=kind)])
 
 
 class InvalidToken(DomainError):
@@ -26,28 +65,14 @@ class InvalidToken(DomainError):
     default_detail = "The token is invalid, expired or already used."
 
 
-class ValidationFailed(DomainError):
-    """Input that passed the schema but breaks a rule only the service can check."""
-
-    status_code = 422
-    code = "validation_error"
-    default_detail = "Validation failed."
-
-
-class NotAuthenticated(DomainError):
-    status_code = 401
-    code = "not_authenticated"
-    default_detail = "Authentication credentials were not provided."
-
-
 class TokenInvalid(DomainError):
-    status_code = 401
+    """Credentials that do not authenticate: a bad or expired access token, a wrong password."""
+
     code = "token_invalid"
     default_detail = "The token is invalid or expired."
 
 
 class Forbidden(DomainError):
-    status_code = 403
     code = "forbidden"
     default_detail = "You do not have permission to do this."
 
@@ -63,13 +88,11 @@ class TierRequired(Forbidden):
 
 
 class NotFound(DomainError):
-    status_code = 404
     code = "not_found"
     default_detail = "Not found."
 
 
 class Conflict(DomainError):
-    status_code = 409
     code = "conflict"
     default_detail = "Conflict."
 
@@ -79,19 +102,20 @@ class EmailTaken(Conflict):
     default_detail = "An account with this email already exists."
 
 
-class QuotaExceeded(DomainError):
-    status_code = 429
+class TemporaryRefusal(DomainError):
+    """A refusal that ends by itself; ``retry_after_seconds`` says when trying again may succeed
+    (None: unknown)."""
+
+    def __init__(self, detail: str | None = None, *, retry_after_seconds: int | None = None) -> None:
+        super().__init__(detail)
+        self.retry_after_seconds = retry_after_seconds
+
+
+class QuotaExceeded(TemporaryRefusal):
     code = "quota_exceeded"
     default_detail = "Daily quota exceeded."
 
 
-class Throttled(DomainError):
-    status_code = 429
-    code = "throttled"
-    default_detail = "Too many requests."
-
-
-class Unavailable(DomainError):
-    status_code = 503
+class Unavailable(TemporaryRefusal):
     code = "unavailable"
     default_detail = "A dependency is unavailable."

@@ -1,7 +1,7 @@
 """Request field types every module's schemas share.
 
 ``ClientDatetime``: a datetime a client sends (body or query). Pydantic accepts anything from year 1
-to 9999, with or without an offset; both extremes broke the services (a 500): a naive value compared
+to 9999, with or without an offset, and services cannot take either extreme: a naive value compared
 with an aware one raises ``TypeError``, and ``until - 1 hour`` on ``0001-01-01`` (or converting
 ``0001-01-01T00:00+14:00`` to UTC) raises ``OverflowError``. This type answers such input 422 at the
 schema and hands the service an aware UTC datetime:

@@ -25,9 +25,9 @@ MAX_OFFSET = 1_000_000  # keeps OFFSET inside a 64-bit integer and a page within
 class LimitOffsetPagination(ninja_pagination.LimitOffsetPagination):
     """Ninja's offset pagination with ``offset`` bounded (``MAX_OFFSET``); use it for every offset list.
 
-    Ninja's ``offset`` has no upper bound: past PostgreSQL's ``bigint`` the query failed (a 500). Past
-    ``MAX_OFFSET`` it now answers 422 like any other out-of-range parameter, and the bound shows in
-    the OpenAPI schema.
+    Ninja's ``offset`` has no upper bound, and past PostgreSQL's ``bigint`` the query cannot run. Past
+    ``MAX_OFFSET`` it answers 422 like any other out-of-range parameter, and the bound shows in the
+    OpenAPI schema.
     """
 
     class Input(Schema):

@@ -200,9 +200,8 @@ def reset_password(request: HttpRequest) -> HttpResponse:
     except InvalidToken:
         return _render(request, "reset_password.html", {"state": "invalid", "form": EmailForm()}, 400)
     except ValidationFailed as exc:  # the password validators' messages, as the API gives them
-        items = exc.detail if isinstance(exc.detail, list) else [exc.detail]
-        for item in items:
-            form.add_error("new_password", str(item["msg"]) if isinstance(item, dict) else str(item))
+        for message in [error.message for error in exc.fields] or [exc.detail]:
+            form.add_error("new_password", message)
         return _render(request, "reset_password.html", {"state": "form", "form": form}, 422)
     return _see_other("reset-password-done")
 

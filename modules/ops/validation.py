@@ -3,8 +3,7 @@ same rules: an unknown metric, a Slack URL outside the allow-list, a malformed r
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Iterable
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -59,9 +58,3 @@ def rule_validation_errors(
     if recipients_problem:
         errors["notify_emails"] = recipients_problem
     return errors
-
-
-def field_error(name: str, message: str, *, where: Sequence[str]) -> dict[str, Any]:
-    """One item of a 422's detail, in the shape of a schema error: ``loc`` is ``where`` then the
-    field, so clients read every 422 alike."""
-    return {"type": "value_error", "loc": [*where, name], "msg": message}

@@ -3,20 +3,16 @@ them; an import job that fails for one of them records the same code)."""
 
 from __future__ import annotations
 
-from modules.common.errors import Forbidden, ValidationFailed
-
-
-def _file_error(message: str) -> list[dict[str, object]]:
-    return [{"type": "value_error", "loc": ["body", "file"], "msg": message}]
+from modules.common.errors import FieldError, Forbidden, ValidationFailed
 
 
 class FileRejected(ValidationFailed):
-    """The base of every refusal of an uploaded file (422)."""
+    """The base of every refusal of an uploaded file: a ``ValidationFailed`` of the upload."""
 
     code = "file_rejected"
 
     def __init__(self, message: str) -> None:
-        super().__init__(_file_error(message))
+        super().__init__(fields=[FieldError(("file", "file"), message)])
         self.message = message
 
 

@@ -580,7 +580,7 @@ def run_import(*, job_id: int) -> str | None:
         _fail(job, code=exc.code, message=exc.message)
         return JobStatus.FAILED
     except ValidationFailed as exc:
-        _fail(job, code=exc.code, message=_message(exc.detail))
+        _fail(job, code=exc.code, message="; ".join(error.message for error in exc.fields) or exc.detail)
         return JobStatus.FAILED
     except OperationalError:
         raise  # the database went away: nothing was written, the queue runs the task again
@@ -595,14 +595,6 @@ def run_import(*, job_id: int) -> str | None:
 
 def _counts(counts: learning.ImportCounts) -> dict[str, int]:
     return {name: getattr(counts, name) for name in counts.__slots__}  # type: ignore[attr-defined]
-
-
-def _message(detail: Any) -> str:
-    if isinstance(detail, list):
-        return "; ".join(
-            str(item.get("msg", item)) if isinstance(item, dict) else str(item) for item in detail
-        )
-    return str(detail)
 
 
 # --- Housekeeping --------------------------------------------------------------------------------------

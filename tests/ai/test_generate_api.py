@@ -214,6 +214,20 @@ def test_claude_rate_limit_is_retried_and_then_succeeds(
     assert response.json()["remaining_daily_quota"] == 27
 
 
+def test_claude_rate_limited_after_retries_is_503_with_its_retry_after(
+    fake_claude, basic_user, paragraph_contents, client_for
+) -> None:
+    fake_claude.queue = [fake_anthropic.rate_limited() for _ in range(3)]  # 1 try + 2 retries
+
+    response = client_for(basic_user).post(
+        URL, body(paragraph_contents["photosynthesis"].pk), content_type="application/json"
+    )
+
+    assert response.status_code == 503
+    assert response["Retry-After"] == "1"  # what Claude's last answer asked for
+    assert AIUsage.objects.get(user=basic_user).questions_generated == 0
+
+
 def test_claude_malformed_answer_is_503_and_nothing_is_stored(
     fake_claude, basic_user, paragraph_contents, client_for
 ) -> None:

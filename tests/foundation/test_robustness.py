@@ -16,7 +16,7 @@ from ninja.errors import ValidationError
 
 from config.api import field_error, on_domain_error, on_validation_error
 from config.parser import BIGINT_MAX, BIGINT_MIN, MAX_REPORTED, find_unstorable
-from modules.common.errors import ValidationFailed
+from modules.common.errors import FieldError, ValidationFailed
 
 CONTENT = "/api/content/"
 
@@ -40,15 +40,24 @@ def assert_field_errors(response: Any, *locs: list[Any]) -> None:
 @pytest.mark.parametrize(
     ("raw", "loc"),
     [
-        ('{"title": "a\\u0000b", "body": "b"}', ["body", "title"]),
-        ('{"title": "t", "body": "\\u0000"}', ["body", "body"]),
-        ('{"title": "t", "body": "b", "extra": {"deep": ["ok", "x\\u0000"]}}', ["body", "extra", "deep", 1]),
-        ('{"title": "a\\ud800", "body": "b"}', ["body", "title"]),
-        ('{"title": "a\\udfff", "body": "b"}', ["body", "title"]),
-        ('{"title": "t", "body": "b", "category_id": 9223372036854775808}', ["body", "category_id"]),
-        ('{"title": "t", "body": "b", "category_id": -9223372036854775809}', ["body", "category_id"]),
-        ('{"title": "t", "body": "b", "category_id": 1e999}', ["body", "category_id"]),
-        ('{"title": "t", "body": "b", "category_id": -1e999}', ["body", "category_id"]),
+        ('{"title": "a\\u0000b", "body": "b"}', ["body", "payload", "title"]),
+        ('{"title": "t", "body": "\\u0000"}', ["body", "payload", "body"]),
+        (
+            '{"title": "t", "body": "b", "extra": {"deep": ["ok", "x\\u0000"]}}',
+            ["body", "payload", "extra", "deep", 1],
+        ),
+        ('{"title": "a\\ud800", "body": "b"}', ["body", "payload", "title"]),
+        ('{"title": "a\\udfff", "body": "b"}', ["body", "payload", "title"]),
+        (
+            '{"title": "t", "body": "b", "category_id": 9223372036854775808}',
+            ["body", "payload", "category_id"],
+        ),
+        (
+            '{"title": "t", "body": "b", "category_id": -9223372036854775809}',
+            ["body", "payload", "category_id"],
+        ),
+        ('{"title": "t", "body": "b", "category_id": 1e999}', ["body", "payload", "category_id"]),
+        ('{"title": "t", "body": "b", "category_id": -1e999}', ["body", "payload", "category_id"]),
     ],
     ids=[
         "nul-title",
@@ -70,13 +79,13 @@ def test_unstorable_values_in_a_json_body_are_422_at_their_location(
 
 def test_a_nul_in_a_field_name_is_422(auth_client: Client) -> None:
     response = post(auth_client, '{"title": "t", "body": "b", "x\\u0000": 1}')
-    assert_field_errors(response, ["body"])
+    assert_field_errors(response, ["body", "payload"])
     assert "Field name" in response.json()["detail"][0]["msg"]
 
 
 def test_every_unstorable_value_is_reported_at_once(auth_client: Client) -> None:
     response = post(auth_client, '{"title": "\\u0000", "body": "\\ud800"}')
-    assert_field_errors(response, ["body", "title"], ["body", "body"])
+    assert_field_errors(response, ["body", "payload", "title"], ["body", "payload", "body"])
 
 
 def test_the_bigint_bounds_themselves_pass_the_parser(auth_client: Client) -> None:
@@ -107,7 +116,7 @@ def test_a_deeply_nested_body_is_answered_without_exhausting_the_stack(auth_clie
     nested = "[" * 500 + '"\\u0000"' + "]" * 500
     response = post(auth_client, nested)
     assert response.status_code == 422
-    assert len(response.json()["detail"][0]["loc"]) == 501
+    assert response.json()["detail"][0]["loc"] == ["body", "payload", *[0] * 500]
     too_deep = post(auth_client, "[" * 100_000 + "]" * 100_000)
     assert too_deep.status_code == 400
 
@@ -269,8 +278,15 @@ def test_a_service_422_with_a_sentence_answers_a_list_of_field_errors() -> None:
     }
 
 
-def test_a_service_422_with_field_errors_keeps_them() -> None:
+def test_a_service_422_with_field_errors_lists_each_in_ninjas_shape() -> None:
     request = RequestFactory().get("/api/anything/")
-    errors = [{"type": "enum", "loc": ["query", "ordering"], "msg": "Unknown ordering."}]
-    response = on_domain_error(request, ValidationFailed(errors))
-    assert json.loads(response.content)["detail"] == errors
+    error = ValidationFailed(
+        fields=[
+            FieldError(("query", "ordering"), "Unknown ordering.", kind="enum"),
+            FieldError(("body", "items", 0, "title"), "Too long."),
+        ]
+    )
+    assert json.loads(on_domain_error(request, error).content)["detail"] == [
+        {"type": "enum", "loc": ["query", "ordering"], "msg": "Unknown ordering."},
+        {"type": "value_error", "loc": ["body", "payload", "items", 0, "title"], "msg": "Too long."},
+    ]

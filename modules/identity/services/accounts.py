@@ -17,7 +17,14 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
 
 from modules.common.cache import CacheUnavailable
-from modules.common.errors import EmailNotVerified, EmailTaken, Forbidden, InvalidToken, ValidationFailed
+from modules.common.errors import (
+    EmailNotVerified,
+    EmailTaken,
+    FieldError,
+    Forbidden,
+    InvalidToken,
+    ValidationFailed,
+)
 from modules.identity import selectors, tokens
 from modules.identity.models import EmailLog, User
 from modules.identity.services.outbox import send_email
@@ -109,23 +116,18 @@ def require_admin(user: User) -> None:
 # --- Helpers -----------------------------------------------------------------------------------------
 
 
-def _field_error(field: str, message: str, kind: str) -> dict[str, Any]:
-    # The shape of Ninja's own 422 entries, so clients read every validation error the same way.
-    return {"type": kind, "loc": ["body", "payload", field], "msg": message}
-
-
 def _validate_new_password(password: str, *, user: User, field: str) -> None:
     try:
         password_validation.validate_password(password, user=user)
     except DjangoValidationError as exc:
         raise ValidationFailed(
-            [_field_error(field, message, "weak_password") for message in exc.messages]
+            fields=[FieldError(("body", field), message, kind="weak_password") for message in exc.messages]
         ) from exc
 
 
 def _check_current_password(user: User, password: str, *, field: str) -> None:
     if not user.check_password(password):
-        raise ValidationFailed([_field_error(field, "The password is not correct.", "invalid_password")])
+        raise ValidationFailed.field(field, "The password is not correct.", kind="invalid_password")
 
 
 def _enqueue(func: str, *args: Any) -> None:
@@ -351,7 +353,10 @@ def update_profile(*, user: User, changes: dict[str, Any]) -> User:
     unknown = set(changes) - set(PROFILE_FIELDS)
     if unknown:
         raise ValidationFailed(
-            [_field_error(name, "This field cannot be changed.", "read_only") for name in sorted(unknown)]
+            fields=[
+                FieldError(("body", name), "This field cannot be changed.", kind="read_only")
+                for name in sorted(unknown)
+            ]
         )
     if not changes:
         return user

@@ -103,7 +103,7 @@ def delete_category(*, user: User, category_id: int) -> None:
 
     The row is locked before Django collects the content to uncategorise: a content write that holds
     the category (``owned_category``) finishes first, so its content is collected too; one that comes
-    later finds no category (404) rather than a foreign key violation at commit.
+    later finds no category (NotFound) rather than a foreign key violation at commit.
     """
     locked = (
         Category.objects.select_for_update().filter(user=user, pk=category_id).values_list("pk", flat=True)

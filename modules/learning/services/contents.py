@@ -101,8 +101,8 @@ def content_list(
 ) -> selectors.ContentPage[ContentView]:
     """The user's content, filtered and ordered: slice it for a page, ``count()`` for the total."""
     if ordering not in selectors.CONTENT_ORDERINGS:
-        raise ValidationFailed(
-            [{"loc": ["query", "ordering"], "msg": f"Unknown ordering {ordering!r}.", "type": "enum"}]
+        raise ValidationFailed.field(
+            "ordering", f"Unknown ordering {ordering!r}.", source="query", kind="enum"
         )
     return selectors.ContentPage(
         user_id=user.pk,

@@ -288,7 +288,7 @@ def export_reviews(*, user: User) -> Iterator[ReviewRecord]:
 
 
 def _invalid(message: str) -> ValidationFailed:
-    return ValidationFailed([{"loc": ["file"], "msg": message, "type": "value_error"}])
+    return ValidationFailed.field("file", message, source="file")
 
 
 def _check(data: LearningImport) -> None:

@@ -97,7 +97,7 @@ def _stored_outcome(*, user: User, key: str, request_hash: str) -> ReviewOutcome
 
 
 def _reviewed_at_error(message: str) -> ValidationFailed:
-    return ValidationFailed([{"loc": ["body", "reviewed_at"], "msg": message, "type": "value_error"}])
+    return ValidationFailed.field("reviewed_at", message)
 
 
 def _validated_reviewed_at(reviewed_at: datetime | None, now: datetime) -> datetime | None:

@@ -20,7 +20,6 @@ from modules.ops import selectors
 from modules.ops.catalog import BY_NAME
 from modules.ops.collectors import collect_all
 from modules.ops.models import MetricSample
-from modules.ops.validation import field_error
 
 logger = logging.getLogger(__name__)
 
@@ -90,11 +89,11 @@ def metric_samples(
     first, at most ``limit`` (clamped to 1..``MAX_SAMPLES``); ``truncated`` when more were there.
     ValidationFailed for an unknown metric or ``since`` after ``until``."""
     if name not in BY_NAME:
-        raise ValidationFailed([field_error("name", f"Unknown metric {name!r}.", where=["query"])])
+        raise ValidationFailed.field("name", f"Unknown metric {name!r}.", source="query")
     end = until or timezone.now()
     start = since or end - timedelta(hours=1)
     if start > end:
-        raise ValidationFailed([field_error("since", "since must not be after until.", where=["query"])])
+        raise ValidationFailed.field("since", "since must not be after until.", source="query")
     limit = max(1, min(limit, MAX_SAMPLES))
     rows = selectors.samples_between(name=name, since=start, until=end, limit=limit + 1)
     return SampleSeries(

@@ -2,7 +2,7 @@
 
 The API and the admin form refuse the same rules (``validation.py``): an unknown metric, a Slack
 webhook outside the allow-list, a malformed recipient. Recipients are stored lower-cased and without
-duplicates. A rule's name is unique (409 ``Conflict`` on a clash).
+duplicates. A rule's name is unique (``Conflict`` on a clash).
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from modules.common.db import lag_tolerant
-from modules.common.errors import Conflict, NotFound, ValidationFailed
+from modules.common.errors import Conflict, FieldError, NotFound, ValidationFailed
 from modules.ops import selectors
 from modules.ops.models import AlertEvent, AlertRule
-from modules.ops.validation import field_error, rule_validation_errors
+from modules.ops.validation import rule_validation_errors
 
 RULE_FIELDS = (
     "name",
@@ -101,7 +101,7 @@ def list_alert_events(*, rule_id: int | None = None, open_only: bool | None = No
 def _reject_unknown(values: dict[str, Any]) -> None:
     unknown = set(values) - set(RULE_FIELDS)
     if unknown:
-        raise ValidationFailed([field_error(sorted(unknown)[0], "Unknown field.", where=["body"])])
+        raise ValidationFailed.field(sorted(unknown)[0], "Unknown field.")
 
 
 def _validate(values: dict[str, Any]) -> None:
@@ -111,13 +111,11 @@ def _validate(values: dict[str, Any]) -> None:
         notify_emails=values.get("notify_emails"),
     )
     if errors:
-        raise ValidationFailed(
-            [field_error(key, msg, where=["body", "payload"]) for key, msg in errors.items()]
-        )
+        raise ValidationFailed(fields=[FieldError(("body", key), msg) for key, msg in errors.items()])
 
 
 def _raise_if_name_taken(*, name: str, exclude_id: int | None, cause: IntegrityError) -> None:
-    """Turns a unique-name violation into 409; any other integrity error stays a bug (re-raised)."""
+    """Turns a unique-name violation into Conflict; any other integrity error stays a bug (re-raised)."""
     if AlertRule.objects.filter(name=name).exclude(pk=exclude_id).exists():
         raise Conflict(f"An alert rule named {name!r} already exists.") from cause
 
