@@ -76,14 +76,14 @@ def export_status(request: HttpRequest, job_id: int) -> Any:
     description="The link an export job gives: no Authorization header needed, valid 10 minutes.",
     openapi_extra={
         "responses": {
-            "200": {
+            200: {
                 "description": "The export file",
                 "content": {
                     "application/json": {"schema": {"type": "string", "format": "binary"}},
                     "application/zip": {"schema": {"type": "string", "format": "binary"}},
                 },
             },
-            "403": {"description": "The link is invalid or has expired (`link_expired`)"},
+            403: {"description": "The link is invalid or has expired (`link_expired`)"},
         }
     },
 )
