@@ -4,9 +4,10 @@
 prefix the client used ("/api/v1/content/" and "/api/content/" count apart), which measures how much
 traffic still uses the alias.
 
-Sits right after SecurityMiddleware, so the latency covers the rest of the stack. Recording is one
-pipelined Redis round trip; it never breaks a request: a failure is logged and recording pauses for
-a short while (a cache outage must not add a socket timeout to every request).
+Sits right after SecurityMiddleware, so the latency covers the rest of the stack. Recording adds to
+the process's pending counts, written to Redis about once a second (modules/ops/requestmetrics.py), so
+most requests make no round trip for it. It never breaks a request: a failed write is logged and
+recording pauses for a short while (a cache outage must not add a socket timeout to every request).
 """
 
 from __future__ import annotations

@@ -2,17 +2,27 @@
 
 Each /api/ request adds to one hash per minute (count, latency sum, status classes, 429s, a fixed
 latency histogram, a count per route template) and to one hash of running totals (for Prometheus
-counters). On Redis that is one pipelined round trip of HINCRBY operations (``redis_client``: the
-cache's Redis through redis-py's own client); on other caches it falls back to ``cache.incr`` per field (local memory counts only its own process,
-so the collector treats API metrics as absent there). Latencies are kept in integer microseconds so
-that both paths use integer increments only.
+counters). A process adds its requests up in memory and writes the sums about once a second
+(``REQUEST_METRICS_FLUSH_SECONDS``, default 1; 0 writes every request at once): one pipelined round
+trip of HINCRBY operations per flush instead of one per request (``redis_client``: the cache's Redis
+through redis-py's own client); on other caches it falls back to ``cache.incr`` per field (local
+memory counts only its own process, so the collector treats API metrics as absent there). Latencies
+are kept in integer microseconds so that both paths use integer increments only.
+
+The flush runs on the request path when it is due (no thread), when the process reads the counters
+(so it always sees its own requests) and at exit. Each request is added to the minute it happened in,
+whenever it is written. What a process holds unwritten is at most its last second of requests: a
+process that then goes idle writes it with its next request or at exit.
 """
 
 from __future__ import annotations
 
+import atexit
 import functools
 import logging
+import os
 import re
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -181,6 +191,44 @@ def _client_on(url: str, options: tuple[tuple[str, Any], ...]) -> redis.Redis:
     return redis.Redis.from_url(url, **dict(options))
 
 
+DEFAULT_FLUSH_SECONDS = 1.0
+
+
+def flush_seconds() -> float:
+    return float(getattr(settings, "REQUEST_METRICS_FLUSH_SECONDS", DEFAULT_FLUSH_SECONDS))
+
+
+class _Pending:
+    """This process's counts not written yet: {hash base: {field: amount}}, per cache alias."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.by_alias: dict[str, dict[str, dict[str, int]]] = {}
+        self.flushed_at = float("-inf")  # the first request of a process writes at once
+        self.pid = os.getpid()
+
+    def take(self, alias: str) -> dict[str, dict[str, int]]:
+        with self.lock:
+            return self.by_alias.pop(alias, {})
+
+
+_pending = _Pending()
+
+
+def _process_pending() -> _Pending:
+    """The pending counts of this process (a forked child starts empty: its parent writes its own)."""
+    global _pending
+    if _pending.pid != os.getpid():
+        _pending = _Pending()
+    return _pending
+
+
+def discard_pending() -> None:
+    """Forgets every count this process has not written (tests start from nothing)."""
+    global _pending
+    _pending = _Pending()
+
+
 class RequestMetricsStore:
     """Reads and writes the counters in the cache ``alias`` (resolved on every call, so settings
     overrides and per-thread connections apply)."""
@@ -188,6 +236,7 @@ class RequestMetricsStore:
     def __init__(self, alias: str = "default") -> None:
         self.alias = alias
         self._client_for: tuple[BaseCache, redis.Redis | None] | None = None
+        _register_exit_flush()
 
     @property
     def cache(self) -> BaseCache:
@@ -205,22 +254,42 @@ class RequestMetricsStore:
 
     # --- writing --------------------------------------------------------------------------------
     def record(self, obs: Observation, *, now: float | None = None) -> None:
-        minute = current_minute(now)
+        """Adds one request to this process's pending counts, and writes them all when a flush is
+        due. Raises what the cache raises when that write fails (the counts of the failed write are
+        dropped: a cache outage must not grow the process's memory)."""
         fields = _fields(obs)
+        pending = _process_pending()
+        with pending.lock:
+            by_base = pending.by_alias.setdefault(self.alias, {})
+            for base in (f"{_MINUTE_PREFIX}{current_minute(now)}", _TOTALS_KEY):
+                counts = by_base.setdefault(base, {})
+                for name, amount in fields.items():
+                    counts[name] = counts.get(name, 0) + amount
+            due = time.monotonic() - pending.flushed_at >= flush_seconds()
+            if due:
+                pending.flushed_at = time.monotonic()
+        if due:
+            self.flush()
+
+    def flush(self) -> None:
+        """Writes this process's pending counts (one pipelined round trip on Redis)."""
+        by_base = _process_pending().take(self.alias)
+        if not by_base:
+            return
         backend = self.cache
         client = self._client(backend)
         if client is not None:
-            minute_key = backend.make_key(f"{_MINUTE_PREFIX}{minute}")
-            totals_key = backend.make_key(_TOTALS_KEY)
             pipe = client.pipeline(transaction=False)
-            for name, amount in fields.items():
-                pipe.hincrby(minute_key, name, amount)
-                pipe.hincrby(totals_key, name, amount)
-            pipe.expire(minute_key, MINUTE_TTL_SECONDS)
+            for base, counts in by_base.items():
+                key = backend.make_key(base)
+                for name, amount in counts.items():
+                    pipe.hincrby(key, name, amount)
+                if base != _TOTALS_KEY:
+                    pipe.expire(key, MINUTE_TTL_SECONDS)
             pipe.execute()
             return
-        self._incr_fields(f"{_MINUTE_PREFIX}{minute}", fields, timeout=MINUTE_TTL_SECONDS)
-        self._incr_fields(_TOTALS_KEY, fields, timeout=None)
+        for base, counts in by_base.items():
+            self._incr_fields(base, counts, timeout=None if base == _TOTALS_KEY else MINUTE_TTL_SECONDS)
 
     def _incr_fields(self, base: str, fields: dict[str, int], *, timeout: int | None) -> None:
         names_key = f"{base}:{_FIELDS_SUFFIX}"
@@ -248,6 +317,7 @@ class RequestMetricsStore:
         return RequestStats.from_hash(self._read(_TOTALS_KEY))
 
     def _read(self, base: str) -> dict[str, int]:
+        self.flush()  # this process's own requests are part of what it reads
         backend = self.cache
         client = self._client(backend)
         if client is not None:
@@ -257,3 +327,18 @@ class RequestMetricsStore:
         values = self.cache.get_many([f"{base}:{name}" for name in names])
         prefix = len(base) + 1
         return {key[prefix:]: int(value) for key, value in values.items()}
+
+
+@functools.cache
+def _register_exit_flush() -> None:
+    """Once per process: write what is pending when the process exits normally (a gunicorn worker
+    stopping, a test run ending)."""
+    atexit.register(_flush_at_exit)
+
+
+def _flush_at_exit() -> None:
+    for alias in list(_process_pending().by_alias):
+        try:
+            RequestMetricsStore(alias).flush()
+        except Exception:  # exiting: the counts are lost, the exit is not
+            logger.warning("request metrics: pending counts could not be written at exit", exc_info=True)

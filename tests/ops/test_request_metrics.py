@@ -9,6 +9,7 @@ from django.core.cache import caches
 from django.test import Client
 
 from modules.identity.testing import auth_headers, make_admin
+from modules.ops import requestmetrics
 from modules.ops.requestmetrics import (
     BUCKETS_MS,
     Observation,
@@ -180,3 +181,97 @@ def test_a_broken_metrics_store_never_breaks_the_request(settings, caplog) -> No
     assert first.status_code == 200
     assert second.status_code == 200
     assert "request metrics could not be recorded" in caplog.text
+
+
+# --- Pending counts: written about once a second, not once per request --------------------------------
+
+
+def _stored_count(minute: int) -> int:
+    """The minute's count as Redis holds it (what other processes read), without flushing this one's."""
+    client = redis_client()
+    assert client is not None
+    raw = client.hget(caches["default"].make_key(f"ops:req:m:{minute}"), "n")
+    return int(raw) if raw is not None else 0
+
+
+def test_requests_are_written_together_once_a_flush_is_due(settings, monkeypatch) -> None:
+    settings.REQUEST_METRICS_FLUSH_SECONDS = 1.0
+    clock = [1000.0]
+    monkeypatch.setattr(requestmetrics.time, "monotonic", lambda: clock[0])
+    store = RequestMetricsStore()
+    minute = current_minute(T0)
+
+    store.record(Observation("GET", "/api/x/", 200, 3.0), now=T0)  # a process's first request: at once
+    assert _stored_count(minute) == 1
+    clock[0] += 0.4
+    store.record(Observation("GET", "/api/x/", 200, 3.0), now=T0)
+    clock[0] += 0.4
+    store.record(Observation("GET", "/api/x/", 500, 3.0), now=T0)
+    assert _stored_count(minute) == 1  # held in the process
+    clock[0] += 0.3  # a second since the last write
+    store.record(Observation("GET", "/api/x/", 200, 3.0), now=T0)
+
+    assert _stored_count(minute) == 4
+    stats = store.minute(minute)
+    assert dict(stats.by_class) == {"2xx": 3, "5xx": 1}
+    assert store.totals().count == 4
+
+
+def test_a_read_in_the_process_includes_its_pending_requests(settings) -> None:
+    settings.REQUEST_METRICS_FLUSH_SECONDS = 3600.0
+    store = RequestMetricsStore()
+    minute = current_minute(T0)
+    for _ in range(3):
+        store.record(Observation("GET", "/api/x/", 200, 3.0), now=T0)
+    assert _stored_count(minute) == 1
+
+    assert store.minute(minute).count == 3
+    assert _stored_count(minute) == 3
+
+
+def test_pending_requests_keep_the_minute_they_happened_in(settings) -> None:
+    settings.REQUEST_METRICS_FLUSH_SECONDS = 3600.0
+    store = RequestMetricsStore()
+    store.record(Observation("GET", "/api/x/", 200, 3.0), now=T0)
+    store.record(Observation("GET", "/api/x/", 200, 3.0), now=T0 + 59)
+    store.record(Observation("GET", "/api/x/", 200, 3.0), now=T0 + 61)  # the next minute, same flush
+
+    store.flush()
+
+    assert _stored_count(current_minute(T0)) == 2
+    assert _stored_count(current_minute(T0) + 1) == 1
+
+
+def test_every_request_is_written_at_once_with_a_zero_interval(settings) -> None:
+    settings.REQUEST_METRICS_FLUSH_SECONDS = 0
+    store = RequestMetricsStore()
+    for expected in (1, 2, 3):
+        store.record(Observation("GET", "/api/x/", 200, 3.0), now=T0)
+        assert _stored_count(current_minute(T0)) == expected
+
+
+def test_pending_requests_are_written_at_exit_and_a_forked_child_starts_empty(settings) -> None:
+    settings.REQUEST_METRICS_FLUSH_SECONDS = 3600.0
+    store = RequestMetricsStore()
+    store.record(Observation("GET", "/api/x/", 200, 3.0), now=T0)
+    store.record(Observation("GET", "/api/x/", 200, 3.0), now=T0)
+
+    requestmetrics._flush_at_exit()
+    assert _stored_count(current_minute(T0)) == 2
+
+    store.record(Observation("GET", "/api/x/", 200, 3.0), now=T0)
+    requestmetrics._pending.pid = -1  # as a child process sees its parent's memory after fork
+    requestmetrics._flush_at_exit()
+    assert _stored_count(current_minute(T0)) == 2  # the parent's pending request is the parent's
+
+
+@pytest.mark.django_db
+def test_requests_of_an_idle_process_are_written_by_its_next_request(api_client: Client, settings) -> None:
+    settings.REQUEST_METRICS_FLUSH_SECONDS = 0.2
+    minute = _settle()
+    api_client.get("/api/health/live/")  # written at once: the first of the process
+    api_client.get("/api/health/live/")  # pending
+    time.sleep(0.25)
+    api_client.get("/api/health/live/")  # due: writes itself and the one before
+
+    assert _stored_count(minute) == 3
