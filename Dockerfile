@@ -23,7 +23,7 @@ COPY --chown=resee:resee config ./config
 COPY --chown=resee:resee modules ./modules
 COPY --chown=resee:resee manage.py ./
 COPY --chown=resee:resee --chmod=0755 docker/entrypoint.sh ./entrypoint.sh
-RUN mkdir -p var/static && SECRET_KEY=collectstatic-only python manage.py collectstatic --noinput -v0 \
+RUN mkdir -p var/static var/transfers/exports var/transfers/imports && SECRET_KEY=collectstatic-only python manage.py collectstatic --noinput -v0 \
     && chown -R resee:resee var
 USER resee
 EXPOSE 8000
