@@ -9,11 +9,14 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from modules.ai.providers.base import QuestionType
+from modules.common.enums import model_choices
 
-class QuestionType(models.TextChoices):
-    MULTIPLE_CHOICE = "multiple_choice", "Multiple choice"
-    FILL_BLANK = "fill_blank", "Fill in the blank"
-    BLUR = "blur", "Blur"
+QUESTION_TYPE_LABELS = {
+    QuestionType.MULTIPLE_CHOICE: "Multiple choice",
+    QuestionType.FILL_BLANK: "Fill in the blank",
+    QuestionType.BLUR: "Blur",
+}
 
 
 class Difficulty(models.TextChoices):
@@ -108,7 +111,7 @@ class AIQuestion(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="ai_questions")
     content = models.ForeignKey("learning.Content", on_delete=models.CASCADE, related_name="ai_questions")
     job = models.ForeignKey(AIJob, null=True, blank=True, on_delete=models.SET_NULL, related_name="questions")
-    type = models.CharField(max_length=20, choices=QuestionType.choices)
+    type = models.CharField(max_length=20, choices=model_choices(QuestionType, QUESTION_TYPE_LABELS))
     question = models.TextField()
     options = models.JSONField(default=list, blank=True)
     correct_answer = models.TextField()

@@ -8,7 +8,10 @@ from typing import Literal
 from ninja import Field, Schema
 from pydantic import ConfigDict, field_validator
 
-QuestionTypeName = Literal["multiple_choice", "fill_blank", "blur"]
+from modules.ai.providers.base import QuestionType
+from modules.common.enums import literal
+
+QuestionTypeName = literal(QuestionType)
 DifficultyName = Literal["beginner", "intermediate", "advanced"]
 JobStatusName = Literal["queued", "running", "done", "failed"]
 

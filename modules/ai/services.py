@@ -66,6 +66,7 @@ __all__ = [
     "GenerationResult",
     "JobView",
     "QuestionRecord",
+    "QuestionType",
     "UsageDTO",
     "analyze_content",
     "cost_since",

@@ -9,12 +9,8 @@ from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone as dj_timezone
 
+from modules.common.enums import SCHEDULER_LABELS, SchedulerKind, model_choices
 from modules.identity.tiers import Tier
-
-
-class SchedulerKind(models.TextChoices):
-    LADDER = "ladder", "Tier ladder"
-    FSRS = "fsrs", "FSRS"
 
 
 class UserManager(BaseUserManager["User"]):
@@ -55,7 +51,9 @@ class User(AbstractBaseUser, PermissionsMixin):
         default=9, validators=[MinValueValidator(0), MaxValueValidator(23)]
     )
     notifications_enabled = models.BooleanField(default=True)
-    scheduler = models.CharField(max_length=10, choices=SchedulerKind.choices, default=SchedulerKind.LADDER)
+    scheduler = models.CharField(
+        max_length=10, choices=model_choices(SchedulerKind, SCHEDULER_LABELS), default=SchedulerKind.LADDER
+    )
     desired_retention = models.FloatField(
         default=0.9, validators=[MinValueValidator(0.70), MaxValueValidator(0.97)]
     )

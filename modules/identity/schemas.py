@@ -10,9 +10,10 @@ from django.core.validators import validate_email
 from ninja import Schema
 from pydantic import AfterValidator, ConfigDict, Field
 
+from modules.common.enums import SchedulerKind, literal
 from modules.common.time import is_valid_timezone
 
-Scheduler = Literal["ladder", "fsrs"]
+Scheduler = literal(SchedulerKind)
 TierName = Literal["FREE", "BASIC", "PRO"]
 PasswordField = Field(max_length=256)
 

@@ -10,7 +10,8 @@ from django.db.models import F
 from django.db.models.functions import Lower
 from django.utils import timezone
 
-from modules.learning.scheduling import SchedulerKind
+from modules.common.enums import SCHEDULER_LABELS, SchedulerKind, model_choices
+from modules.learning.scheduling import ReviewResult
 
 TITLE_MAX_LENGTH = 200
 BODY_MAX_LENGTH = 50_000
@@ -20,15 +21,7 @@ EXTERNAL_SOURCE_MAX_LENGTH = 20
 EXTERNAL_ID_MAX_LENGTH = 200
 
 
-class ReviewResultChoices(models.TextChoices):
-    REMEMBERED = "remembered"
-    PARTIAL = "partial"
-    FORGOT = "forgot"
-
-
-class SchedulerChoices(models.TextChoices):
-    LADDER = SchedulerKind.LADDER.value, "Tier ladder"
-    FSRS = SchedulerKind.FSRS.value, "FSRS"
+SCHEDULER_CHOICES = model_choices(SchedulerKind, SCHEDULER_LABELS)
 
 
 class Category(models.Model):
@@ -101,9 +94,7 @@ class ReviewSchedule(models.Model):
     review_count = models.PositiveIntegerField(default=0)
     interval_days = models.PositiveIntegerField(default=1)
     # The scheduler that produced the state below; FSRS memory is rebuilt when they differ.
-    scheduler = models.CharField(
-        max_length=10, choices=SchedulerChoices.choices, default=SchedulerChoices.LADDER
-    )
+    scheduler = models.CharField(max_length=10, choices=SCHEDULER_CHOICES, default=SchedulerKind.LADDER)
     stability = models.FloatField(null=True, blank=True)
     difficulty = models.FloatField(null=True, blank=True)
     fsrs_state = models.PositiveSmallIntegerField(null=True, blank=True)
@@ -124,7 +115,7 @@ class ReviewHistory(models.Model):
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     content = models.ForeignKey(Content, on_delete=models.CASCADE, related_name="history")
-    result = models.CharField(max_length=10, choices=ReviewResultChoices.choices)
+    result = models.CharField(max_length=10, choices=model_choices(ReviewResult))
     reviewed_at = models.DateTimeField()
     recorded_at = models.DateTimeField(default=timezone.now)
     stage_before = models.PositiveSmallIntegerField()
@@ -133,9 +124,7 @@ class ReviewHistory(models.Model):
     time_spent_seconds = models.PositiveIntegerField(null=True, blank=True)
     early = models.BooleanField(default=False)
     retrievability_before = models.FloatField(null=True, blank=True)
-    scheduler = models.CharField(
-        max_length=10, choices=SchedulerChoices.choices, default=SchedulerChoices.LADDER
-    )
+    scheduler = models.CharField(max_length=10, choices=SCHEDULER_CHOICES, default=SchedulerKind.LADDER)
     # An imported review's origin and key there (an Anki revlog entry, ...); see Content.
     external_source = models.CharField(max_length=EXTERNAL_SOURCE_MAX_LENGTH, null=True, blank=True)
     external_id = models.CharField(max_length=EXTERNAL_ID_MAX_LENGTH, null=True, blank=True)

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from ninja import Schema
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
+from modules.common.enums import SchedulerKind, literal
 from modules.common.fields import ClientDatetime
 from modules.learning.models import (
     BODY_MAX_LENGTH,
@@ -15,8 +16,10 @@ from modules.learning.models import (
     CATEGORY_NAME_MAX_LENGTH,
     TITLE_MAX_LENGTH,
 )
+from modules.learning.scheduling import ReviewResult
 
-ResultLiteral = Literal["remembered", "partial", "forgot"]
+ResultLiteral = literal(ReviewResult)
+SchedulerLiteral = literal(SchedulerKind)
 OrderingLiteral = Literal["created_at", "-created_at", "title", "-title", "next_review", "-next_review"]
 
 

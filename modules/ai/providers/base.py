@@ -8,13 +8,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
+from enum import StrEnum
 from typing import Generic, Literal, Protocol, TypeVar
 
-QuestionType = Literal["multiple_choice", "fill_blank", "blur"]
+
+class QuestionType(StrEnum):
+    MULTIPLE_CHOICE = "multiple_choice"
+    FILL_BLANK = "fill_blank"
+    BLUR = "blur"
+
+
 Difficulty = Literal["beginner", "intermediate", "advanced"]
 Task = Literal["generate_questions", "evaluate_answer", "analyze_content"]
 
-QUESTION_TYPES: tuple[QuestionType, ...] = ("multiple_choice", "fill_blank", "blur")
+QUESTION_TYPES: tuple[QuestionType, ...] = tuple(QuestionType)
 DIFFICULTIES: tuple[Difficulty, ...] = ("beginner", "intermediate", "advanced")
 
 # How every provider writes a blank: one for fill_blank, numbered ones for blur ("[2]_____").

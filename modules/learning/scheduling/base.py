@@ -12,6 +12,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import ClassVar, Protocol
 
+from modules.common.enums import SchedulerKind
+
 SECONDS_PER_DAY = 86_400.0
 
 
@@ -19,11 +21,6 @@ class ReviewResult(StrEnum):
     REMEMBERED = "remembered"
     PARTIAL = "partial"
     FORGOT = "forgot"
-
-
-class SchedulerKind(StrEnum):
-    LADDER = "ladder"
-    FSRS = "fsrs"
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ user's learning data is declared ``@readcache.learning_write``: the user's cache
 when it ends.
 """
 
+from modules.learning.scheduling import ReviewResult
 from modules.learning.services.analytics import (
     CategoryReviewStats,
     DayReviewCounts,
@@ -113,6 +114,7 @@ __all__ = [
     "ResultCounts",
     "ReviewOutcome",
     "ReviewRecord",
+    "ReviewResult",
     "ReviewState",
     "ScheduleRecord",
     "cached_read",

@@ -20,11 +20,12 @@ from django.db.models.functions import Coalesce, TruncDate
 
 from modules.common.time import local_day_bounds, zone
 from modules.learning import selectors
-from modules.learning.models import Content, ReviewHistory, ReviewResultChoices, ReviewSchedule
+from modules.learning.models import Content, ReviewHistory, ReviewSchedule
+from modules.learning.scheduling import ReviewResult
 
-_REMEMBERED = ReviewResultChoices.REMEMBERED.value
-_PARTIAL = ReviewResultChoices.PARTIAL.value
-_FORGOT = ReviewResultChoices.FORGOT.value
+_REMEMBERED = ReviewResult.REMEMBERED.value
+_PARTIAL = ReviewResult.PARTIAL.value
+_FORGOT = ReviewResult.FORGOT.value
 
 
 @dataclass(frozen=True)

@@ -38,9 +38,7 @@ from modules.learning.models import (
     Category,
     Content,
     ReviewHistory,
-    ReviewResultChoices,
     ReviewSchedule,
-    SchedulerChoices,
 )
 from modules.learning.scheduling import CardState, ReviewResult, Scheduler, SchedulerKind
 from modules.learning.services.categories import category_slug
@@ -48,8 +46,8 @@ from modules.learning.services.schedulers import rounded, scheduler_for_user
 
 CHUNK = 2_000  # rows per query of an export, per INSERT of an import
 _LOCK_NAMESPACE = 0x5253_4545  # pg_advisory_xact_lock(namespace, user id): one import per learner at a time
-_RESULTS = frozenset(ReviewResultChoices.values)
-_SCHEDULERS = frozenset(SchedulerChoices.values)
+_RESULTS = frozenset(ReviewResult)
+_SCHEDULERS = frozenset(SchedulerKind)
 
 Progress = Callable[[int, int], None]
 

@@ -18,14 +18,14 @@ from django.db import NotSupportedError, connections, router
 from django.db.models import Avg, Case, DateTimeField, F, FloatField, Func, Q, Value, When
 from django.db.models.functions import Coalesce, Exp, Greatest, Power
 
-from modules.learning.models import Content, ReviewHistory, ReviewResultChoices, ReviewSchedule
-from modules.learning.scheduling import TARGET_RETENTION, SchedulerKind
+from modules.learning.models import Content, ReviewHistory, ReviewSchedule
+from modules.learning.scheduling import TARGET_RETENTION, ReviewResult, SchedulerKind
 from modules.learning.scheduling.fsrs_scheduler import DEFAULT_PARAMETERS
 from modules.learning.services.analytics import ResultCounts
 
-_REMEMBERED = ReviewResultChoices.REMEMBERED.value
-_PARTIAL = ReviewResultChoices.PARTIAL.value
-_FORGOT = ReviewResultChoices.FORGOT.value
+_REMEMBERED = ReviewResult.REMEMBERED.value
+_PARTIAL = ReviewResult.PARTIAL.value
+_FORGOT = ReviewResult.FORGOT.value
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 

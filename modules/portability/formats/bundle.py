@@ -28,8 +28,9 @@ from pydantic import (
     field_validator,
 )
 
-from modules.ai.services import QuestionRecord
-from modules.learning.services import CategoryRecord, ContentRecord, ReviewRecord
+from modules.ai.services import QuestionRecord, QuestionType
+from modules.common.enums import SchedulerKind, literal
+from modules.learning.services import CategoryRecord, ContentRecord, ReviewRecord, ReviewResult
 from modules.portability.errors import CorruptFile, UnsupportedFile
 from modules.portability.formats.archive import SafeZip
 
@@ -47,7 +48,9 @@ def _storable(value: str) -> str:
 
 
 Text = Annotated[str, AfterValidator(_storable)]
-SchedulerName = Literal["ladder", "fsrs"]
+SchedulerName = literal(SchedulerKind)
+ResultName = literal(ReviewResult)
+QuestionTypeName = literal(QuestionType)
 
 
 class _Row(BaseModel):
@@ -116,7 +119,7 @@ class ContentRow(_Row):
 class ReviewRow(_Row):
     id: int = Field(ge=1)
     content_id: int = Field(ge=1)
-    result: Literal["remembered", "partial", "forgot"]
+    result: ResultName
     reviewed_at: AwareDatetime
     time_spent_seconds: int | None = Field(None, ge=0, le=INT32)
     external_source: Text | None = Field(None, min_length=1, max_length=20)
@@ -132,7 +135,7 @@ class ReviewRow(_Row):
 
 class QuestionRow(_Row):
     content_id: int = Field(ge=1)
-    type: Literal["multiple_choice", "fill_blank", "blur"]
+    type: QuestionTypeName
     question: Text
     options: list[Text]
     correct_answer: Text

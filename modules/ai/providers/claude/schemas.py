@@ -11,7 +11,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from modules.ai.providers.base import BLANK, blur_marker
+from modules.ai.providers.base import BLANK, QuestionType, blur_marker
+from modules.common.enums import literal
+
+QuestionTypeName = literal(QuestionType)
 
 _BLANK_RUN = re.compile(r"_{3,}")
 _BLUR_MARK = re.compile(r"\[(\d{1,2})\]\s*_{3,}")
@@ -25,7 +28,7 @@ def _distinct(values: list[str]) -> bool:
 class GeneratedQuestion(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    type: Literal["multiple_choice", "fill_blank", "blur"]
+    type: QuestionTypeName
     question: str = Field(min_length=5, max_length=6000)
     options: list[str] = Field(default_factory=list, max_length=5, description="multiple_choice only")
     correct_answer: str = Field(default="", max_length=500)
