@@ -90,10 +90,13 @@ bench: install
 	DATABASE_URL=$(BENCH_INSIGHTS_URL) REDIS_URL=$${BENCH_REDIS_URL:-redis://127.0.0.1:6379/0} \
 	  $(PY) bench/insights_dashboard.py
 
+# The canary (tests/test_import_contracts.py, marker canary) proves the import contracts catch a
+# planted violation; it copies the tree and starts lint-imports, so the default test run leaves it out.
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports --no-cache
+	DEBUG=0 $(PY) -m pytest -m canary tests/test_import_contracts.py -q
 
 clean:
 	rm -rf $(VENV) var db.sqlite3 .coverage

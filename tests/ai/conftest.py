@@ -3,29 +3,13 @@ settings (``AI_PROVIDER``; Claude answers from a fake Messages API at the HTTP b
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
-from django.test import Client
 
 from tests.ai.fake_anthropic import FakeAnthropic
-
-DATA = Path(__file__).parent / "data"
-
-
-def load_paragraphs() -> dict[str, tuple[str, str]]:
-    """name -> (title, body) of the paragraphs in tests/ai/data (first line is the title)."""
-    out = {}
-    for path in sorted(DATA.glob("*.txt")):
-        title, body = path.read_text(encoding="utf-8").split("\n", 1)
-        out[path.stem] = (title.strip(), body.strip())
-    return out
-
-
-PARAGRAPHS = load_paragraphs()
+from tests.ai.paragraphs import PARAGRAPHS
 
 
 @dataclass
@@ -59,16 +43,6 @@ def basic_user(db: Any) -> Any:
     from modules.identity.testing import make_user
 
     return make_user(tier="BASIC")
-
-
-@pytest.fixture
-def client_for() -> Callable[[Any], Client]:
-    from modules.identity.testing import auth_headers
-
-    def make(user: Any) -> Client:
-        return Client(headers=auth_headers(user))
-
-    return make
 
 
 @pytest.fixture

@@ -13,8 +13,8 @@ from modules.ai.providers.claude.provider import ClaudeProvider, ClaudeSettings
 from modules.ai.providers.claude.schemas import GeneratedQuestion, QuestionsPayload, input_schema
 from modules.ai.providers.pricing import cost_usd
 from tests.ai import fake_anthropic
-from tests.ai.conftest import PARAGRAPHS
 from tests.ai.fake_anthropic import FakeAnthropic
+from tests.ai.paragraphs import PARAGRAPHS
 
 MATERIAL = Material(*PARAGRAPHS["photosynthesis"])
 

@@ -3,11 +3,9 @@ per thread, real commits)."""
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 import pytest
-from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
@@ -16,7 +14,8 @@ from modules.ai.testing import make_usage
 from modules.common.time import local_date
 from modules.identity.testing import auth_headers, make_user
 from modules.learning.testing import make_content
-from tests.ai.conftest import PARAGRAPHS
+from tests.ai.paragraphs import PARAGRAPHS
+from tests.concurrency import run_together
 
 URL = "/api/ai-review/generate/"
 
@@ -29,34 +28,21 @@ def test_ten_parallel_generates_near_the_quota_never_pass_30_questions(settings:
     content = make_content(user=user, title=title, body=body)
     make_usage(user=user, day=local_date(timezone.now(), user.timezone), questions=18)  # 12 left
     headers = auth_headers(user)
-    start = threading.Barrier(10)
-    statuses: list[int] = []
-    lock = threading.Lock()
 
-    def generate() -> None:
-        try:
-            client = Client(headers=headers)
-            start.wait()
-            response = client.post(
-                URL,
-                {
-                    "content_id": content.pk,
-                    "question_types": ["fill_blank", "multiple_choice"],
-                    "difficulty_level": "intermediate",
-                    "count": 5,
-                },
-                content_type="application/json",
-            )
-            with lock:
-                statuses.append(response.status_code)
-        finally:
-            connection.close()
+    def generate(_: int) -> int:
+        response = Client(headers=headers).post(
+            URL,
+            {
+                "content_id": content.pk,
+                "question_types": ["fill_blank", "multiple_choice"],
+                "difficulty_level": "intermediate",
+                "count": 5,
+            },
+            content_type="application/json",
+        )
+        return response.status_code
 
-    threads = [threading.Thread(target=generate) for _ in range(10)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    statuses = run_together(generate, 10, timeout=60)
 
     assert sorted(statuses) == [201, 201] + [429] * 8  # 12 left: two requests of 5 fit, a third does not
     usage = AIUsage.objects.get(user=user)

@@ -7,7 +7,6 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from django.test import Client
 from django.utils import timezone
 
 from modules.ai import services
@@ -15,7 +14,7 @@ from modules.ai.models import AIRequestLog
 from modules.ai.providers.base import ProviderError
 from modules.ai.providers.registry import get_provider
 from modules.ai.testing import make_job, make_question, make_request_log, make_usage
-from modules.identity.testing import make_admin, make_user
+from modules.identity.testing import make_user
 from modules.learning.testing import make_content
 
 pytestmark = pytest.mark.django_db
@@ -98,8 +97,7 @@ def http_client():
     return httpx2.Client()
 
 
-def test_admin_pages_show_questions_usage_jobs_and_the_request_log_with_cost_summaries() -> None:
-    admin = make_admin(is_superuser=True)
+def test_admin_pages_show_questions_usage_jobs_and_the_request_log_with_cost_summaries(admin_client) -> None:
     user = make_user()
     content = make_content(user=user)
     make_question(user=user, content_id=content.pk)
@@ -107,8 +105,7 @@ def test_admin_pages_show_questions_usage_jobs_and_the_request_log_with_cost_sum
     make_job(user=user, content_ids=[content.pk])
     make_request_log(user=user, model="claude-sonnet-4-6", cost_usd="0.75")
     make_request_log(user=user, model="claude-haiku-4-5", cost_usd="0.25")
-    client = Client()
-    client.force_login(admin)
+    client = admin_client
 
     for model in ("aiquestion", "aiusage", "aijob"):
         assert client.get(f"/admin/ai/{model}/").status_code == 200, model

@@ -12,7 +12,7 @@ from modules.common.time import local_date
 from modules.identity.testing import make_user
 from modules.learning.testing import make_content
 from tests.ai import fake_anthropic
-from tests.ai.conftest import PARAGRAPHS
+from tests.ai.paragraphs import PARAGRAPHS
 
 URL = "/api/ai-review/generate/"
 ALL_TYPES = ["multiple_choice", "fill_blank", "blur"]

@@ -18,7 +18,7 @@ from modules.ai.providers.local.analysis import analyse, reading_ease, syllables
 from modules.ai.providers.local.evaluator import evaluate, match_answer, normalise, split_blur_answer
 from modules.ai.providers.local.provider import LocalProvider
 from modules.ai.providers.local.text import extract_terms, lemma, split_sentences
-from tests.ai.conftest import PARAGRAPHS
+from tests.ai.paragraphs import PARAGRAPHS
 
 MATERIALS = {name: Material(title, body) for name, (title, body) in PARAGRAPHS.items()}
 ALL = ("multiple_choice", "fill_blank", "blur")

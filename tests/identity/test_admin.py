@@ -16,14 +16,6 @@ pytestmark = pytest.mark.django_db
 NEW_PASSWORD = "admin-Chosen-passphrase-5"
 
 
-@pytest.fixture
-def admin_client() -> Client:
-    admin = User.objects.create_superuser(email="root@example.com", password="root-Passphrase-1")
-    client = Client()
-    client.force_login(admin)
-    return client
-
-
 @pytest.mark.parametrize(
     "query",
     ["", "?q=ada", "?subscription__tier__exact=PRO", "?is_email_verified__exact=0", "?is_active__exact=1"],
@@ -257,8 +249,10 @@ def test_the_subscriptions_user_and_start_cannot_be_edited_in_admin(admin_client
     assert (sub.user_id, sub.started_at) == (ada.pk, started)
 
 
-def test_adding_a_subscription_in_admin_records_the_accounts_first_tier(admin_client: Client) -> None:
-    root = User.objects.get(email="root@example.com")  # created without a subscription
+def test_adding_a_subscription_in_admin_records_the_accounts_first_tier(
+    admin_client: Client, admin_user
+) -> None:
+    root = admin_user  # a superuser is created without a subscription
 
     response = admin_client.post(
         "/admin/identity/subscription/add/",

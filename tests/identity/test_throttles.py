@@ -1,16 +1,14 @@
 from __future__ import annotations
 
-import threading
-
 import pytest
 from django.core.cache import cache
-from django.db import connection
 from django.test import Client, RequestFactory, override_settings
 
 from modules.common.throttles import IPRateThrottle, RateThrottle, UserOrIPRateThrottle, client_ip
 from modules.identity.testing import auth_headers, make_user
 from modules.identity.throttles import TierRateThrottle, auth_throttle, tier_throttle
 from modules.identity.tiers import Tier
+from tests.concurrency import run_together
 
 pytestmark = pytest.mark.django_db
 
@@ -204,21 +202,8 @@ def test_behind_a_proxy_the_forwarded_client_address_is_throttled(api_client: Cl
 def test_concurrent_requests_never_exceed_the_rate() -> None:
     """The counter is one atomic increment: 20 parallel callers on a 10/hour budget get exactly 10."""
     throttle = IPRateThrottle("10/hour", scope="race")
-    barrier = threading.Barrier(20)
-    allowed: list[bool] = []
 
-    def call() -> None:
-        try:
-            barrier.wait()
-            allowed.append(throttle.allow_request(request_from()))
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=call) for _ in range(20)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
+    allowed = run_together(lambda _: throttle.allow_request(request_from()), 20, timeout=30)
 
     assert allowed.count(True) == 10
     cache.clear()

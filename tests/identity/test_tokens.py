@@ -1,12 +1,10 @@
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 
 import jwt
 import pytest
 from django.conf import settings
-from django.db import connection
 from django.test import Client
 from django.utils import timezone
 from django_q.models import Schedule
@@ -16,6 +14,7 @@ from modules.identity import services, tasks
 from modules.identity.apps import IdentityConfig
 from modules.identity.testing import DEFAULT_PASSWORD, make_user
 from modules.identity.tokens import fingerprint
+from tests.concurrency import run_together
 
 pytestmark = pytest.mark.django_db
 
@@ -175,26 +174,14 @@ def test_revoke_all_sessions_blacklists_every_live_refresh_token_and_bumps_the_v
 
 
 def race_two_refreshes(token: str) -> list[int]:
-    barrier = threading.Barrier(2)
-    statuses: list[int] = []
+    def refresh(_: int) -> int:
+        return (
+            Client()
+            .post("/api/auth/token/refresh/", {"refresh": token}, content_type="application/json")
+            .status_code
+        )
 
-    def refresh() -> None:
-        try:
-            client = Client()
-            barrier.wait()
-            response = client.post(
-                "/api/auth/token/refresh/", {"refresh": token}, content_type="application/json"
-            )
-            statuses.append(response.status_code)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=refresh) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-    return statuses
+    return run_together(refresh, 2, timeout=30)
 
 
 @pytest.mark.django_db(transaction=True)

@@ -5,19 +5,11 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from django.test import Client
 
-from modules.identity.testing import make_admin, make_user
+from modules.identity.testing import make_user
 from modules.insights.testing import make_snapshot
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def admin_client() -> Client:
-    client = Client()
-    client.force_login(make_admin(is_superuser=True))
-    return client
 
 
 def test_the_snapshot_list_shows_each_users_days(admin_client, django_assert_max_num_queries) -> None:

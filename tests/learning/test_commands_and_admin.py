@@ -5,14 +5,27 @@ from io import StringIO
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
-from django.test import Client
 from django.utils import timezone
 
-from modules.identity.testing import make_admin
 from modules.learning.models import Category, Content, ReviewHistory, ReviewSchedule
 from modules.learning.testing import make_category, make_content, record_review
 
 pytestmark = pytest.mark.django_db
+
+
+def test_seed_demo_creates_the_demo_account_once_and_prints_its_password() -> None:
+    out = StringIO()
+    call_command("seed_demo", stdout=out)
+    assert "demo@resee.local / password: " in out.getvalue()
+    password = out.getvalue().split("password: ")[1].split()[0]
+    demo = get_user_model().objects.get(email="demo@resee.local")
+    assert demo.check_password(password)
+    assert demo.is_email_verified
+
+    again = StringIO()
+    call_command("seed_demo", stdout=again)
+    assert "exists" in again.getvalue()
+    assert get_user_model().objects.filter(email="demo@resee.local").count() == 1
 
 
 def test_seed_demo_gives_the_demo_account_sample_notes_with_some_due_today() -> None:
@@ -35,10 +48,8 @@ def test_seed_demo_gives_the_demo_account_sample_notes_with_some_due_today() -> 
     assert "Sample content" not in again.getvalue()
 
 
-def test_admin_lists_and_shows_learning_objects(user) -> None:
-    admin = make_admin(is_superuser=True)
-    client = Client()
-    client.force_login(admin)
+def test_admin_lists_and_shows_learning_objects(user, admin_client) -> None:
+    client = admin_client
     category = make_category(user=user, name="Admin view")
     content = make_content(user=user, category=category)
     record_review(content=content)
@@ -53,10 +64,8 @@ def test_admin_lists_and_shows_learning_objects(user) -> None:
         assert client.get(url).status_code == 200, url
 
 
-def test_admin_history_is_read_only_and_admin_content_gets_a_schedule(user) -> None:
-    admin = make_admin(is_superuser=True)
-    client = Client()
-    client.force_login(admin)
+def test_admin_history_is_read_only_and_admin_content_gets_a_schedule(user, admin_client) -> None:
+    client = admin_client
     row = record_review(content=make_content(user=user))
 
     assert client.get("/admin/learning/reviewhistory/add/").status_code == 403

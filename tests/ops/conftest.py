@@ -82,11 +82,3 @@ def local_slack(settings, webhook_server: WebhookServer) -> WebhookServer:
     settings.SLACK_WEBHOOK_URL = webhook_server.url()
     settings.SLACK_TIMEOUT_SECONDS = 5.0
     return webhook_server
-
-
-@pytest.fixture(autouse=True)
-def _no_pending_request_metrics() -> None:
-    """Request counts an earlier test left unwritten in this process never reach this one's minutes."""
-    from modules.ops.requestmetrics import discard_pending
-
-    discard_pending()

@@ -6,19 +6,10 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from modules.identity.testing import make_user
 from modules.ops.models import AlertEvent, AlertNotification, AlertRule, DeliveryStatus
 from modules.ops.testing import make_rule, record_samples
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def staff_client() -> Client:
-    admin = make_user(is_staff=True, is_superuser=True)
-    client = Client()
-    client.force_login(admin)
-    return client
 
 
 FORM = {
@@ -36,16 +27,16 @@ FORM = {
 }
 
 
-def test_an_admin_creates_a_rule_through_the_admin_form(staff_client: Client) -> None:
-    response = staff_client.post("/admin/ops/alertrule/add/", FORM)
+def test_an_admin_creates_a_rule_through_the_admin_form(admin_client: Client) -> None:
+    response = admin_client.post("/admin/ops/alertrule/add/", FORM)
     assert response.status_code == 302, response.content.decode()[:2000]
     rule = AlertRule.objects.get(name="Queue backlog")
     assert rule.notify_emails == ["ops@example.com", "lead@example.com"]
     assert (rule.metric, rule.operator, rule.threshold) == ("queue_queued_tasks", ">", 100.0)
 
 
-def test_the_admin_form_refuses_a_webhook_outside_the_allow_list(staff_client: Client) -> None:
-    response = staff_client.post(
+def test_the_admin_form_refuses_a_webhook_outside_the_allow_list(admin_client: Client) -> None:
+    response = admin_client.post(
         "/admin/ops/alertrule/add/", {**FORM, "slack_webhook_url": "https://attacker.example/x"}
     )
     assert response.status_code == 200
@@ -65,27 +56,27 @@ def test_the_admin_form_refuses_a_webhook_outside_the_allow_list(staff_client: C
         "/admin/django_q/success/",
     ],
 )
-def test_ops_and_django_q_admin_pages_open(staff_client: Client, url: str) -> None:
+def test_ops_and_django_q_admin_pages_open(admin_client: Client, url: str) -> None:
     rule = make_rule()
     AlertEvent.objects.create(rule=rule, value=1.0)
     record_samples("cpu_usage", [1.0, 2.0])
-    assert staff_client.get(url).status_code == 200
+    assert admin_client.get(url).status_code == 200
 
 
-def test_an_event_page_shows_its_notifications(staff_client: Client) -> None:
+def test_an_event_page_shows_its_notifications(admin_client: Client) -> None:
     event = AlertEvent.objects.create(rule=make_rule(), value=1.0)
     AlertNotification.objects.create(event=event, kind="fired", channel="slack", last_error="HTTP 500")
-    response = staff_client.get(f"/admin/ops/alertevent/{event.pk}/change/")
+    response = admin_client.get(f"/admin/ops/alertevent/{event.pk}/change/")
     assert response.status_code == 200
     assert "HTTP 500" in response.content.decode()
 
 
-def test_the_retry_action_makes_given_up_notifications_due(staff_client: Client) -> None:
+def test_the_retry_action_makes_given_up_notifications_due(admin_client: Client) -> None:
     event = AlertEvent.objects.create(rule=make_rule(), value=1.0)
     notification = AlertNotification.objects.create(
         event=event, kind="fired", channel="email", target="a@example.com", status=DeliveryStatus.FAILED
     )
-    response = staff_client.post(
+    response = admin_client.post(
         "/admin/ops/alertevent/", {"action": "retry_notifications", "_selected_action": [event.pk]}
     )
     assert response.status_code == 302

@@ -33,13 +33,6 @@ BROKEN_REDIS = {
 T0 = 1_800_000_000.0  # a fixed instant: minute buckets never straddle a boundary in these tests
 
 
-def _settle() -> int:
-    """The current minute, after waiting out the last seconds of a minute (requests must share one)."""
-    if time.time() % 60 > 55:
-        time.sleep(60.5 - time.time() % 60)
-    return current_minute()
-
-
 def test_bucket_index_puts_each_latency_under_its_upper_bound() -> None:
     assert bucket_index(0.1) == 0
     assert bucket_index(5) == 0
@@ -128,9 +121,11 @@ def test_empty_minutes_have_no_latency() -> None:
 
 
 @pytest.mark.django_db
-def test_every_api_request_is_counted_with_its_route_template_and_status(api_client: Client) -> None:
+def test_every_api_request_is_counted_with_its_route_template_and_status(
+    api_client: Client, mid_minute
+) -> None:
     admin = make_admin()
-    minute = _settle()
+    minute = current_minute()  # mid_minute: the requests below share it
     api_client.get("/api/monitoring/alert-rules/", headers=auth_headers(admin))
     api_client.patch(
         "/api/monitoring/alert-rules/999/",
@@ -151,10 +146,10 @@ def test_every_api_request_is_counted_with_its_route_template_and_status(api_cli
 
 
 @pytest.mark.django_db
-def test_throttled_answers_are_counted(api_client: Client, settings) -> None:
+def test_throttled_answers_are_counted(api_client: Client, settings, mid_minute) -> None:
     settings.MONITORING_HEALTH_THROTTLE_RATE = "1/hour"
     admin = make_admin()
-    minute = _settle()
+    minute = current_minute()  # mid_minute: the requests below share it
     api_client.get("/api/monitoring/health/", headers=auth_headers(admin))
     response = api_client.get("/api/monitoring/health/", headers=auth_headers(admin))
     assert response.status_code == 429
@@ -162,9 +157,11 @@ def test_throttled_answers_are_counted(api_client: Client, settings) -> None:
 
 
 @pytest.mark.django_db
-def test_nothing_is_recorded_when_request_metrics_are_disabled(api_client: Client, settings) -> None:
+def test_nothing_is_recorded_when_request_metrics_are_disabled(
+    api_client: Client, settings, mid_minute
+) -> None:
     settings.REQUEST_METRICS_ENABLED = False
-    minute = _settle()
+    minute = current_minute()  # mid_minute: the requests below share it
     api_client.get("/api/health/live/")
     assert RequestMetricsStore().minute(minute).count == 0
 
@@ -266,9 +263,11 @@ def test_pending_requests_are_written_at_exit_and_a_forked_child_starts_empty(se
 
 
 @pytest.mark.django_db
-def test_requests_of_an_idle_process_are_written_by_its_next_request(api_client: Client, settings) -> None:
+def test_requests_of_an_idle_process_are_written_by_its_next_request(
+    api_client: Client, settings, mid_minute
+) -> None:
     settings.REQUEST_METRICS_FLUSH_SECONDS = 0.2
-    minute = _settle()
+    minute = current_minute()  # mid_minute: the requests below share it
     api_client.get("/api/health/live/")  # written at once: the first of the process
     api_client.get("/api/health/live/")  # pending
     time.sleep(0.25)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from io import StringIO
 
 import pytest
@@ -23,8 +23,8 @@ def queued_mode(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(Conf, "SYNC", False)
 
 
-def test_tick_runs_a_due_schedule_and_advances_its_next_run(queued_mode: None) -> None:
-    due = timezone.now() - timedelta(minutes=1)
+def test_tick_runs_a_due_schedule_and_advances_its_next_run(queued_mode: None, mid_minute: datetime) -> None:
+    due = mid_minute - timedelta(minutes=1)
     schedule = Schedule.objects.create(
         name="resee:ops.collect_metrics",
         func="modules.ops.tasks.collect_metrics",
@@ -38,7 +38,7 @@ def test_tick_runs_a_due_schedule_and_advances_its_next_run(queued_mode: None) -
     call_command("tick", stdout=out)
 
     schedule.refresh_from_db()
-    assert schedule.next_run > timezone.now()
+    assert schedule.next_run == mid_minute.replace(second=0) + timedelta(minutes=1)  # the next minute
     assert MetricSample.objects.filter(name="db_size").exists()  # the task really ran
     assert Success.objects.filter(func="modules.ops.tasks.collect_metrics").count() == 1
     assert not OrmQ.objects.exists()  # acknowledged: nothing left in the queue

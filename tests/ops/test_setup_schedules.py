@@ -1,30 +1,19 @@
+"""``manage.py setup_schedules``: every schedule the apps declare, created or updated by name."""
+
 from __future__ import annotations
 
 from io import StringIO
 
 import pytest
+from croniter import croniter
+from django.apps import apps
 from django.core.management import call_command
+from django.utils.module_loading import import_string
 from django_q.models import Schedule
 
 from modules.common.schedules import ScheduleSpec
-from modules.identity.models import User
 
 pytestmark = pytest.mark.django_db
-
-
-def test_seed_demo_creates_the_demo_account_once_and_prints_its_password() -> None:
-    out = StringIO()
-    call_command("seed_demo", stdout=out)
-    assert "demo@resee.local / password: " in out.getvalue()
-    password = out.getvalue().split("password: ")[1].split()[0]
-    demo = User.objects.get(email="demo@resee.local")
-    assert demo.check_password(password)
-    assert demo.is_email_verified
-
-    again = StringIO()
-    call_command("seed_demo", stdout=again)
-    assert "exists" in again.getvalue()
-    assert User.objects.filter(email="demo@resee.local").count() == 1
 
 
 def test_setup_schedules_creates_updates_and_prunes(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -43,3 +32,16 @@ def test_setup_schedules_creates_updates_and_prunes(monkeypatch: pytest.MonkeyPa
     assert (probe.func, probe.cron, probe.schedule_type) == (spec.func, "*/5 * * * *", Schedule.CRON)
     assert not Schedule.objects.filter(name="resee:gone").exists()
     assert Schedule.objects.filter(name="someone-elses").exists()
+
+
+def test_every_declared_schedule_runs_a_real_task_on_a_valid_cron_and_is_created() -> None:
+    specs = [spec for config in apps.get_app_configs() for spec in getattr(config, "schedules", ())]
+    assert specs, "no app declares a schedule"
+
+    call_command("setup_schedules", stdout=StringIO())
+
+    for spec in specs:
+        assert callable(import_string(spec.func)), spec.func  # a typo in a dotted path fails here
+        assert croniter.is_valid(spec.cron), spec.cron
+        stored = Schedule.objects.get(name=spec.full_name)
+        assert (stored.func, stored.cron, stored.schedule_type) == (spec.func, spec.cron, Schedule.CRON)
