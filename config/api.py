@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
@@ -13,7 +14,7 @@ from ninja.errors import AuthenticationError, AuthorizationError, HttpError, Val
 from ninja.errors import Throttled as NinjaThrottled
 from ninja.openapi.schema import OpenAPISchema
 
-from config.openapi import ApiSchema
+from config.openapi import ApiSchema, ErrorTable
 from config.parser import BODY_PARAMETER, ApiParser
 from modules.ai.api import router as ai_router
 from modules.common.errors import (
@@ -21,6 +22,7 @@ from modules.common.errors import (
     DomainError,
     FieldError,
     Forbidden,
+    InvalidCredentials,
     NotFound,
     QuotaExceeded,
     TemporaryRefusal,
@@ -44,10 +46,11 @@ class Api(NinjaAPI):
     def get_openapi_schema(
         self, *, path_prefix: str | None = None, path_params: dict[str, Any] | None = None
     ) -> OpenAPISchema:
-        # Ninja's schema plus the error answers the API layer gives any route (config/openapi.py).
+        # Ninja's schema plus every error answer of every operation, from the table below
+        # (config/openapi.py).
         if path_prefix is None:
             path_prefix = self.get_root_path(path_params or {})
-        return ApiSchema(self, path_prefix)
+        return ApiSchema(self, path_prefix, errors=ERROR_TABLE)
 
 
 # Versioning (docs/api.md): config/urls.py mounts this API at /api/v1/ (namespace "api", the canonical
@@ -92,21 +95,29 @@ api.add_router("/monitoring/", monitoring_router, auth=staff_jwt_auth)
 
 # --- Error handlers: every error answers {"detail", "code"} -------------------------------------
 
-_HTTP_CODES = {
-    400: "bad_request",
-    401: "not_authenticated",
-    403: "forbidden",
-    404: "not_found",
-    405: "method_not_allowed",
-    409: "conflict",
-    422: "validation_error",
-    429: "throttled",
-    503: "unavailable",
+# The code of each status when the API layer answers it itself (Ninja's and Django's errors, not a
+# service's), with the detail it gives; config/middleware.py answers the same for Django's own pages.
+HTTP_ERRORS: dict[int, tuple[str, str]] = {
+    400: ("bad_request", "Malformed request body."),
+    401: ("not_authenticated", "Authentication credentials were not provided."),
+    403: ("forbidden", "You do not have permission to do this."),
+    404: ("not_found", "Not found."),
+    405: ("method_not_allowed", "Method not allowed."),
+    409: ("conflict", "The request conflicts with a concurrent change."),
+    422: ("validation_error", "Validation failed."),
+    429: ("throttled", "Too many requests."),
+    500: ("server_error", "Internal server error."),
+    503: ("unavailable", "The database is unavailable; retry."),
 }
 
 
-def error_response(request: HttpRequest, *, status: int, detail: object, code: str) -> HttpResponse:
-    return api.create_response(request, {"detail": detail, "code": code}, status=status)
+def error_response(
+    request: HttpRequest, *, status: int, detail: object | None = None, code: str | None = None
+) -> HttpResponse:
+    """An error answer: ``code`` and ``detail`` default to the API layer's own for ``status``."""
+    default_code, default_detail = HTTP_ERRORS.get(status, HTTP_ERRORS[400 if status < 500 else 500])
+    body = {"detail": default_detail if detail is None else detail, "code": code or default_code}
+    return api.create_response(request, body, status=status)
 
 
 # The answer to each domain error (modules/common/errors.py): its status, found along the error's class
@@ -115,6 +126,7 @@ def error_response(request: HttpRequest, *, status: int, detail: object, code: s
 DOMAIN_ERROR_STATUS: dict[type[DomainError], int] = {
     DomainError: 400,
     TokenInvalid: 401,
+    InvalidCredentials: 401,
     Forbidden: 403,
     NotFound: 404,
     Conflict: 409,
@@ -124,8 +136,16 @@ DOMAIN_ERROR_STATUS: dict[type[DomainError], int] = {
 }
 
 
-def domain_error_status(exc: DomainError) -> int:
-    return next(DOMAIN_ERROR_STATUS[cls] for cls in type(exc).__mro__ if cls in DOMAIN_ERROR_STATUS)
+def domain_error_status(error: type[DomainError]) -> int:
+    return next(DOMAIN_ERROR_STATUS[cls] for cls in error.__mro__ if cls in DOMAIN_ERROR_STATUS)
+
+
+# The schema declares every answer of this table on the operations that can give it (config/openapi.py).
+ERROR_TABLE = ErrorTable(
+    status_of=domain_error_status,
+    http_codes={status: code for status, (code, _) in HTTP_ERRORS.items()},
+    http_details={code: detail for code, detail in HTTP_ERRORS.values()},
+)
 
 
 def field_loc(location: tuple[str | int, ...]) -> list[str | int]:
@@ -145,7 +165,7 @@ def _field_detail(error: FieldError) -> dict[str, object]:
 
 @api.exception_handler(DomainError)
 def on_domain_error(request: HttpRequest, exc: DomainError) -> HttpResponse:
-    status = domain_error_status(exc)
+    status = domain_error_status(type(exc))
     detail: object = exc.detail
     if isinstance(exc, ValidationFailed):
         # The contract: a 422's detail is the list of field errors, even when a service gave a sentence
@@ -155,6 +175,8 @@ def on_domain_error(request: HttpRequest, exc: DomainError) -> HttpResponse:
     response = error_response(request, status=status, detail=detail, code=exc.code)
     if isinstance(exc, TemporaryRefusal) and exc.retry_after_seconds is not None:
         response["Retry-After"] = str(exc.retry_after_seconds)
+    elif status == 429:  # every 429 says when to retry (the schema declares it required)
+        response["Retry-After"] = "1"
     return response
 
 
@@ -187,27 +209,25 @@ def field_error(error: object) -> dict[str, object]:
 
 @api.exception_handler(ValidationError)
 def on_validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
-    errors = [field_error(error) for error in exc.errors]
-    return error_response(request, status=422, detail=errors, code="validation_error")
+    return error_response(request, status=422, detail=[field_error(error) for error in exc.errors])
 
 
 @api.exception_handler(AuthenticationError)
 def on_authentication_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
-    return error_response(
-        request, status=401, detail="Authentication credentials were not provided.", code="not_authenticated"
-    )
+    return error_response(request, status=401)
 
 
 @api.exception_handler(AuthorizationError)
 def on_authorization_error(request: HttpRequest, exc: AuthorizationError) -> HttpResponse:
-    return error_response(
-        request, status=403, detail="You do not have permission to do this.", code="forbidden"
-    )
+    return error_response(request, status=403)
 
 
 @api.exception_handler(NinjaThrottled)
 def on_throttled(request: HttpRequest, exc: NinjaThrottled) -> HttpResponse:
-    return error_response(request, status=429, detail="Too many requests.", code="throttled")
+    # Always a Retry-After (the schema says so): Ninja replaces it with the throttle's wait when known.
+    response = error_response(request, status=429)
+    response["Retry-After"] = str(math.ceil(exc.wait) if exc.wait is not None else 1)
+    return response
 
 
 @api.exception_handler(HttpError)
@@ -216,14 +236,14 @@ def on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
         # Ninja turns anything the body parser raises into a 400; the parser's validation errors
         # (config/parser.py) are 422s.
         return on_validation_error(request, exc.__cause__)
-    detail = "Malformed request body." if exc.status_code == 400 else str(exc)
-    code = _HTTP_CODES.get(exc.status_code, "error")
-    return error_response(request, status=exc.status_code, detail=detail, code=code)
+    # Ninja's own: 400 for a body it cannot parse (its message may quote the body), 401/403 above.
+    detail = None if exc.status_code == 400 else str(exc)
+    return error_response(request, status=exc.status_code, detail=detail)
 
 
 @api.exception_handler(Http404)
 def on_not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
-    return error_response(request, status=404, detail="Not found.", code="not_found")
+    return error_response(request, status=404)
 
 
 @api.exception_handler(SuspiciousOperation)
@@ -232,7 +252,7 @@ def on_suspicious_operation(request: HttpRequest, exc: SuspiciousOperation) -> H
     # DATA_UPLOAD_MAX_MEMORY_SIZE, a query string with too many fields, a forged host, ...
     logger.warning("suspicious request: %s", type(exc).__name__, extra={"path": request.path})
     detail = "Request body too large." if isinstance(exc, RequestDataTooBig) else "Malformed request."
-    return error_response(request, status=400, detail=detail, code="bad_request")
+    return error_response(request, status=400, detail=detail)
 
 
 @api.exception_handler(IntegrityError)
@@ -242,18 +262,14 @@ def on_integrity_error(request: HttpRequest, exc: IntegrityError) -> HttpRespons
     # a race nobody locked against, e.g. an account deleted while one of its requests was writing:
     # the client may retry; a 500 would say the server is broken.
     logger.warning("integrity error", exc_info=exc, extra={"path": request.path, "method": request.method})
-    return error_response(
-        request, status=409, detail="The request conflicts with a concurrent change.", code="conflict"
-    )
+    return error_response(request, status=409)
 
 
 @api.exception_handler(OperationalError)
 def on_database_unavailable(request: HttpRequest, exc: OperationalError) -> HttpResponse:
     # The database refused or dropped the work (down, restarting, deadlock victim, lock timeout).
     logger.error("database unavailable", exc_info=exc, extra={"path": request.path, "method": request.method})
-    return error_response(
-        request, status=503, detail="The database is unavailable; retry.", code="unavailable"
-    )
+    return error_response(request, status=503)
 
 
 @api.exception_handler(Exception)
@@ -261,4 +277,4 @@ def on_unhandled(request: HttpRequest, exc: Exception) -> HttpResponse:
     # Logged with its traceback (and sent to Sentry by its logging integration); the client sees
     # nothing of it.
     logger.exception("unhandled error", extra={"path": request.path, "method": request.method})
-    return error_response(request, status=500, detail="Internal server error.", code="server_error")
+    return error_response(request, status=500)

@@ -1,98 +1,250 @@
-"""The error answers every route can give, documented once in the OpenAPI schema.
+"""Every error answer of every operation, declared in the OpenAPI schema from the API's one error table.
 
-A route documents what is its own (403 tier_required, 409 email_taken, ...). The answers the API
-layer gives any route are added here, where the route has not documented them itself: 400 for a
-malformed body, 401 on authenticated routes, 404 when a path (or an authenticated body) names an
-object, 409 when a write loses a race, 422 for invalid parameters or bodies, 429 on throttled routes
-and 503 (the database is down). All of them have the contract's shape, ``{"detail", "code"}``.
+An operation's error answers come from two places, merged here into its ``responses``:
+
+- its shape: what the API layer answers any route like it (``SHAPE_RULES``): 400 for a malformed body
+  or query, 401 on authenticated routes, 403 on admin routes, 404 when the path names an object, 409
+  when a write loses a race, 422 for invalid input, 429 on throttled routes, 503 (the database or a
+  provider is down) everywhere;
+- the domain errors its view declares with ``modules.common.errors.raises``, each answered with the
+  status config/api.py's table gives it (``ErrorTable.status_of``).
+
+A route that still documents an error status itself with the error body (``{detail, code}``) declares
+that status; its own description is kept. Every error answer refers to the one ``Error`` schema, whose
+``code`` is the enum of every code the API emits (``ErrorTable.codes``); each answer lists the codes
+it can carry, with an example of each. A 429 declares its ``Retry-After`` header (always sent), a 503
+the one it may carry.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from http.client import responses as http_reasons
 from typing import Any
 
+from ninja import NinjaAPI
+from ninja.constants import NOT_SET
 from ninja.openapi.schema import OpenAPISchema
 from ninja.operation import Operation
+from pydantic import BaseModel
+
+from modules.common.errors import DomainError, TokenInvalid
 
 ERROR_SCHEMA_NAME = "Error"
-ERROR_SCHEMA: dict[str, Any] = {
-    "title": ERROR_SCHEMA_NAME,
+ERROR_REF = {"$ref": f"#/components/schemas/{ERROR_SCHEMA_NAME}"}
+FIELD_ERROR_SCHEMA: dict[str, Any] = {
     "type": "object",
-    "description": "Every error answer: `detail` (a message, or for 422 the list of field errors) and `code`.",
+    "description": "One rejected input: the rule it broke, where it was and why.",
     "properties": {
-        "detail": {
-            "title": "Detail",
-            "anyOf": [
-                {"type": "string"},
-                {
-                    "type": "array",
-                    "items": {
-                        "type": "object",
-                        "properties": {
-                            "type": {"type": "string"},
-                            "loc": {
-                                "type": "array",
-                                "items": {"anyOf": [{"type": "string"}, {"type": "integer"}]},
-                            },
-                            "msg": {"type": "string"},
-                        },
-                        "required": ["type", "loc", "msg"],
-                    },
-                },
-            ],
+        "type": {"type": "string", "description": "The rule broken, e.g. `missing`, `string_too_short`"},
+        "loc": {
+            "type": "array",
+            "items": {"anyOf": [{"type": "string"}, {"type": "integer"}]},
+            "description": 'Where: `["body", "payload", <field>...]`, `["query", <name>]`, `["path", <name>]`',
         },
-        "code": {"title": "Code", "type": "string"},
+        "msg": {"type": "string"},
     },
-    "required": ["detail", "code"],
+    "required": ["type", "loc", "msg"],
 }
-
+RETRY_AFTER = "Retry-After"
 _WRITES = {"POST", "PUT", "PATCH", "DELETE"}
-_DESCRIPTIONS = {
-    "400": "Malformed request (`bad_request`)",
-    "401": "Not authenticated (`not_authenticated`, `token_invalid`)",
-    "404": "Not found, or not yours (`not_found`)",
-    "409": "Conflict (`conflict`)",
-    "422": "Validation error (`validation_error`); `detail` lists `{type, loc, msg}`",
-    "429": "Too many requests (`throttled`, with `Retry-After`)",
-    "503": "A dependency is down (`unavailable`)",
-}
 
 
-def error_statuses(operation: Operation, details: dict[str, Any]) -> list[str]:
-    """The statuses the API layer may answer on ``operation`` whatever the route does."""
-    parameters = details.get("parameters", [])
-    has_body = "requestBody" in details
-    statuses = []
-    if has_body:
-        statuses.append("400")
-    if operation.auth_callbacks:
-        statuses.append("401")
-    if any(parameter.get("in") == "path" for parameter in parameters) or (
-        has_body and operation.auth_callbacks
-    ):
-        statuses.append("404")  # an object named in the path, or by id in an authenticated body
-    if _WRITES & set(operation.methods):
-        statuses.append("409")
-    if parameters or has_body:
-        statuses.append("422")
-    if operation.throttle_objects:
-        statuses.append("429")
-    statuses.append("503")
-    return statuses
+def domain_errors() -> Iterator[type[DomainError]]:
+    """Every domain error class defined so far (the API imports every module that defines one)."""
+    pending = [DomainError]
+    while pending:
+        error = pending.pop()
+        yield error
+        pending.extend(error.__subclasses__())
+
+
+@dataclass(frozen=True)
+class ErrorTable:
+    """How the API answers errors (config/api.py): the status of each domain error class, and the code
+    the API layer itself answers with each status (Ninja's and Django's errors, not a service's)."""
+
+    status_of: Callable[[type[DomainError]], int]
+    http_codes: Mapping[int, str]
+    http_details: Mapping[str, str]
+
+    def codes(self) -> list[str]:
+        """Every code an error answer can carry: the ``Error`` schema's enum."""
+        return sorted({*self.http_codes.values(), *(error.code for error in domain_errors())})
+
+    def detail_of(self, code: str) -> str:
+        if code in self.http_details:
+            return self.http_details[code]
+        return next(error.default_detail for error in domain_errors() if error.code == code)
+
+    def error_schema(self) -> dict[str, Any]:
+        return {
+            "title": ERROR_SCHEMA_NAME,
+            "type": "object",
+            "description": (
+                "Every error answer: `detail` (a sentence, or for 422 the list of rejected inputs) and "
+                "`code`, a stable machine-readable name. Each operation lists the codes it can answer."
+            ),
+            "properties": {
+                "detail": {
+                    "title": "Detail",
+                    "anyOf": [{"type": "string"}, {"type": "array", "items": FIELD_ERROR_SCHEMA}],
+                },
+                "code": {"title": "Code", "type": "string", "enum": self.codes()},
+            },
+            "required": ["detail", "code"],
+        }
+
+
+@dataclass(frozen=True)
+class Shape:
+    """What an operation looks like from outside: the input it takes and how it is guarded."""
+
+    has_body: bool
+    has_query: bool
+    has_path: bool
+    authenticated: bool
+    staff_only: bool
+    writes: bool
+    throttled: bool
+
+
+def shape_of(operation: Operation, details: dict[str, Any]) -> Shape:
+    places = {parameter.get("in") for parameter in details.get("parameters", [])}
+    return Shape(
+        has_body="requestBody" in details,
+        has_query="query" in places,
+        has_path="path" in places,
+        authenticated=bool(operation.auth_callbacks),
+        staff_only=any(getattr(auth, "staff_only", False) for auth in operation.auth_callbacks),
+        writes=bool(_WRITES & set(operation.methods)),
+        throttled=bool(operation.throttle_objects),
+    )
+
+
+# What the API layer may answer on any operation of a shape, whatever its view does: the status, and
+# the domain errors or API-layer codes (by status) behind it.
+SHAPE_RULES: tuple[tuple[Callable[[Shape], bool], int, tuple[type[DomainError], ...]], ...] = (
+    (lambda shape: shape.has_body or shape.has_query, 400, ()),  # unparsable JSON, too many fields
+    (lambda shape: shape.authenticated, 401, (TokenInvalid,)),  # no token, or a bad one
+    (lambda shape: shape.staff_only, 403, ()),  # a valid token of a user who is not staff
+    (lambda shape: shape.has_path, 404, ()),  # the object the path names is missing or not yours
+    (lambda shape: shape.writes, 409, ()),  # a write that lost a race (IntegrityError)
+    (lambda shape: shape.has_body or shape.has_query or shape.has_path, 422, ()),  # invalid input
+    (lambda shape: shape.throttled, 429, ()),  # over the rate
+    (lambda shape: True, 503, ()),  # the database is unavailable
+)
+
+
+def _is_error_body(model: object) -> bool:
+    """A route's own declaration of the error body ``{detail, code}``: drawn with the shared schema.
+    Ninja wraps each declared type in a model whose one field ``response`` has it."""
+    field = (
+        model.model_fields.get("response")
+        if isinstance(model, type) and issubclass(model, BaseModel)
+        else None
+    )
+    declared = field.annotation if field is not None else None
+    return (
+        isinstance(declared, type)
+        and issubclass(declared, BaseModel)
+        and set(declared.model_fields) == {"detail", "code"}
+    )
 
 
 class ApiSchema(OpenAPISchema):
-    """Ninja's schema plus, on each operation, the shared error answers it does not document itself."""
+    """Ninja's schema plus, on each operation, every error answer it can give (module docstring)."""
+
+    def __init__(self, api: NinjaAPI, path_prefix: str, *, errors: ErrorTable) -> None:
+        self.errors = errors
+        super().__init__(api, path_prefix)
+        self.schemas[ERROR_SCHEMA_NAME] = errors.error_schema()
+
+    def responses(self, operation: Operation) -> dict[int, dict[str, Any]]:
+        """Ninja's, except that an error status documented with the error body gets no schema of its
+        own here (``operation_details`` gives it the shared one)."""
+        result: dict[int, dict[str, Any]] = {}
+        for status, model in operation.response_models.items():
+            if status is Ellipsis:
+                continue
+            result[status] = {"description": http_reasons.get(status, "Unknown Status Code")}
+            if model in (None, NOT_SET) or (status >= 400 and _is_error_body(model)):
+                continue
+            schema = self._create_schema_from_model(model, by_alias=operation.by_alias, mode="serialization")[
+                0
+            ]
+            if operation.stream_format is not None:
+                result[status]["content"] = operation.stream_format.openapi_content_schema(schema)
+            else:
+                result[status]["content"] = {self.api.renderer.media_type: {"schema": schema}}
+        return result
 
     def operation_details(self, operation: Operation) -> dict[str, Any]:
         details = super().operation_details(operation)
-        self.schemas.setdefault(ERROR_SCHEMA_NAME, ERROR_SCHEMA)
-        reference = {"$ref": f"#/components/schemas/{ERROR_SCHEMA_NAME}"}
-        responses = details.setdefault("responses", {})
-        for status in error_statuses(operation, details):
-            if int(status) not in responses:  # Ninja keys the statuses a route documents by int
-                responses[int(status)] = {
-                    "description": _DESCRIPTIONS[status],
-                    "content": {"application/json": {"schema": reference}},
+        responses = {int(status): answer for status, answer in details.get("responses", {}).items()}
+        for status, codes in self.error_codes(operation, details, responses).items():
+            answer = responses.setdefault(status, {})
+            listed = ", ".join(f"`{code}`" for code in codes)
+            described = answer.get("description", http_reasons.get(status))
+            if described == http_reasons.get(status):
+                answer["description"] = f"{http_reasons.get(status, 'Error')}: {listed}"
+            elif any(f"`{code}`" not in described for code in codes):
+                answer["description"] = f"{described} (codes: {listed})"
+            if "content" not in answer:
+                answer["content"] = {
+                    "application/json": {"schema": ERROR_REF, "examples": self._examples(status, codes)}
                 }
+            if status == 429:
+                answer["headers"] = {
+                    RETRY_AFTER: {
+                        "description": "Seconds to wait before trying again.",
+                        "required": True,
+                        "schema": {"type": "integer", "minimum": 0},
+                    }
+                }
+            elif status == 503:
+                answer["headers"] = {
+                    RETRY_AFTER: {
+                        "description": "Seconds to wait before trying again, when the server knows.",
+                        "schema": {"type": "integer", "minimum": 0},
+                    }
+                }
+        details["responses"] = dict(sorted(responses.items()))
         return details
+
+    def error_codes(
+        self, operation: Operation, details: dict[str, Any], documented: dict[int, dict[str, Any]]
+    ) -> dict[int, list[str]]:
+        """The error statuses ``operation`` can answer, each with the codes it can carry."""
+        codes: dict[int, list[str]] = {}
+
+        def add(status: int, code: str) -> None:
+            if code not in codes.setdefault(status, []):
+                codes[status].append(code)
+
+        shape = shape_of(operation, details)
+        for applies, status, raised in SHAPE_RULES:
+            if applies(shape):
+                add(status, self.errors.http_codes[status])
+                for error in raised:
+                    add(self.errors.status_of(error), error.code)
+        for error in getattr(operation.view_func, "domain_errors", ()):
+            add(self.errors.status_of(error), error.code)
+        for status in documented:
+            if status >= 400 and status not in codes:
+                for error in domain_errors():
+                    if self.errors.status_of(error) == status:
+                        add(status, error.code)
+                if status in self.errors.http_codes:
+                    add(status, self.errors.http_codes[status])
+        return dict(sorted(codes.items()))
+
+    def _examples(self, status: int, codes: list[str]) -> dict[str, Any]:
+        examples = {}
+        for code in codes:
+            detail: object = self.errors.detail_of(code)
+            if status == 422:  # a list of rejected inputs; a service's sentence about the whole body:
+                detail = [{"type": "value_error", "loc": ["body"], "msg": detail}]
+            examples[code] = {"summary": code, "value": {"detail": detail, "code": code}}
+        return examples

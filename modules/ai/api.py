@@ -25,13 +25,31 @@ from modules.ai.schemas import (
     QuestionOut,
     UsageOut,
 )
+from modules.common.errors import (
+    EmailNotVerified,
+    NotFound,
+    QuotaExceeded,
+    TierRequired,
+    Unavailable,
+    ValidationFailed,
+    raises,
+)
 from modules.common.pagination import LimitOffsetPagination
 
 router = Router(tags=["ai-review"])
 
+# Who may use AI: a verified email (403 email_not_verified) on a tier with AI questions (403
+# tier_required); the provider may be down (503 unavailable).
+_AI_ACCESS = (EmailNotVerified, TierRequired, Unavailable)
+
 
 @router.post("/generate/", response={201: GenerateOut}, summary="Generate practice questions on a content")
+@raises(*_AI_ACCESS, NotFound, QuotaExceeded, ValidationFailed)
 def generate(request: HttpRequest, payload: GenerateIn) -> Status:
+    """Generates `count` questions of the given types on one of your contents, now. BASIC and PRO only
+    (FREE: 403 `tier_required`; unverified: 403 `email_not_verified`). A request that would pass your
+    daily question quota answers 429 `quota_exceeded` with `Retry-After` (your local midnight) and
+    generates nothing; a provider failure answers 503 `unavailable` and charges nothing."""
     result = services.generate_questions(
         user=request.auth,
         content_id=payload.content_id,
@@ -43,28 +61,41 @@ def generate(request: HttpRequest, payload: GenerateIn) -> Status:
 
 
 @router.post("/evaluate/", response=EvaluateOut, summary="Grade an answer to a question")
+@raises(*_AI_ACCESS, NotFound)
 def evaluate(request: HttpRequest, payload: EvaluateIn) -> Any:
+    """Grades your answer to one of your questions: correct or not, a score from 0 to 1 and feedback.
+    Does not count against the question quota."""
     return services.evaluate_answer(user=request.auth, question_id=payload.question_id, answer=payload.answer)
 
 
 @router.post("/analyze/", response=AnalyzeOut, summary="Difficulty, key concepts, summary, study time")
+@raises(*_AI_ACCESS, NotFound)
 def analyze(request: HttpRequest, payload: AnalyzeIn) -> Any:
+    """The difficulty, key concepts, a summary and the estimated study time of one of your contents
+    (cached per text)."""
     return services.analyze_content(user=request.auth, content_id=payload.content_id)
 
 
 @router.get("/questions/", response=list[QuestionOut], summary="Your generated questions")
 @paginate(LimitOffsetPagination)
 def questions(request: HttpRequest, filters: Query[QuestionFilters]) -> Any:
+    """The questions generated for you, newest first, optionally of one content; an offset list."""
     return services.question_list(user=request.auth, content_id=filters.content_id)
 
 
 @router.get("/usage/", response=UsageOut, summary="Today's AI usage and remaining quota")
 def usage(request: HttpRequest) -> Any:
+    """Questions generated today (your local day), your tier's daily limit, what remains, tokens used
+    and their cost."""
     return services.usage_today(user=request.auth)
 
 
 @router.post("/jobs/", response={202: JobAcceptedOut}, summary="Queue a generation over several contents")
+@raises(*_AI_ACCESS, NotFound, QuotaExceeded, ValidationFailed)
 def create_job(request: HttpRequest, payload: JobIn) -> Status:
+    """Queues a generation of `count` questions on each content (up to 20, each yours: 404 otherwise).
+    The quota for all of them is reserved now (429 `quota_exceeded` if it would pass) and given back
+    for what the job does not generate. Poll `GET /api/v1/ai-review/jobs/{id}/`."""
     job = services.create_job(
         user=request.auth,
         content_ids=payload.content_ids,
@@ -77,4 +108,5 @@ def create_job(request: HttpRequest, payload: JobIn) -> Status:
 
 @router.get("/jobs/{job_id}/", response=JobOut, summary="A generation job and its questions")
 def job_detail(request: HttpRequest, job_id: int) -> Any:
+    """A job's status (queued, running, done, failed), its questions so far and, if it failed, why."""
     return services.job_detail(user=request.auth, job_id=job_id)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+from typing import Annotated, Literal
 
 from ninja import Field, Schema
 from pydantic import ConfigDict, field_validator
@@ -22,11 +22,21 @@ def _unique(values: list) -> list:
     return values
 
 
+UNIQUE = {"uniqueItems": True}  # enforced by the ``_unique`` validators, stated in the schema
+QuestionTypes = Field(
+    ...,
+    min_length=1,
+    max_length=3,
+    json_schema_extra=UNIQUE,
+    description="One or more question types, each at most once.",
+)
+
+
 class GenerateIn(Schema):
     model_config = ConfigDict(extra="forbid")
 
     content_id: int = Field(..., ge=1)
-    question_types: list[QuestionTypeName] = Field(..., min_length=1, max_length=3)
+    question_types: list[QuestionTypeName] = QuestionTypes
     difficulty_level: DifficultyName
     count: int = Field(..., ge=1, le=10)
 
@@ -99,20 +109,15 @@ class UsageOut(Schema):
 class JobIn(Schema):
     model_config = ConfigDict(extra="forbid")
 
-    content_ids: list[int] = Field(..., min_length=1, max_length=20)
-    question_types: list[QuestionTypeName] = Field(..., min_length=1, max_length=3)
+    content_ids: list[Annotated[int, Field(ge=1)]] = Field(
+        ..., min_length=1, max_length=20, json_schema_extra=UNIQUE, description="1 to 20 of your contents."
+    )
+    question_types: list[QuestionTypeName] = QuestionTypes
     difficulty_level: DifficultyName
     count: int = Field(..., ge=1, le=10, description="questions per content")
 
     _unique_types = field_validator("question_types")(_unique)
     _unique_ids = field_validator("content_ids")(_unique)
-
-    @field_validator("content_ids")
-    @classmethod
-    def _positive(cls, values: list[int]) -> list[int]:
-        if any(v < 1 for v in values):
-            raise ValueError("content ids are positive integers")
-        return values
 
 
 class JobAcceptedOut(Schema):

@@ -9,9 +9,9 @@ inherits its parent's answer unless the table names it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal, Self
+from typing import Literal, Self, TypeVar
 
 # Where a rejected input came from: the request's JSON body, its query string, its path, its form
 # fields or an uploaded file.
@@ -66,10 +66,19 @@ class InvalidToken(DomainError):
 
 
 class TokenInvalid(DomainError):
-    """Credentials that do not authenticate: a bad or expired access token, a wrong password."""
+    """A token that does not authenticate: a bad, expired or revoked access or refresh token. A client
+    holding a refresh token may try it."""
 
     code = "token_invalid"
     default_detail = "The token is invalid or expired."
+
+
+class InvalidCredentials(DomainError):
+    """A sign-in that fails: a wrong email or password, an inactive account, a Google ID token that is
+    not accepted. Unlike ``TokenInvalid``, refreshing a token cannot help."""
+
+    code = "invalid_credentials"
+    default_detail = "No active account found with the given credentials."
 
 
 class Forbidden(DomainError):
@@ -119,3 +128,19 @@ class QuotaExceeded(TemporaryRefusal):
 class Unavailable(TemporaryRefusal):
     code = "unavailable"
     default_detail = "A dependency is unavailable."
+
+
+ViewFunction = TypeVar("ViewFunction", bound=Callable[..., object])
+
+
+def raises(*errors: type[DomainError]) -> Callable[[ViewFunction], ViewFunction]:
+    """Declares the domain errors a function may raise, for the transport to document: the API's
+    schema declares each one's answer on the route (config/openapi.py). Only what is declared counts
+    (a subclass is declared by its own name); applied twice, the declarations add up."""
+
+    def declare(function: ViewFunction) -> ViewFunction:
+        declared: tuple[type[DomainError], ...] = getattr(function, "domain_errors", ())
+        function.domain_errors = (*declared, *errors)  # type: ignore[attr-defined]
+        return function
+
+    return declare

@@ -28,7 +28,7 @@ from django.dispatch import receiver
 from jwt import PyJWKClient
 from jwt.exceptions import PyJWKClientConnectionError, PyJWKClientError, PyJWKSetError
 
-from modules.common.errors import TokenInvalid, Unavailable
+from modules.common.errors import InvalidCredentials, Unavailable
 
 logger = logging.getLogger(__name__)
 
@@ -86,7 +86,7 @@ def _signing_key(kid: str) -> jwt.PyJWK:
     except (PyJWKClientConnectionError, PyJWKSetError, ValueError) as exc:
         raise _unavailable(exc) from exc
     except PyJWKClientError as exc:  # no key with this id, even after a refetch
-        raise TokenInvalid(INVALID) from exc
+        raise InvalidCredentials(INVALID) from exc
 
 
 def verify_id_token(id_token: str) -> GoogleIdentity:
@@ -96,10 +96,10 @@ def verify_id_token(id_token: str) -> GoogleIdentity:
     try:
         header = jwt.get_unverified_header(id_token)
     except jwt.PyJWTError as exc:
-        raise TokenInvalid(INVALID) from exc
+        raise InvalidCredentials(INVALID) from exc
     kid = header.get("kid")
     if header.get("alg") != "RS256" or not isinstance(kid, str):
-        raise TokenInvalid(INVALID)
+        raise InvalidCredentials(INVALID)
     key = _signing_key(kid)
     try:
         claims = jwt.decode(
@@ -111,11 +111,11 @@ def verify_id_token(id_token: str) -> GoogleIdentity:
             options={"require": ["exp", "iat", "iss", "aud", "sub"]},
         )
     except jwt.PyJWTError as exc:
-        raise TokenInvalid("The Google ID token is invalid or expired.") from exc
+        raise InvalidCredentials("The Google ID token is invalid or expired.") from exc
     email = claims.get("email")
     verified = claims.get("email_verified") in (True, "true")
     if not isinstance(email, str) or not email or not verified:
-        raise TokenInvalid("Google has not verified this account's email address.")
+        raise InvalidCredentials("Google has not verified this account's email address.")
     return GoogleIdentity(
         sub=str(claims["sub"]),
         email=email.strip().lower(),

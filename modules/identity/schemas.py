@@ -16,6 +16,20 @@ from modules.common.time import is_valid_timezone
 Scheduler = literal(SchedulerKind)
 TierName = Literal["FREE", "BASIC", "PRO"]
 PasswordField = Field(max_length=256)
+# A new password: the service checks it with Django's validators (AUTH_PASSWORD_VALIDATORS, whose
+# minimum length this mirrors: a test keeps them equal) and answers every problem at once (422
+# ``weak_password``), so the minimum is stated here, not enforced twice.
+PASSWORD_MIN_LENGTH = 8
+NewPasswordField = Field(
+    max_length=256,
+    json_schema_extra={"minLength": PASSWORD_MIN_LENGTH},
+    description=f"At least {PASSWORD_MIN_LENGTH} characters, not too common, not all digits, not like your email.",
+)
+# IANA names are letters, digits, '_', '+', '-' in '/'-separated parts (Europe/Paris, Etc/GMT+5,
+# America/Port-au-Prince). The names themselves are the server's zone database (about 600): an enum
+# of them would change with the machine's tzdata, so the schema gives the form and the validator the
+# list.
+TIMEZONE_PATTERN = r"^[A-Za-z][A-Za-z0-9_+\-]*(/[A-Za-z0-9_+\-]+)*$"
 
 
 class StrictIn(Schema):
@@ -39,10 +53,18 @@ def _valid_timezone(value: str) -> str:
     return value
 
 
-Email = Annotated[str, Field(max_length=254), AfterValidator(_valid_email)]
+Email = Annotated[
+    str, Field(max_length=254, json_schema_extra={"format": "email"}), AfterValidator(_valid_email)
+]
 IanaTimezone = Annotated[
     str,
-    Field(max_length=64, description="IANA time zone name, e.g. Europe/Paris"),
+    Field(
+        max_length=64,
+        pattern=TIMEZONE_PATTERN,
+        description="An IANA time zone name known to the server's zone database, e.g. Europe/Paris, "
+        "America/New_York, UTC; an unknown name answers 422.",
+        examples=["Europe/Paris"],
+    ),
     AfterValidator(_valid_timezone),
 ]
 
@@ -51,6 +73,14 @@ IanaTimezone = Annotated[
 
 
 class TokenObtainIn(StrictIn):
+    """Any email and password are checked: a wrong pair answers 401 ``invalid_credentials``."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"email": "ada@example.com", "password": "a-Long-enough-passphrase-42"}]
+        }
+    )
+
     email: str = Field(max_length=254)
     password: str = PasswordField
 
@@ -68,6 +98,23 @@ class TokenPairOut(Schema):
 
 
 class LoginOut(TokenPairOut):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "access": "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJ0b2tlbl90eXBlIjoiYWNjZXNzIn0.c2lnbmF0dXJl",
+                    "refresh": "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJ0b2tlbl90eXBlIjoicmVmcmVzaCJ9.c2lnbmF0dXJl",
+                    "user": {
+                        "id": 42,
+                        "email": "ada@example.com",
+                        "subscription_tier": "FREE",
+                        "is_email_verified": True,
+                    },
+                }
+            ]
+        }
+    )
+
     user: UserSummaryOut
 
 
@@ -76,8 +123,21 @@ class RefreshIn(StrictIn):
 
 
 class RegisterIn(StrictIn):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "email": "ada@example.com",
+                    "password": "a-Long-enough-passphrase-42",
+                    "first_name": "Ada",
+                    "timezone": "Europe/London",
+                }
+            ]
+        },
+    )
+
     email: Email
-    password: str = PasswordField
+    password: str = NewPasswordField
     first_name: str = Field("", max_length=150)
     last_name: str = Field("", max_length=150)
     timezone: IanaTimezone = "UTC"
@@ -93,7 +153,7 @@ class TokenIn(StrictIn):
 
 class PasswordResetConfirmIn(StrictIn):
     token: str = Field(min_length=1, max_length=512)
-    new_password: str = PasswordField
+    new_password: str = NewPasswordField
 
 
 class GoogleSignInIn(StrictIn):
@@ -105,7 +165,9 @@ class MessageOut(Schema):
 
 
 class ErrorOut(Schema):
-    """Every error answer: ``detail`` (a message, or for 422 the list of field errors) and ``code``."""
+    """The error body ``{detail, code}``, for a route that documents an error status in ``response=``.
+    Prefer declaring the domain errors a route raises (``modules.common.errors.raises``): either way
+    the schema draws every error answer with the one shared ``Error`` schema (config/openapi.py)."""
 
     detail: str | list[dict]
     code: str
@@ -120,6 +182,27 @@ class VerifyEmailOut(Schema):
 
 
 class ProfileOut(Schema):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": 42,
+                    "email": "ada@example.com",
+                    "first_name": "Ada",
+                    "last_name": "",
+                    "timezone": "Europe/London",
+                    "daily_reminder_hour": 9,
+                    "notifications_enabled": True,
+                    "scheduler": "ladder",
+                    "desired_retention": 0.9,
+                    "subscription_tier": "FREE",
+                    "is_email_verified": False,
+                    "date_joined": "2026-11-30T08:00:00Z",
+                }
+            ]
+        }
+    )
+
     id: int
     email: str
     first_name: str
@@ -161,7 +244,7 @@ class ProfilePatch(StrictIn):
 
 class PasswordChangeIn(StrictIn):
     current_password: str = PasswordField
-    new_password: str = PasswordField
+    new_password: str = NewPasswordField
 
 
 class AccountDeleteIn(StrictIn):

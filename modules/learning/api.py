@@ -15,6 +15,7 @@ from ninja.pagination import paginate
 from ninja.responses import NinjaJSONEncoder
 from pydantic import BaseModel
 
+from modules.common.errors import Conflict, EmailNotVerified, NotFound, raises
 from modules.common.pagination import (
     DEFAULT_LIMIT,
     MAX_LIMIT,
@@ -49,11 +50,14 @@ review_router = Router(tags=["review"])
 @content_router.get("/categories/", response=list[CategoryOut], summary="Your categories")
 @paginate(LimitOffsetPagination)
 def list_categories(request: HttpRequest) -> Any:
+    """Your categories by name, each with its number of contents; an offset list."""
     return services.category_list(user=request.auth)
 
 
 @content_router.post("/categories/", response={201: CategoryOut}, summary="Create a category")
+@raises(Conflict)
 def create_category(request: HttpRequest, payload: CategoryIn) -> Status:
+    """A new category; its slug is made from the name. Names are unique per user: 409 `conflict`."""
     return Status(
         201, services.create_category(user=request.auth, name=payload.name, description=payload.description)
     )
@@ -62,7 +66,9 @@ def create_category(request: HttpRequest, payload: CategoryIn) -> Status:
 @content_router.patch(
     "/categories/{category_id}/", response=CategoryOut, summary="Rename or describe a category"
 )
+@raises(Conflict, NotFound)
 def update_category(request: HttpRequest, category_id: int, payload: CategoryPatch) -> services.CategoryView:
+    """A new name (unique per user: 409 `conflict`) or description."""
     return services.update_category(
         user=request.auth, category_id=category_id, changes=payload.model_dump(exclude_unset=True)
     )
@@ -71,7 +77,9 @@ def update_category(request: HttpRequest, category_id: int, payload: CategoryPat
 @content_router.delete(
     "/categories/{category_id}/", response={204: None}, summary="Delete a category (its content stays)"
 )
+@raises(NotFound)
 def delete_category(request: HttpRequest, category_id: int) -> Status:
+    """The category goes; its contents stay, without a category."""
     services.delete_category(user=request.auth, category_id=category_id)
     return Status(204, None)
 
@@ -106,6 +114,8 @@ def list_content(
     limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description="Page size."),  # type: ignore[type-arg]
     offset: int = Query(0, ge=0, le=MAX_OFFSET, description="Items to skip."),  # type: ignore[type-arg]
 ) -> HttpResponse:
+    """Your contents with their review state: filter by `category`, `search` the title and body, sort
+    by `ordering`; an offset list (`limit` 1-100, `offset`)."""
     page = services.content_list(
         user=request.auth, category_id=filters.category, search=filters.search, ordering=filters.ordering
     )
@@ -119,7 +129,11 @@ def list_content(
 
 
 @content_router.post("/", response={201: ContentOut}, summary="Save content; its first review is scheduled")
+@raises(EmailNotVerified, NotFound)
 def create_content(request: HttpRequest, payload: ContentIn) -> Status:
+    """Saves something to learn and schedules its first review at once (on the ladder: your tier's
+    first interval, tomorrow). Needs a verified email (403 `email_not_verified`); a `category_id` that
+    is not one of yours answers 404."""
     return Status(
         201,
         services.create_content(
@@ -130,16 +144,22 @@ def create_content(request: HttpRequest, payload: ContentIn) -> Status:
 
 @content_router.get("/{content_id}/", response=ContentOut, summary="One content with its review state")
 def get_content(request: HttpRequest, content_id: int) -> services.ContentView:
+    """One of your contents with its review state (stage, next review, reviews so far, recall now).
+    Another user's content answers 404 like a missing one."""
     return services.content_detail(user=request.auth, content_id=content_id)
 
 
 @content_router.put("/{content_id}/", response=ContentOut, summary="Replace a content")
+@raises(NotFound)
 def replace_content(request: HttpRequest, content_id: int, payload: ContentIn) -> services.ContentView:
+    """Replaces the title, body and category; the review schedule is kept."""
     return services.update_content(user=request.auth, content_id=content_id, changes=payload.model_dump())
 
 
 @content_router.patch("/{content_id}/", response=ContentOut, summary="Change some fields of a content")
+@raises(NotFound)
 def update_content(request: HttpRequest, content_id: int, payload: ContentPatch) -> services.ContentView:
+    """Changes any of title, body and category (`category_id` null: no category); the schedule is kept."""
     return services.update_content(
         user=request.auth, content_id=content_id, changes=payload.model_dump(exclude_unset=True)
     )
@@ -147,6 +167,7 @@ def update_content(request: HttpRequest, content_id: int, payload: ContentPatch)
 
 @content_router.delete("/{content_id}/", response={204: None}, summary="Delete a content and its reviews")
 def delete_content(request: HttpRequest, content_id: int) -> Status:
+    """Deletes the content with its schedule, review history and AI questions."""
     services.delete_content(user=request.auth, content_id=content_id)
     return Status(204, None)
 
@@ -160,6 +181,9 @@ def today(
     limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description="Page size."),  # type: ignore[type-arg]
     offset: int = Query(0, ge=0, le=MAX_OFFSET, description="Items to skip."),  # type: ignore[type-arg]
 ) -> HttpResponse:
+    """Everything due by the end of your local today (your profile's time zone), most overdue first,
+    with each card's stage, due date, days overdue and estimated recall now. `count` is everything due,
+    `overdue_count` what was due on an earlier day; `limit` and `offset` page the items."""
     return _cached_json(
         request,
         name="queue",
@@ -172,6 +196,7 @@ def today(
 @review_router.post(
     "/complete/", response=ReviewOutcomeOut, summary="Record a review and reschedule the card"
 )
+@raises(Conflict, NotFound)
 def complete(
     request: HttpRequest,
     payload: CompleteIn,
@@ -184,6 +209,11 @@ def complete(
         description="Any printable ASCII string, e.g. a UUID: the same key answers the first response.",
     ),
 ) -> services.ReviewOutcome:
+    """Records how a review went (`remembered`, `partial`, `forgot`) and reschedules the card: the
+    ladder moves up a stage, keeps it or restarts; FSRS updates its memory state. A review before the
+    card is due is allowed (`early`). `reviewed_at` lets an offline client say when it happened (not
+    in the future, at most 7 days old). With an `Idempotency-Key`, a retry answers the first outcome
+    and records nothing; the same key with a different request answers 409 `conflict`."""
     return services.complete_review(
         user=request.auth,
         content_id=payload.content_id,
@@ -200,6 +230,9 @@ def history(
     request: HttpRequest,
     content_id: int | None = Query(None, description="Only reviews of this content."),  # type: ignore[type-arg]
 ) -> Any:
+    """Your reviews, newest first, optionally of one content: read-only (no route edits or deletes
+    history). A cursor list: follow `next` (a URL) or pass `next_cursor` as `cursor`; `page_size` is 1 to
+    100."""
     return services.review_history(user=request.auth, content_id=content_id)
 
 
@@ -208,4 +241,6 @@ def forecast(
     request: HttpRequest,
     days: int = Query(30, ge=1, le=365),  # type: ignore[type-arg]
 ) -> list[services.ForecastDay]:
+    """How many reviews fall due on each of your next `days` local days (1-365, default 30), today
+    first; today includes the overdue ones."""
     return services.forecast(user=request.auth, days=days)

@@ -93,6 +93,18 @@ class CategoryRefOut(Out):
 
 
 class ContentIn(StrictIn):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "title": "Osmosis",
+                    "body": "Water crosses a semi-permeable membrane toward the higher solute concentration.",
+                    "category_id": 3,
+                }
+            ]
+        }
+    )
+
     title: Title
     body: Body
     category_id: int | None = None
@@ -120,6 +132,28 @@ class ReviewSummaryOut(Out):
 
 
 class ContentOut(Out):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": 17,
+                    "title": "Osmosis",
+                    "body": "Water crosses a semi-permeable membrane toward the higher solute concentration.",
+                    "category": {"id": 3, "name": "Biology", "slug": "biology"},
+                    "created_at": "2026-11-30T08:00:00Z",
+                    "updated_at": "2026-11-30T08:00:00Z",
+                    "review": {
+                        "stage": 0,
+                        "next_review_date": "2026-12-01T08:00:00Z",
+                        "last_reviewed_at": None,
+                        "review_count": 0,
+                        "retrievability": 1.0,
+                    },
+                }
+            ]
+        }
+    )
+
     id: int
     title: str
     body: str
@@ -159,12 +193,42 @@ class QueueItemOut(Out):
 
 
 class QueueOut(Out):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "items": [
+                        {
+                            "content": {
+                                "id": 17,
+                                "title": "Osmosis",
+                                "body": "Water crosses a semi-permeable membrane toward the higher solute "
+                                "concentration.",
+                                "category": {"id": 3, "name": "Biology", "slug": "biology"},
+                            },
+                            "stage": 1,
+                            "next_review_date": "2026-11-28T08:00:00Z",
+                            "overdue_days": 2,
+                            "retrievability": 0.71,
+                        }
+                    ],
+                    "count": 1,
+                    "overdue_count": 1,
+                }
+            ]
+        }
+    )
+
     items: list[QueueItemOut]
     count: int = Field(description="Reviews due by the end of your local today.")
     overdue_count: int = Field(description="Of those, the ones due on an earlier day.")
 
 
 class CompleteIn(StrictIn):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"content_id": 17, "result": "remembered", "time_spent_seconds": 25}]}
+    )
+
     content_id: int
     result: ResultLiteral
     time_spent_seconds: int | None = Field(None, ge=0, le=86_400)
@@ -174,6 +238,24 @@ class CompleteIn(StrictIn):
 
 
 class ReviewOutcomeOut(Out):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "content_id": 17,
+                    "result": "remembered",
+                    "previous_stage": 1,
+                    "stage": 2,
+                    "interval_days": 7,
+                    "next_review_date": "2026-12-07T08:00:00Z",
+                    "retrievability_before": 0.71,
+                    "reviewed_at": "2026-11-30T08:00:00Z",
+                    "early": False,
+                }
+            ]
+        }
+    )
+
     content_id: int
     result: ResultLiteral
     previous_stage: int

@@ -16,6 +16,7 @@ from ninja import Query, Router, Status
 from ninja.pagination import paginate
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from modules.common.errors import Conflict, NotFound, raises
 from modules.common.pagination import LimitOffsetPagination
 from modules.common.throttles import UserOrIPRateThrottle
 from modules.ops import prometheus, services
@@ -44,6 +45,8 @@ monitoring_health_throttle = UserOrIPRateThrottle(
 
 @health_router.get("/live/", response=LiveOut, summary="Liveness: the process answers (no I/O)")
 def live(request: HttpRequest) -> dict[str, str]:
+    """200 while the process answers; touches neither the database nor the cache (for a liveness
+    probe). Not throttled, no authentication."""
     return {"status": "ok"}
 
 
@@ -51,6 +54,8 @@ def live(request: HttpRequest) -> dict[str, str]:
     "/ready/", response={200: ReadyOut, 503: NotReadyOut}, summary="Readiness: database and cache answer"
 )
 def ready(request: HttpRequest) -> Status:
+    """200 when the database and the cache answer, else 503 with each check's result (for a readiness
+    probe: take the instance out of rotation). Not throttled, no authentication."""
     result = services.readiness()
     checks = {name: vars(check) for name, check in result.checks.items()}
     if result.ok:
@@ -72,11 +77,15 @@ def ready(request: HttpRequest) -> Status:
     summary="Health of database, cache, queue and disk, with the newest value of every metric",
 )
 def monitoring_health(request: HttpRequest) -> services.MonitoringHealth:
+    """The state of the database, cache, queue and disk, and the newest sample of every metric. Staff
+    only (403 `forbidden`); its own rate (MONITORING_HEALTH_THROTTLE_RATE)."""
     return services.monitoring_health()
 
 
 @monitoring_router.get("/metrics/", response=SampleSeriesOut, summary="Samples of one metric over time")
 def metric_samples(request: HttpRequest, filters: Query[MetricsQuery]) -> services.SampleSeries:
+    """The samples of metric `name` between `since` and `until`, oldest first. An unknown metric, or
+    `since` after `until`, answers 422. Staff only."""
     return services.metric_samples(
         name=filters.name, since=filters.since, until=filters.until, limit=filters.limit
     )
@@ -85,21 +94,30 @@ def metric_samples(request: HttpRequest, filters: Query[MetricsQuery]) -> servic
 @monitoring_router.get("/alert-rules/", response=list[AlertRuleOut], summary="Alert rules")
 @paginate(LimitOffsetPagination)
 def list_rules(request: HttpRequest) -> QuerySet[AlertRule]:
+    """Every alert rule; an offset list. Staff only."""
     return services.list_rules()
 
 
 @monitoring_router.post("/alert-rules/", response={201: AlertRuleOut}, summary="Create an alert rule")
+@raises(Conflict)
 def create_rule(request: HttpRequest, payload: AlertRuleIn) -> Status:
+    """A rule fires when `aggregation` of `metric` over `window_minutes` compares to `threshold` by
+    `operator`; it notifies Slack and/or emails, then stays quiet for `cooldown_minutes`. Names are
+    unique (409 `conflict`). Staff only."""
     return Status(201, services.create_rule(values=payload.model_dump()))
 
 
 @monitoring_router.patch("/alert-rules/{int:rule_id}/", response=AlertRuleOut, summary="Change an alert rule")
+@raises(Conflict, NotFound)
 def update_rule(request: HttpRequest, rule_id: int, payload: AlertRulePatch) -> AlertRule:
+    """Any subset of a rule's fields. Staff only."""
     return services.update_rule(rule_id=rule_id, changes=payload.model_dump(exclude_unset=True))
 
 
 @monitoring_router.delete("/alert-rules/{int:rule_id}/", response={204: None}, summary="Delete an alert rule")
+@raises(NotFound)
 def delete_rule(request: HttpRequest, rule_id: int) -> Status:
+    """Deletes a rule and its alert history. Staff only."""
     services.delete_rule(rule_id=rule_id)
     return Status(204, None)
 
@@ -107,6 +125,8 @@ def delete_rule(request: HttpRequest, rule_id: int) -> Status:
 @monitoring_router.get("/alerts/", response=list[AlertEventOut], summary="Alert history, newest first")
 @paginate(LimitOffsetPagination)
 def list_alerts(request: HttpRequest, filters: Query[AlertsQuery]) -> QuerySet[AlertEvent]:
+    """Alerts fired, newest first, optionally of one rule or only those still open; an offset list.
+    Staff only."""
     return services.list_alert_events(rule_id=filters.rule, open_only=filters.open)
 
 

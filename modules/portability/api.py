@@ -8,8 +8,9 @@ from ninja import File, Form, Query, Router, Status
 from ninja.decorators import decorate_view
 from ninja.files import UploadedFile
 
+from modules.common.errors import EmailNotVerified, NotFound, raises
 from modules.portability import services
-from modules.portability.errors import FileTooLarge
+from modules.portability.errors import CorruptFile, FileTooLarge, LinkExpired, UnsafeArchive, UnsupportedFile
 from modules.portability.schemas import ExportIn, ExportJobOut, ImportJobOut, ImportKindName
 
 router = Router(tags=["portability"])
@@ -65,6 +66,8 @@ def create_export(request: HttpRequest, payload: ExportIn) -> Status:
 
 @router.get("/exports/{job_id}/", response=ExportJobOut, summary="An export job, with its download link")
 def export_status(request: HttpRequest, job_id: int) -> Any:
+    """The job's status and progress; once done, a download link valid 10 minutes (ask again for a
+    fresh one) until the file is pruned."""
     return services.export_status(user=request.auth, job_id=job_id)
 
 
@@ -83,10 +86,10 @@ def export_status(request: HttpRequest, job_id: int) -> Any:
                     "application/zip": {"schema": {"type": "string", "format": "binary"}},
                 },
             },
-            403: {"description": "The link is invalid or has expired (`link_expired`)"},
         }
     },
 )
+@raises(LinkExpired, NotFound)
 def download_export(request: HttpRequest, job_id: int, token: Query[str]) -> FileResponse:
     file = services.export_download(job_id=job_id, token=token)
     return FileResponse(
@@ -104,6 +107,7 @@ def download_export(request: HttpRequest, job_id: int, token: Query[str]) -> Fil
     "same file again changes nothing. `restore_profile` (Resee exports) also restores your settings.",
 )
 @decorate_view(_limit_upload)
+@raises(EmailNotVerified, FileTooLarge, UnsupportedFile, UnsafeArchive, CorruptFile)
 def create_import(
     request: HttpRequest,
     kind: Form[ImportKindName],
@@ -122,4 +126,6 @@ def create_import(
 
 @router.get("/imports/{job_id}/", response=ImportJobOut, summary="An import job: progress and counts")
 def import_status(request: HttpRequest, job_id: int) -> Any:
+    """The job's status, progress, what it imported (`counts`) and left out (`warnings`); a failed job
+    says why (`error_code`, `error`) and changed nothing."""
     return services.import_status(user=request.auth, job_id=job_id)

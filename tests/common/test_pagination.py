@@ -24,7 +24,9 @@ def encoded(raw: str) -> str:
 
 def paginate(paginator: CursorPagination, queryset: Any, cursor: str | None) -> Any:
     request = RequestFactory().get("/api/list/")
-    return paginator.paginate_queryset(queryset, CursorPagination.Input(cursor=cursor), request)
+    return paginator.paginate_queryset(
+        queryset, CursorPagination.Input(cursor=cursor, page_size=paginator.page_size), request
+    )
 
 
 # --- Cursor lists ---------------------------------------------------------------------------------------

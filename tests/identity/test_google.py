@@ -203,7 +203,7 @@ def test_google_id_token_with_a_bad_claim_answers_401(
     response = sign_in(api_client, fake_google.id_token(**overrides))
 
     assert response.status_code == 401
-    assert response.json()["code"] == "token_invalid"
+    assert response.json()["code"] == "invalid_credentials"
     assert not User.objects.exists()
 
 
@@ -273,7 +273,7 @@ def test_unknown_key_ids_cannot_make_us_refetch_within_the_cooldown(
     for index in range(5):
         response = sign_in(api_client, fake_google.id_token(f"made-up-{index}", key=stranger))
         assert response.status_code == 401
-        assert response.json()["code"] == "token_invalid"
+        assert response.json()["code"] == "invalid_credentials"
 
     assert fake_google.hits == 1
 

@@ -41,7 +41,7 @@ def test_wrong_credentials_answer_the_same_401(api_client: Client, email: str) -
     assert response.status_code == 401
     assert response.json() == {
         "detail": "No active account found with the given credentials.",
-        "code": "token_invalid",
+        "code": "invalid_credentials",
     }
 
 

@@ -428,7 +428,7 @@ def test_history_is_a_cursor_list_newest_first(auth_client: Client, user, other_
 
     first = auth_client.get("/api/review/history/?page_size=2").json()
 
-    assert set(first) == {"results", "next", "previous"}
+    assert set(first) == {"results", "next", "previous", "next_cursor", "previous_cursor"}
     assert [row["stage_after"] for row in first["results"]] == [3, 2]
     row = first["results"][0]
     assert {

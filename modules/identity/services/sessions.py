@@ -9,7 +9,7 @@ from allauth.socialaccount.models import SocialAccount
 from django.contrib.auth import authenticate
 from django.db import IntegrityError, transaction
 
-from modules.common.errors import TokenInvalid
+from modules.common.errors import InvalidCredentials
 from modules.identity import google, tokens
 from modules.identity.models import User
 from modules.identity.services.accounts import UserSummary, mark_verified, summary
@@ -43,7 +43,7 @@ def obtain_tokens(*, email: str, password: str) -> Login:
     Django's ModelBackend hashes the given password even when no account has that email."""
     user = authenticate(email=User.objects.normalize_email(email), password=password)
     if user is None:
-        raise TokenInvalid(WRONG_CREDENTIALS)
+        raise InvalidCredentials(WRONG_CREDENTIALS)
     return _login(user)
 
 
@@ -75,7 +75,7 @@ def google_sign_in(*, id_token: str) -> Login:
         # A concurrent first sign-in (or registration) created the rows first: read them.
         user = _google_user(identity)
     if not user.is_active:
-        raise TokenInvalid(WRONG_CREDENTIALS)
+        raise InvalidCredentials(WRONG_CREDENTIALS)
     return _login(user)
 
 
