@@ -184,3 +184,101 @@ class ReminderLog(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id} on {self.local_date}"
+
+
+# --- Per-learner memory models (docs/scheduling.md, "Wiring") ----------------------------------------
+
+
+class FitStatus(models.TextChoices):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class FitTrigger(models.TextChoices):
+    API = "api"  # the learner asked (POST /api/review/fits/)
+    SCHEDULE = "schedule"  # the daily round: enough new reviews, or a week since the last fit
+
+
+class FitOutcome(models.TextChoices):
+    APPLIED = "applied"  # beat the current parameters on the held-back reviews: now in use
+    NOT_BETTER = "not_better"  # recorded, not applied: the current parameters predicted as well or better
+    TOO_FEW_REVIEWS = "too_few_reviews"  # not fitted: the current parameters (the defaults at first) stay
+
+
+class MemoryModelFit(models.Model):
+    """One fit of a learner's memory models (FSRS-6 weights and the calibrated ladder): the job and
+    its result. Kept whether or not it was applied."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    status = models.CharField(max_length=10, choices=FitStatus.choices, default=FitStatus.QUEUED)
+    trigger = models.CharField(max_length=10, choices=FitTrigger.choices, default=FitTrigger.API)
+    # the learner calendar the reviews' days were counted in
+    timezone_name = models.CharField(max_length=64)
+    day_start_hour = models.PositiveSmallIntegerField()
+    requested_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    seconds = models.FloatField(null=True, blank=True)  # the fit's wall time, loading included
+    review_count = models.PositiveIntegerField(null=True, blank=True)  # the learner's reviews it read
+    holdout_count = models.PositiveIntegerField(null=True, blank=True)  # held-back reviews scored
+    fsrs_outcome = models.CharField(max_length=20, choices=FitOutcome.choices, blank=True)
+    fsrs_trained_on = models.PositiveIntegerField(null=True, blank=True)
+    fsrs_weights = models.JSONField(null=True, blank=True)
+    fsrs_log_loss_before = models.FloatField(null=True, blank=True)
+    fsrs_log_loss_after = models.FloatField(null=True, blank=True)
+    ladder_outcome = models.CharField(max_length=20, choices=FitOutcome.choices, blank=True)
+    ladder_intervals = models.JSONField(null=True, blank=True)
+    ladder_stabilities = models.JSONField(null=True, blank=True)
+    ladder_log_loss_before = models.FloatField(null=True, blank=True)
+    ladder_log_loss_after = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            # one fit at a time per learner: a second request answers the first (services.start_memory_fit)
+            models.UniqueConstraint(
+                fields=["user"],
+                condition=models.Q(status__in=["queued", "running"]),
+                name="learning_memoryfit_one_active",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["user", "-requested_at"], name="learning_memoryfit_user_idx"),
+            models.Index(fields=["status", "requested_at"], name="learning_memoryfit_status_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"fit {self.pk} of user {self.user_id} ({self.status})"
+
+
+class LearnerMemoryModel(models.Model):
+    """The memory models in use for one learner: fitted FSRS-6 weights and calibrated ladder stage
+    stabilities. No row: the published FSRS defaults and the ladder's built-in estimate."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="learning_memory"
+    )
+    # The fit that last changed this row (its id): a new value on every change, so a version names one
+    # immutable set of parameters.
+    version = models.PositiveBigIntegerField()
+    timezone_name = models.CharField(max_length=64)  # the calendar the applied fits counted days in
+    day_start_hour = models.PositiveSmallIntegerField()
+    fsrs_weights = models.JSONField(null=True, blank=True)  # 21 floats; null: the published defaults
+    fsrs_fit = models.ForeignKey(
+        MemoryModelFit, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    ladder_key = models.CharField(max_length=100, blank=True)  # the ladder fitted, "1,3,7"; "" none
+    ladder_stabilities = models.JSONField(null=True, blank=True)  # one per stage of that ladder (days)
+    ladder_decay = models.FloatField(null=True, blank=True)
+    ladder_fit = models.ForeignKey(
+        MemoryModelFit, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # What the hot reads (queue, content) need to estimate recall, in one short string they carry
+    # along their rows (services/memory.py, RecallCurves): denormalised from the fields above.
+    recall_curve = models.CharField(max_length=1000)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"memory model v{self.version} of user {self.user_id}"
