@@ -9,7 +9,9 @@ import pytest
 from django.utils import timezone
 
 from modules.ai import services
+from modules.ai.services.quota import reserve
 from modules.ai.testing import make_question, make_usage
+from modules.common.errors import QuotaExceeded
 from modules.common.time import local_date
 from modules.identity.testing import make_user
 from modules.learning.testing import make_content
@@ -110,11 +112,11 @@ def test_quota_resets_at_the_users_local_midnight(db) -> None:
     # 23:30 in New York on 1 March is already 2 March in UTC; the quota still counts 1 March.
     before_midnight = datetime(2026, 3, 2, 4, 30, tzinfo=UTC)
     after_midnight = before_midnight + timedelta(hours=1)
-    services._reserve(user=user, limit=30, count=30, now=before_midnight)
+    reserve(user=user, limit=30, count=30, now=before_midnight)
 
-    with pytest.raises(services.QuotaExceeded):
-        services._reserve(user=user, limit=30, count=1, now=before_midnight)
-    services._reserve(user=user, limit=30, count=1, now=after_midnight)
+    with pytest.raises(QuotaExceeded):
+        reserve(user=user, limit=30, count=1, now=before_midnight)
+    reserve(user=user, limit=30, count=1, now=after_midnight)
 
     days = dict(user.ai_usage.values_list("date", "questions_generated"))
     assert days == {datetime(2026, 3, 1).date(): 30, datetime(2026, 3, 2).date(): 1}
