@@ -81,6 +81,7 @@ def main() -> None:
     from modules.portability import services
     from modules.portability.formats import anki
     from modules.portability.models import ExportJob, ImportJob
+    from modules.portability.services.files import archive_limits
 
     results: dict[str, object] = {
         "notes": args.notes,
@@ -99,7 +100,7 @@ def main() -> None:
         results["apkg_bytes"] = package.stat().st_size
 
         start = time.perf_counter()
-        parsed = anki.read_package(package, limits=services._limits(), now=datetime.now(UTC))
+        parsed = anki.read_package(package, limits=archive_limits(), now=datetime.now(UTC))
         results["read_package_seconds"] = round(time.perf_counter() - start, 2)
         results["collection"] = parsed.collection
 

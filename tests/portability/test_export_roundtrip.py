@@ -19,6 +19,7 @@ from modules.identity.testing import auth_headers, make_user
 from modules.learning import services as learning
 from modules.learning.testing import make_due_content
 from modules.portability import services
+from modules.portability.services.files import storage_dir
 
 pytestmark = pytest.mark.django_db
 
@@ -204,7 +205,7 @@ def test_pruning_deletes_expired_files_and_their_links_stop_working(
 ) -> None:
     user = make_user()
     job, _ = export(user, "json", django_capture_on_commit_callbacks)
-    files = list(Path(services._directory("PORTABILITY_EXPORT_DIR")).iterdir())
+    files = list(Path(storage_dir("PORTABILITY_EXPORT_DIR")).iterdir())
     assert len(files) == 1
 
     done = services.prune_files(now=timezone.now() + timedelta(days=2))

@@ -1,0 +1,329 @@
+"""Imports (Anki, CSV, Resee exports): the upload is checked while the client waits (size, zip
+structure, format), then a job reads it and writes it into the learner's account in one transaction,
+reporting its progress through the cache."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import IO
+
+from django.core.cache import cache
+from django.db import DatabaseError, OperationalError, transaction
+from django.utils import timezone
+
+from modules.ai import services as ai
+from modules.common.errors import NotFound, ValidationFailed
+from modules.identity import services as identity
+from modules.identity.services import User
+from modules.learning import services as learning
+from modules.portability import selectors
+from modules.portability.errors import FileRejected, FileTooLarge, UnsupportedFile
+from modules.portability.formats import anki, bundle, csvfile
+from modules.portability.formats.archive import SafeZip, bounded_copy
+from modules.portability.models import ImportJob, ImportKind, JobStatus
+from modules.portability.services.files import archive_limits, storage_dir, upload_limit
+from modules.portability.services.jobs import claim_job, enqueue_job, fail_job, instance_id
+
+logger = logging.getLogger(__name__)
+
+_PARSED = 15  # percent of an import done when its file is read
+_EXTENSIONS = {
+    ImportKind.APKG: ".apkg",
+    ImportKind.COLPKG: ".colpkg",
+    ImportKind.CSV: ".csv",
+    ImportKind.RESEE_JSON: ".json",
+    ImportKind.RESEE_ZIP: ".zip",
+}
+IMPORT_COUNTS = (
+    "notes",
+    "cards",
+    "rows",
+    "categories_created",
+    "contents_created",
+    "contents_updated",
+    "contents_skipped",
+    "media_skipped",
+    "reviews_imported",
+    "reviews_skipped",
+    "ai_questions_imported",
+    "ai_questions_skipped",
+)
+
+
+@dataclass(frozen=True)
+class ImportJobView:
+    id: int
+    kind: str
+    status: str
+    progress: int
+    file_name: str
+    size_bytes: int
+    counts: dict[str, int]
+    warnings: list[str]
+    error_code: str | None
+    error: str
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+def request_import(
+    *, user: User, kind: str, upload: IO[bytes], file_name: str, restore_profile: bool = False
+) -> ImportJobView:
+    """Stores an upload and queues its import. The file is checked first (size, zip structure, that it
+    is what ``kind`` says): a FileRejected error stores nothing."""
+    identity.ensure_email_verified(user)
+    kind = ImportKind(kind)
+    directory = storage_dir("PORTABILITY_UPLOAD_DIR")
+    stored = directory / f"{secrets.token_urlsafe(24)}{_EXTENSIONS[kind]}"
+    try:
+        with stored.open("wb") as target:
+            try:
+                size = bounded_copy(upload, target, limit=upload_limit(), what="The upload")
+            except FileRejected as exc:
+                raise FileTooLarge(f"The file is larger than {upload_limit()} bytes.") from exc
+        if size == 0:
+            raise UnsupportedFile("The file is empty.")
+        _precheck(kind, stored)
+        job = ImportJob.objects.create(
+            user=user,
+            kind=kind,
+            original_name=file_name[:255],
+            upload_name=stored.name,
+            size_bytes=size,
+            restore_profile=restore_profile,
+        )
+    except BaseException:
+        stored.unlink(missing_ok=True)
+        raise
+    enqueue_job("modules.portability.tasks.run_import", job.pk)
+    return _import_view(job)
+
+
+def _precheck(kind: ImportKind, path: Path) -> None:
+    """The cheap checks, while the client waits: the zip's directory, the collection or manifest is
+    there, JSON or text looks like it. Reading the data is the job's."""
+    if kind in {ImportKind.APKG, ImportKind.COLPKG, ImportKind.RESEE_ZIP}:
+        with SafeZip(path, archive_limits()) as archive:
+            if kind == ImportKind.RESEE_ZIP:
+                if not archive.has("manifest.json"):
+                    raise UnsupportedFile("This zip is not a Resee export (no manifest.json).")
+            else:
+                anki.choose_collection(archive)
+        return
+    with path.open("rb") as file:
+        head = file.read(4096)
+    if kind == ImportKind.RESEE_JSON:
+        if not head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{"):
+            raise UnsupportedFile("This is not a JSON document.")
+    elif head.startswith(b"PK\x03\x04") or b"\x00" in head:
+        raise UnsupportedFile("This is not a CSV text file.")
+
+
+def import_status(*, user: User, job_id: int) -> ImportJobView:
+    job = selectors.import_of(user_id=user.pk, job_id=job_id)
+    if job is None:
+        raise NotFound("Import not found.")
+    return _import_view(job)
+
+
+def _progress_key(job_id: int) -> str:
+    return f"portability:import-progress:{job_id}"
+
+
+def _import_view(job: ImportJob) -> ImportJobView:
+    progress = job.progress
+    if job.status == JobStatus.RUNNING:
+        try:
+            progress = max(progress, int(cache.get(_progress_key(job.pk)) or 0))
+        except Exception:  # a cache outage costs only the finer progress
+            logger.warning("import progress unavailable", exc_info=True)
+    return ImportJobView(
+        id=job.pk,
+        kind=job.kind,
+        status=job.status,
+        progress=progress,
+        file_name=job.original_name,
+        size_bytes=job.size_bytes,
+        counts={name: int(job.counts.get(name, 0)) for name in IMPORT_COUNTS},
+        warnings=list(job.warnings),
+        error_code=job.error_code or None,
+        error=job.error,
+        created_at=job.created_at,
+        started_at=job.started_at,
+        finished_at=job.finished_at,
+    )
+
+
+@dataclass
+class _Parsed:
+    data: learning.LearningImport
+    counts: dict[str, int] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    questions: list[bundle.QuestionRow] = field(default_factory=list)
+    profile: bundle.ProfileRow | None = None
+
+
+def _parse(job: ImportJob, path: Path, *, user: User) -> _Parsed:
+    now = timezone.now()
+    kind = ImportKind(job.kind)
+    if kind in {ImportKind.APKG, ImportKind.COLPKG}:
+        read = anki.read_package(path, limits=archive_limits(), now=now)
+        return _Parsed(
+            data=read.data,
+            counts={"notes": read.notes, "cards": read.cards, "media_skipped": read.media_skipped},
+            warnings=read.warnings,
+        )
+    if kind == ImportKind.CSV:
+        table = csvfile.read_csv(path.read_bytes(), now=now)
+        return _Parsed(data=table.data, counts={"rows": table.rows}, warnings=table.warnings)
+    if kind == ImportKind.RESEE_JSON:
+        parsed = bundle.read_json(path.read_bytes())
+    else:
+        with SafeZip(path, archive_limits()) as archive:
+            parsed = bundle.read_csv_zip(archive)
+    return _from_bundle(parsed, user=user)
+
+
+def _from_bundle(parsed: bundle.Bundle, *, user: User) -> _Parsed:
+    """A Resee export as learning's import: the learner's own export (same deployment, same account)
+    finds its rows by id; any other gets keys naming where the rows came from."""
+    own = parsed.origin.instance == instance_id() and parsed.origin.user_id == user.pk
+    origin = f"{parsed.origin.instance}:{parsed.origin.user_id}"
+
+    def key(source: str | None, external_id: str | None, kind: str, id_: int) -> learning.ExternalKey:
+        if source and external_id:
+            return learning.ExternalKey(source, external_id)
+        return learning.ExternalKey("resee", f"{origin}:{kind}{id_}")
+
+    def local(source: str | None, id_: int) -> int | None:
+        return id_ if own and not source else None
+
+    contents = [
+        learning.ImportedContent(
+            ref=str(row.id),
+            key=key(row.external_source, row.external_id, "c", row.id),
+            local_id=local(row.external_source, row.id),
+            title=row.title,
+            body=row.body,
+            category=row.category,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+            schedule=learning.ScheduleRecord(**row.schedule.model_dump()) if row.schedule else None,
+        )
+        for row in parsed.contents
+    ]
+    reviews = [
+        learning.ImportedReview(
+            content_ref=str(row.content_id),
+            key=key(row.external_source, row.external_id, "r", row.id),
+            local_id=local(row.external_source, row.id),
+            result=row.result,
+            reviewed_at=row.reviewed_at,
+            time_spent_seconds=row.time_spent_seconds,
+            recorded=learning.RecordedReview(
+                recorded_at=row.recorded_at,
+                stage_before=row.stage_before,
+                stage_after=row.stage_after,
+                interval_days=row.interval_days,
+                early=row.early,
+                retrievability_before=row.retrievability_before,
+                scheduler=row.scheduler,
+            ),
+        )
+        for row in parsed.reviews
+    ]
+    categories = [
+        learning.CategoryRecord(name=row.name, description=row.description, created_at=row.created_at)
+        for row in parsed.categories
+    ]
+    return _Parsed(
+        data=learning.LearningImport(categories=categories, contents=contents, reviews=reviews),
+        questions=list(parsed.ai_questions),
+        profile=parsed.profile,
+    )
+
+
+def _reporter(job_id: int) -> Callable[[int, int], None]:
+    last = [-1]
+
+    def report(done: int, total: int) -> None:
+        percent = _PARSED + (99 - _PARSED) * done // max(total, 1)
+        if percent != last[0]:
+            last[0] = percent
+            try:
+                cache.set(_progress_key(job_id), percent, timeout=3600)
+            except Exception:
+                logger.warning("import progress not reported", exc_info=True)
+
+    return report
+
+
+def run_import(*, job_id: int) -> str | None:
+    """Reads the upload and writes it into the learner's account in one transaction; returns the final
+    status (None when there was nothing to do). The upload is deleted once the job has finished."""
+    job = claim_job(ImportJob, job_id)
+    if job is None:
+        return None
+    user = job.user
+    path = storage_dir("PORTABILITY_UPLOAD_DIR") / job.upload_name
+    try:
+        if not job.upload_name or not path.is_file():
+            fail_job(job, code="upload_missing", message="The uploaded file is gone; upload it again.")
+            return JobStatus.FAILED
+        parsed = _parse(job, path, user=user)
+        ImportJob.objects.filter(pk=job.pk).update(progress=_PARSED)
+        with transaction.atomic():
+            # Held to the end: a second delivery of this task waits here, then finds the job done.
+            if not ImportJob.objects.select_for_update().filter(pk=job.pk, status=JobStatus.RUNNING).exists():
+                return None
+            if job.restore_profile and parsed.profile is not None:
+                changes = parsed.profile.model_dump()
+                identity.update_profile(user=user, changes=changes)
+            outcome = learning.import_learning_data(user=user, data=parsed.data, progress=_reporter(job.pk))
+            counts = {**parsed.counts, **_counts(outcome.counts)}
+            if parsed.questions:
+                created, skipped = ai.import_questions(
+                    user=user,
+                    questions=[
+                        ai.QuestionRecord(
+                            **{**row.model_dump(), "content_id": outcome.content_ids[str(row.content_id)]}
+                        )
+                        for row in parsed.questions
+                        if str(row.content_id) in outcome.content_ids
+                    ],
+                )
+                counts.update(ai_questions_imported=created, ai_questions_skipped=skipped)
+            ImportJob.objects.filter(pk=job.pk).update(
+                status=JobStatus.DONE,
+                progress=100,
+                counts=counts,
+                warnings=parsed.warnings,
+                finished_at=timezone.now(),
+            )
+        logger.info("import done", extra={"job_id": job.pk, "counts": counts})
+        return JobStatus.DONE
+    except FileRejected as exc:
+        fail_job(job, code=exc.code, message=exc.message)
+        return JobStatus.FAILED
+    except ValidationFailed as exc:
+        fail_job(job, code=exc.code, message="; ".join(error.message for error in exc.fields) or exc.detail)
+        return JobStatus.FAILED
+    except OperationalError:
+        raise  # the database went away: nothing was written, the queue runs the task again
+    except DatabaseError:
+        logger.exception("import failed", extra={"job_id": job.pk})
+        fail_job(job, code="import_failed", message="The file holds values that cannot be stored.")
+        return JobStatus.FAILED
+    finally:
+        if selectors.import_finished(job_id=job.pk):
+            path.unlink(missing_ok=True)
+
+
+def _counts(counts: learning.ImportCounts) -> dict[str, int]:
+    return {name: getattr(counts, name) for name in counts.__slots__}  # type: ignore[attr-defined]
