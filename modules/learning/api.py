@@ -1,4 +1,5 @@
-"""Learning's routers: ``content_router`` at /api/content/, ``review_router`` at /api/review/.
+"""Learning's routers: ``content_router`` at /api/content/, ``review_router`` at /api/review/ (with
+the memory models' fits, parameters and retention simulator, tagged "scheduling").
 
 Thin: parse, call a service, shape the answer. Errors are the services' domain errors.
 No ``from __future__ import annotations`` here: Ninja resolves the annotations of paginated views
@@ -36,8 +37,13 @@ from modules.learning.schemas import (
     ContentPatch,
     ForecastDayOut,
     HistoryOut,
+    MemoryFitIn,
+    MemoryFitOut,
+    MemoryParametersOut,
     QueueOut,
+    RetentionSimulationOut,
     ReviewOutcomeOut,
+    SimulationQuery,
 )
 
 content_router = Router(tags=["content"])
@@ -244,3 +250,86 @@ def forecast(
     """How many reviews fall due on each of your next `days` local days (1-365, default 30), today
     first; today includes the overdue ones."""
     return services.forecast(user=request.auth, days=days)
+
+
+# --- Memory models: fits, parameters, the retention simulator ------------------------------------
+
+_SCHEDULING = ["scheduling"]
+
+
+@review_router.post(
+    "/fits/",
+    response={202: MemoryFitOut},
+    tags=_SCHEDULING,
+    summary="Fit your memory models to your reviews (a job)",
+    description=(
+        "Queues a fit of FSRS-6's 21 weights and of your ladder's per-stage stabilities to your whole "
+        "review history, counted in your calendar days (your profile's zone, or `timezone`; the day "
+        "starts at 4 am). Your most recent fifth of reviews is held back: a fitted model replaces the "
+        "one in use only if it predicts those better (lower log loss); otherwise it is recorded, not "
+        "applied. Answers 202 with the job; poll `GET /api/review/fits/{fit_id}/`. While a fit is "
+        "queued or running, asking again answers that one. The daily round also refits learners with "
+        "100 new reviews, or a week-old fit. 422 `validation_error` for fewer than 200 reviews "
+        "(`type` `too_few_reviews`) or an unknown time zone."
+    ),
+)
+def start_fit(request: HttpRequest, payload: MemoryFitIn) -> Status:
+    return Status(202, services.start_memory_fit(user=request.auth, timezone_name=payload.timezone))
+
+
+@review_router.get(
+    "/fits/{fit_id}/",
+    response=MemoryFitOut,
+    tags=_SCHEDULING,
+    summary="A fit job: its status and, once done, what it measured",
+    description=(
+        "`status`: queued, running, done or failed (`error` says why). Once done, `fsrs` and `ladder` "
+        "give each model's outcome (`applied`, `not_better`, `too_few_reviews`), its log loss on your "
+        "held-back reviews before (the parameters in use) and after (the candidate), and the fitted "
+        "values; `version` is your parameters' version now."
+    ),
+)
+@raises(NotFound)
+def fit_detail(request: HttpRequest, fit_id: int) -> services.MemoryFitView:
+    return services.memory_fit_detail(user=request.auth, fit_id=fit_id)
+
+
+@review_router.get(
+    "/parameters/",
+    response=MemoryParametersOut,
+    tags=_SCHEDULING,
+    summary="Your memory models in use",
+    description=(
+        "The FSRS-6 weights (fitted or the published defaults) and the ladder's per-stage stabilities "
+        "(calibrated for your tier's ladder, or null: the built-in estimate) that schedule your reviews "
+        "and estimate your recall, with the version, when and on how many reviews they were fitted, and "
+        "the log loss before and after on that fit's held-back reviews. The top-level fields describe "
+        "the model of your scheduler."
+    ),
+)
+def parameters(request: HttpRequest) -> services.MemoryParameters:
+    return services.memory_parameters(user=request.auth)
+
+
+@review_router.get(
+    "/simulation/",
+    response=RetentionSimulationOut,
+    tags=_SCHEDULING,
+    summary="Simulate your next days of reviews at a desired retention",
+    description=(
+        "Plays your next `days` days on your own cards (their memory replayed with your FSRS weights), "
+        "scheduling at `desired_retention` within your tier's longest interval: reviews and minutes per "
+        "day (from your answer times) and cards remembered. Also recommends the desired retention with "
+        "the fewest reviews per remembered card and plays your tier ladder on the same cards. "
+        "Deterministic (a fixed random seed). 422 `validation_error` for `days` outside 1-730, "
+        "`desired_retention` outside 0.70-0.97, `new_cards_per_day` outside 0-500, or more cards x days "
+        "than one answer simulates."
+    ),
+)
+def simulation(request: HttpRequest, query: Query[SimulationQuery]) -> services.RetentionSimulation:
+    return services.simulate_retention(
+        user=request.auth,
+        days=query.days,
+        desired_retention=query.desired_retention,
+        new_cards_per_day=query.new_cards_per_day,
+    )

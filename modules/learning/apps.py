@@ -18,6 +18,8 @@ class LearningConfig(AppConfig):
         ScheduleSpec(
             "learning.prune_idempotency", "modules.learning.tasks.prune_idempotency_records", "23 4 * * *"
         ),
+        # Daily: refit the memory models of learners with enough new reviews (or a week-old fit).
+        ScheduleSpec("learning.memory_fits", "modules.learning.tasks.enqueue_memory_fits", "41 3 * * *"),
     )
 
     def ready(self) -> None:

@@ -10,6 +10,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 
 from modules.common.enums import SchedulerKind, literal
 from modules.common.fields import ClientDatetime
+from modules.identity.schemas import IanaTimezone
 from modules.learning.models import (
     BODY_MAX_LENGTH,
     CATEGORY_DESCRIPTION_MAX_LENGTH,
@@ -283,3 +284,163 @@ class HistoryOut(Schema):
 class ForecastDayOut(Out):
     date: date
     due: int
+
+
+# --- Memory models: fits, parameters, the retention simulator ----------------------------------------
+
+FitStatusLiteral = Literal["queued", "running", "done", "failed"]
+FitOutcomeLiteral = Literal["applied", "not_better", "too_few_reviews"]
+
+
+class MemoryFitIn(StrictIn):
+    timezone: IanaTimezone | None = Field(
+        None,
+        description=(
+            "The calendar to count your reviews' days in (IANA name, e.g. Europe/Paris); default: your "
+            "profile's zone. Useful when your history was recorded while you lived in another zone."
+        ),
+    )
+
+
+class FsrsFitOut(Out):
+    outcome: FitOutcomeLiteral = Field(
+        description=(
+            "applied: beat the parameters in use on your held-back reviews and replaced them; not_better: "
+            "recorded, not applied; too_few_reviews: not fitted (FSRS needs 800 training reviews), the "
+            "parameters in use (the defaults at first) stay."
+        )
+    )
+    applied: bool
+    trained_on: int | None = Field(
+        description="Training reviews (not a card's first, not a same-day review)."
+    )
+    weights: list[float] | None = Field(description="FSRS-6's 21 fitted weights (null when not fitted).")
+    log_loss_before: float | None = Field(
+        description="Mean log loss of the parameters in use on your most recent, held-back reviews."
+    )
+    log_loss_after: float | None = Field(description="The same for the fitted candidate (lower is better).")
+
+
+class LadderFitOut(Out):
+    outcome: FitOutcomeLiteral
+    applied: bool
+    intervals: list[int] = Field(description="The tier ladder the stage stabilities were fitted for.")
+    stabilities: list[float] | None = Field(
+        description="Fitted stability per ladder stage, in days (recall is 90% after that long)."
+    )
+    log_loss_before: float | None
+    log_loss_after: float | None
+
+
+class MemoryFitOut(Out):
+    id: int
+    status: FitStatusLiteral
+    trigger: Literal["api", "schedule"]
+    timezone: str
+    day_start_hour: int = Field(description="Local hour your review day starts at (4 am, as in Anki).")
+    requested_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    error: str
+    seconds: float | None = Field(description="How long the fit took, loading your history included.")
+    review_count: int | None = Field(description="Your reviews the fit read.")
+    holdout_count: int | None = Field(
+        description="Your most recent reviews held back to compare the candidates with the parameters in use."
+    )
+    version: int | None = Field(description="Your parameters' version now (null: never fitted).")
+    fsrs: FsrsFitOut | None = Field(description="FSRS-6's fit (null until the job is done).")
+    ladder: LadderFitOut | None = Field(
+        description="The calibrated ladder's fit (null until the job is done)."
+    )
+
+
+class FsrsParametersOut(Out):
+    weights: list[float]
+    is_default: bool
+    trained_on: int
+    fit_id: int | None
+    fitted_at: datetime | None
+    review_count: int
+    log_loss_before: float | None
+    log_loss_after: float | None
+
+
+class LadderRecallOut(Out):
+    intervals: list[int] = Field(description="Your tier ladder now.")
+    stabilities: list[float] | None = Field(
+        description="Calibrated stability per stage (days); null: the built-in estimate is used."
+    )
+    built_in_stabilities: list[float] = Field(
+        description="The built-in estimate's per-stage strength, interval / -ln 0.9 (exponential curve)."
+    )
+    fit_id: int | None
+    fitted_at: datetime | None
+    review_count: int
+    log_loss_before: float | None
+    log_loss_after: float | None
+
+
+class MemoryParametersOut(Out):
+    version: int | None = Field(
+        description="Changes with every applied fit; null: never fitted (the defaults)."
+    )
+    scheduler: SchedulerLiteral
+    timezone: str
+    day_start_hour: int
+    fitted_at: datetime | None = Field(description="When the parameters your scheduler uses were fitted.")
+    review_count: int = Field(description="Reviews those parameters were fitted on (0: the defaults).")
+    log_loss_before: float | None = Field(
+        description="Their fit's log loss on your held-back reviews with the parameters they replaced."
+    )
+    log_loss_after: float | None = Field(description="The same with them (lower is better).")
+    fsrs: FsrsParametersOut
+    ladder: LadderRecallOut
+
+
+class SimulationQuery(Schema):
+    days: int = Field(365, ge=1, le=730, description="Days to simulate, from today.")
+    desired_retention: float | None = Field(
+        None,
+        ge=0.70,
+        le=0.97,
+        description="Recall probability to schedule at (0.70-0.97); default: your profile's.",
+    )
+    new_cards_per_day: int | None = Field(
+        None, ge=0, le=500, description="New contents a day; default: your average over the last 30 days."
+    )
+
+
+class SimulatedDayOut(Out):
+    date: date
+    reviews: int
+    minutes: float
+    remembered: float = Field(description="Expected cards you would recall that day.")
+
+
+class PolicyOutcomeOut(Out):
+    desired_retention: float | None = Field(description="null: your tier ladder.")
+    reviews: int
+    minutes: float
+    remembered: float = Field(description="Expected cards you would recall on the last day.")
+    reviews_per_remembered_card: float | None
+
+
+class RetentionSimulationOut(Out):
+    days: int
+    desired_retention: float
+    cards: int = Field(description="Your cards at the start.")
+    new_cards_per_day: int
+    max_interval: int = Field(description="Your tier's longest interval: FSRS never schedules further.")
+    parameters_version: int | None = Field(
+        description="Your fitted FSRS parameters' version (null: the defaults)."
+    )
+    seconds_per_recalled: float = Field(description="Your median answer time when you recall.")
+    seconds_per_forgotten: float
+    partial_share: float = Field(description="Your share of 'partial' among recalled answers.")
+    outcome: PolicyOutcomeOut
+    per_day: list[SimulatedDayOut]
+    recommended_desired_retention: float = Field(
+        description="The desired retention with the fewest reviews per remembered card after the run."
+    )
+    candidates: list[PolicyOutcomeOut] = Field(description="Every retention tried for the recommendation.")
+    ladder: PolicyOutcomeOut = Field(description="Your tier ladder on the same cards, for comparison.")

@@ -10,12 +10,20 @@ from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any, Generic, TypeVar
 
-from django.db.models import Count, Q, QuerySet, Window
+from django.db.models import Count, OuterRef, Q, QuerySet, Subquery, Window
 from django.db.models.functions import Coalesce, TruncDate
 
 from modules.common.compiled import fetch_rows
 from modules.common.time import zone
-from modules.learning.models import Category, Content, ReviewHistory, ReviewSchedule
+from modules.learning.models import (
+    Category,
+    Content,
+    FitStatus,
+    LearnerMemoryModel,
+    MemoryModelFit,
+    ReviewHistory,
+    ReviewSchedule,
+)
 
 T = TypeVar("T")
 
@@ -34,6 +42,7 @@ CONTENT_COLUMNS = (
     "schedule__review_count",
     "schedule__scheduler",
     "schedule__stability",
+    "memory_curve",  # the learner's recall curves (services/memory.py), the same on every row
 )
 
 # ordering parameter -> ORDER BY (a unique tie-breaker keeps offset pages stable)
@@ -58,7 +67,24 @@ QUEUE_COLUMNS = (
     "anchor",  # when the memory was last refreshed: the last review, else the creation
     "scheduler",
     "stability",
+    "memory_curve",
 )
+
+
+def memory_curve(user_id: int | OuterRef) -> Subquery:
+    """The learner's ``LearnerMemoryModel.recall_curve`` as a column of another query (NULL: no model).
+
+    With a plain ``user_id`` it is an uncorrelated scalar subquery: PostgreSQL runs it once per query
+    (an InitPlan), so a list carries the learner's model without a query of its own."""
+    return Subquery(LearnerMemoryModel.objects.filter(user_id=user_id).values("recall_curve")[:1])
+
+
+def memory_weights(user_id: int | OuterRef) -> Subquery:
+    """The learner's fitted FSRS weights (a JSON list; NULL: the defaults) as a column of another query."""
+    return Subquery(
+        LearnerMemoryModel.objects.filter(user_id=user_id).values("fsrs_weights")[:1],
+        output_field=LearnerMemoryModel._meta.get_field("fsrs_weights"),
+    )
 
 
 class RowPage(Generic[T]):
@@ -163,11 +189,20 @@ def content_rows(
         # Filtering on the schedule's own user column lets PostgreSQL walk the queue index
         # (user, next_review_date) in order and stop at the page, instead of sorting every row.
         queryset = queryset.filter(schedule__user_id=user_id)
-    return queryset.order_by(*CONTENT_ORDERINGS[ordering]).values_list(*CONTENT_COLUMNS)
+    return (
+        queryset.annotate(memory_curve=memory_curve(user_id))
+        .order_by(*CONTENT_ORDERINGS[ordering])
+        .values_list(*CONTENT_COLUMNS)
+    )
 
 
 def content_row(*, user_id: int, content_id: int) -> dict[str, Any] | None:
-    return Content.objects.filter(user_id=user_id, pk=content_id).values(*CONTENT_COLUMNS).first()
+    return (
+        Content.objects.filter(user_id=user_id, pk=content_id)
+        .annotate(memory_curve=memory_curve(user_id))
+        .values(*CONTENT_COLUMNS)
+        .first()
+    )
 
 
 def content_refs(*, user_id: int, ids: list[int] | None = None, exclude_id: int | None = None) -> QuerySet:
@@ -189,6 +224,7 @@ def _due_page_columns(*, user_id: int, before: datetime, overdue_before: datetim
         ReviewSchedule.objects.filter(user_id=user_id, next_review_date__lt=before)
         .annotate(
             anchor=Coalesce("last_reviewed_at", "content__created_at"),
+            memory_curve=memory_curve(user_id),
             total=Window(Count("id")),
             overdue=Window(Count("id", filter=Q(next_review_date__lt=overdue_before))),
         )
@@ -260,3 +296,59 @@ def content_history_events(*, content_id: int) -> list[tuple[str, datetime]]:
         .order_by("reviewed_at", "id")
         .values_list("result", "reviewed_at")
     )
+
+
+# --- Memory models -------------------------------------------------------------------------------
+
+
+def review_log(*, user_id: int) -> list[tuple[int, datetime, str, int | None]]:
+    """Every review of the user: (content id, reviewed_at, result, time_spent_seconds), oldest first."""
+    return list(
+        ReviewHistory.objects.filter(user_id=user_id)
+        .order_by("reviewed_at", "id")
+        .values_list("content_id", "reviewed_at", "result", "time_spent_seconds")
+    )
+
+
+def review_count(*, user_id: int) -> int:
+    return ReviewHistory.objects.filter(user_id=user_id).count()
+
+
+def memory_fit_candidates(*, active_since: datetime) -> list[tuple[int, int, int | None, datetime | None]]:
+    """Learners who reviewed since ``active_since``: (user id, reviews, reviews read by their last
+    finished fit or None, when that fit was requested or None). Two queries."""
+    active = list(
+        ReviewHistory.objects.filter(reviewed_at__gte=active_since)
+        .values_list("user_id", flat=True)
+        .distinct()
+    )
+    if not active:
+        return []
+    last_fit = MemoryModelFit.objects.filter(user_id=OuterRef("user_id"), status=FitStatus.DONE).order_by(
+        "-requested_at", "-id"
+    )
+    rows = (
+        ReviewHistory.objects.filter(user_id__in=active)
+        .values("user_id")
+        .annotate(
+            total=Count("id"),
+            last_count=Subquery(last_fit.values("review_count")[:1]),
+            last_at=Subquery(last_fit.values("requested_at")[:1]),
+        )
+        .order_by("user_id")
+        .values_list("user_id", "total", "last_count", "last_at")
+    )
+    return list(rows)
+
+
+def content_starts(*, user_id: int) -> list[tuple[int, datetime, int]]:
+    """(content id, created_at, ladder stage) of each of the user's scheduled contents."""
+    return list(
+        ReviewSchedule.objects.filter(user_id=user_id)
+        .order_by("content_id")
+        .values_list("content_id", "content__created_at", "stage")
+    )
+
+
+def contents_created_since(*, user_id: int, since: datetime) -> int:
+    return Content.objects.filter(user_id=user_id, created_at__gte=since).count()

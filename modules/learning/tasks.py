@@ -13,3 +13,13 @@ def send_review_reminders() -> int:
 def prune_idempotency_records() -> int:
     """Daily: forget Idempotency-Key answers older than 24 hours."""
     return services.prune_idempotency_records()
+
+
+def run_memory_fit(user_id: int, fit_id: int) -> str | None:
+    """One fit of a learner's memory models (queued by the API or the daily round)."""
+    return services.run_memory_fit(user_id=user_id, fit_id=fit_id)
+
+
+def enqueue_memory_fits() -> int:
+    """Daily: queue a fit for learners with enough new reviews, or a week-old fit."""
+    return services.enqueue_memory_fits()

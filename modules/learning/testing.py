@@ -6,6 +6,8 @@ and set state directly only to arrange time: a card due in the past, a history o
 
 from __future__ import annotations
 
+import math
+import random
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -14,6 +16,7 @@ from django.utils import timezone
 from modules.identity.services import User
 from modules.learning import services
 from modules.learning.models import Category, Content, ReviewHistory, ReviewSchedule
+from modules.learning.scheduling import ReviewResult, ladder_stage_after
 
 
 def make_category(*, user: User, name: str | None = None, description: str = "") -> Category:
@@ -78,3 +81,67 @@ def record_review(
         interval_days=interval_days,
         retrievability_before=retrievability_before,
     )
+
+
+def make_ladder_history(
+    *,
+    user: User,
+    cards: int,
+    reviews_per_card: int,
+    recall_at_due: float = 0.75,
+    intervals: tuple[int, ...] | None = None,
+    end: datetime | None = None,
+    seed: int = 0,
+) -> list[Content]:
+    """A ladder learner's past: ``cards`` contents, each reviewed on the ladder's rule up to
+    ``reviews_per_card`` times (never after ``end``, default today's midnight UTC, so that the same
+    seed lands on the same learner days whatever the hour the test runs at), recalling a card with probability
+    ``recall_at_due ** (t / interval)`` after ``t`` days of a stage meant for ``interval`` days (so
+    ``recall_at_due`` when reviewed on time). ``intervals``: the user's tier ladder by default.
+    History rows in bulk, the schedules where the reviews leave them. Deterministic for a ``seed``."""
+    rng = random.Random(seed)  # noqa: S311 (test data, not secrets)
+    intervals = intervals or services.ladder_for(user)
+    end = end or timezone.now().replace(hour=0, minute=0, second=0, microsecond=0)
+    span = sum(intervals[min(step, len(intervals) - 1)] for step in range(reviews_per_card)) + 2
+    made, rows = [], []
+    for index in range(cards):
+        created = end - timedelta(days=span, hours=rng.uniform(0, 48)) + timedelta(hours=index % 7)
+        content = make_content(
+            user=user, title=f"Card {index}", body=f"Fact number {index}.", created_at=created
+        )
+        stage, last, count = 0, created, 0
+        for _ in range(reviews_per_card):
+            interval = intervals[stage]
+            at = last + timedelta(days=interval * rng.uniform(0.9, 1.3), hours=rng.uniform(-3, 3))
+            if at > end:
+                break
+            elapsed = (at - last).total_seconds() / 86_400
+            recalled = rng.random() < recall_at_due ** (elapsed / interval)
+            result = ReviewResult.REMEMBERED if recalled else ReviewResult.FORGOT
+            after = ladder_stage_after(stage, result, last_stage=len(intervals) - 1)
+            rows.append(
+                ReviewHistory(
+                    user_id=user.pk,
+                    content=content,
+                    result=result.value,
+                    reviewed_at=at,
+                    recorded_at=at,
+                    stage_before=stage,
+                    stage_after=after,
+                    interval_days=intervals[after],
+                    time_spent_seconds=rng.randint(4, 30),
+                    retrievability_before=round(math.exp(-elapsed / (interval / -math.log(0.9))), 4),
+                    scheduler="ladder",
+                )
+            )
+            stage, last, count = after, at, count + 1
+        ReviewSchedule.objects.filter(content=content).update(
+            stage=stage,
+            last_reviewed_at=last if count else None,
+            review_count=count,
+            interval_days=intervals[stage],
+            next_review_date=last + timedelta(days=intervals[stage]),
+        )
+        made.append(content)
+    ReviewHistory.objects.bulk_create(rows, batch_size=2_000)
+    return made

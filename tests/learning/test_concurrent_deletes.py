@@ -111,10 +111,10 @@ def test_a_review_recorded_while_its_content_is_deleted_goes_with_the_content(mo
     locked = threading.Event()
     choose_scheduler = reviews.scheduler_for_user
 
-    def slow_scheduler(user: Any) -> Any:
+    def slow_scheduler(user: Any, **options: Any) -> Any:
         locked.set()
         time.sleep(0.5)
-        return choose_scheduler(user)
+        return choose_scheduler(user, **options)
 
     monkeypatch.setattr(reviews, "scheduler_for_user", slow_scheduler)
 

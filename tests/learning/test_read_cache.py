@@ -39,8 +39,8 @@ from modules.identity import services as identity
 from modules.identity.testing import DEFAULT_PASSWORD, auth_headers, make_user
 from modules.learning import readcache, services
 from modules.learning.admin import ForgetsCachedReads
-from modules.learning.models import ReviewSchedule
-from modules.learning.testing import make_category, make_content, make_due_content
+from modules.learning.models import MemoryModelFit, ReviewSchedule
+from modules.learning.testing import make_category, make_content, make_due_content, make_ladder_history
 
 pytestmark = pytest.mark.django_db
 
@@ -321,6 +321,7 @@ ARGUMENTS: dict[str, Callable[[World], Any]] = {
     "stage": lambda w: 0,
     "stability": lambda w: None,
     "elapsed_days": lambda w: 1.0,
+    "fit_id": lambda w: MemoryModelFit.objects.create(user=w.user, timezone_name="UTC", day_start_hour=4).pk,
     "data": lambda w: services.LearningImport(
         contents=[
             services.ImportedContent(
@@ -344,9 +345,15 @@ def _without_schedule(world: World) -> dict[str, Any]:
     return {}
 
 
+def _with_reviews(world: World) -> dict[str, Any]:
+    make_ladder_history(user=world.user, cards=100, reviews_per_card=4)  # a fit needs 200 reviews
+    return {}
+
+
 SETUPS: dict[str, Callable[[World], dict[str, Any]]] = {
     "seed_demo_content": _newcomer,
     "ensure_schedule": _without_schedule,
+    "start_memory_fit": _with_reviews,
 }
 
 # The SQL detection below must see these write (else it would pass vacuously).
@@ -358,6 +365,7 @@ KNOWN_WRITERS = {
     "ensure_schedule",
     "import_learning_data",
     "seed_demo_content",
+    "start_memory_fit",  # its job (inline here) applies the calibrated ladder to the learner's model
     "update_category",
     "update_content",
 }
@@ -466,6 +474,10 @@ UNRELATED: dict[tuple[str, str], str] = {
     ("PATCH", "/api/monitoring/alert-rules/{rule_id}/"): _ELSEWHERE,
     ("DELETE", "/api/monitoring/alert-rules/{rule_id}/"): _ELSEWHERE,
     ("POST", "/api/portability/exports/"): "reads only",
+    ("POST", "/api/review/fits/"): (
+        "queues a fit; the job applies a model through the facade's run_memory_fit, checked above; "
+        "tests/learning/test_memory_api.py reads the cached queue after an applied fit"
+    ),
     ("POST", "/api/portability/imports/"): (
         "writes learning rows only through the facade's import_learning_data, checked above; "
         "tests/portability/test_export_roundtrip.py reads the cached lists after an import"

@@ -15,9 +15,9 @@ from modules.identity import services as identity
 from modules.identity.services import User
 from modules.learning import readcache, selectors
 from modules.learning.models import Category, Content, ReviewSchedule
-from modules.learning.scheduling import recall_estimate
 from modules.learning.scheduling.base import SECONDS_PER_DAY
 from modules.learning.services.categories import owned_category
+from modules.learning.services.memory import RecallCurves
 from modules.learning.services.schedulers import ladder_for, rounded, scheduler_for_user
 
 
@@ -52,7 +52,8 @@ class _ContentMapper:
     """Turns a content row (``selectors.CONTENT_COLUMNS``) into a ``ContentView``.
 
     Built once per request: the user's ladder and "now" are fixed, so each row costs one recall
-    estimate, never a query.
+    estimate, never a query. The learner's recall curves (calibrated ladder, fitted FSRS decay) come
+    with the row (``memory_curve``, see services/memory.py).
     """
 
     def __init__(self, *, user: User, now: datetime | None = None) -> None:
@@ -72,7 +73,7 @@ class _ContentMapper:
                 last_reviewed_at=last_reviewed_at,
                 review_count=row["schedule__review_count"],
                 retrievability=rounded(
-                    recall_estimate(
+                    RecallCurves.parse(row.get("memory_curve")).estimate(
                         scheduler=row["schedule__scheduler"],
                         stage=row["schedule__stage"],
                         stability=row["schedule__stability"],

@@ -13,9 +13,9 @@ from modules.common.time import local_date, local_day_bounds, zone
 from modules.identity.services import User
 from modules.learning import selectors
 from modules.learning.models import ReviewHistory
-from modules.learning.scheduling import recall_estimate
 from modules.learning.scheduling.base import SECONDS_PER_DAY
 from modules.learning.services.contents import CategoryRef
+from modules.learning.services.memory import RecallCurves
 from modules.learning.services.schedulers import ladder_for, rounded
 
 
@@ -65,6 +65,8 @@ def review_queue(
     )
     # The hot path of the app: plain tuples in, one small object per value out, no ORM instance.
     now_ts = now.timestamp()
+    # the learner's recall curves ride along every row (the same value): parsed once per process
+    curves = RecallCurves.parse(rows[0][-1] if rows else None)
     items = []
     for (
         content_id,
@@ -78,6 +80,7 @@ def review_queue(
         anchor,
         scheduler,
         stability,
+        _curve,
     ) in rows:
         items.append(
             QueueItem(
@@ -95,7 +98,7 @@ def review_queue(
                 next_review_date=due,
                 overdue_days=(today - due.astimezone(tz).date()).days if due < start_of_today else 0,
                 retrievability=rounded(
-                    recall_estimate(
+                    curves.estimate(
                         scheduler=scheduler,
                         stage=stage,
                         stability=stability,

@@ -1,9 +1,19 @@
 """Predicted recall in aggregate, for the insights module: the mean recall of a user's cards at given
 moments, and the user's review results by the time elapsed since the previous review (calibration).
 
-``mean_recall`` evaluates the schedulers' recall models in SQL. It mirrors
-``scheduling.estimate_recall`` exactly (tests compare the two): FSRS's power curve for cards that
-carry FSRS memory, the ladder's exponential curve with the user's tier intervals for the others.
+Both read the learner's memory model (``LearnerMemoryModel``, services/memory.py) in the same query:
+
+``mean_recall`` evaluates the recall models in SQL, mirroring ``RecallCurves.estimate`` (the queue's
+estimate; tests compare the two): FSRS's power curve with the learner's fitted decay for cards that
+carry FSRS memory; for the others the learner's calibrated ladder (FSRS-6's curve with one fitted
+stability per stage) when it was fitted for the ladder given, else the ladder's built-in exponential
+curve (``scheduling.estimate_recall``).
+
+``review_counts_by_elapsed``'s predicted recall is what was recorded with each review
+(``retrievability_before``), except for reviews scheduled by the ladder of a learner with a calibrated
+ladder: their prediction is the calibrated model's, from the stage before the review and the whole
+calendar days since the previous one (as the model was fitted), so the retention view compares the
+learner's outcomes with the model now in use, for old reviews too.
 """
 
 from __future__ import annotations
@@ -15,13 +25,20 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.db import NotSupportedError, connections, router
-from django.db.models import Avg, Case, DateTimeField, F, FloatField, Func, Q, Value, When
-from django.db.models.functions import Coalesce, Exp, Greatest, Power
+from django.db.models import Avg, Case, DateTimeField, Expression, F, FloatField, Func, Q, Value, When
+from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Cast, Coalesce, Exp, Greatest, Power
 
-from modules.learning.models import Content, ReviewHistory, ReviewSchedule
+from modules.learning.models import (
+    Content,
+    LearnerMemoryModel,
+    ReviewHistory,
+    ReviewSchedule,
+)
 from modules.learning.scheduling import TARGET_RETENTION, ReviewResult, SchedulerKind
 from modules.learning.scheduling.fsrs_scheduler import DEFAULT_PARAMETERS
 from modules.learning.services.analytics import ResultCounts
+from modules.learning.services.memory import ladder_key_of
 
 _REMEMBERED = ReviewResult.REMEMBERED.value
 _PARTIAL = ReviewResult.PARTIAL.value
@@ -77,9 +94,41 @@ _FSRS_FACTOR = 0.9 ** (1 / _FSRS_DECAY) - 1
 _FSRS_MIN_STABILITY = 1e-3
 
 
+_MEMORY = "user__learning_memory__"  # the learner's LearnerMemoryModel, joined (one row or none)
+
+
+def _json_float(field: str, index: int) -> Cast:
+    """Element ``index`` of the learner's JSON list ``field``, as a double."""
+    return Cast(KeyTextTransform(str(index), f"{_MEMORY}{field}"), FloatField())
+
+
+def _power_curve(*, elapsed: Expression, stability: Expression, decay: Expression) -> Power:
+    """FSRS-6's curve (1 + F t / S)^(-decay), F = 0.9^(-1/decay) - 1, in SQL."""
+    factor = Power(Value(0.9), Value(-1.0) / decay) - Value(1.0)
+    return Power(Value(1.0) + factor * elapsed / stability, Value(-1.0) * decay)
+
+
 def _recall_expression(*, at: datetime, intervals: tuple[int, ...]) -> Case:
     anchor = Coalesce("last_reviewed_at", "content__created_at", output_field=DateTimeField())
     elapsed = Greatest(_DaysBetween(Value(at, output_field=DateTimeField()), anchor), Value(0.0))
+    calibrated = _power_curve(
+        elapsed=elapsed,
+        stability=Case(
+            *[
+                When(stage=stage, then=_json_float("ladder_stabilities", stage))
+                for stage in range(len(intervals) - 1)
+            ],
+            # beyond the ladder: its last stage
+            default=_json_float("ladder_stabilities", len(intervals) - 1),
+            output_field=FloatField(),
+        ),
+        decay=F(f"{_MEMORY}ladder_decay"),
+    )
+    fitted_fsrs = _power_curve(
+        elapsed=elapsed,
+        stability=Greatest(F("stability"), Value(_FSRS_MIN_STABILITY)),
+        decay=_json_float("fsrs_weights", 20),
+    )
     strength = Case(
         *[
             When(stage=stage, then=Value(days * _LADDER_STRENGTH_PER_DAY))
@@ -94,12 +143,21 @@ def _recall_expression(*, at: datetime, intervals: tuple[int, ...]) -> Case:
         Value(_FSRS_DECAY),
     )
     has_fsrs_memory = Q(scheduler=SchedulerKind.FSRS.value, stability__isnull=False, difficulty__isnull=False)
-    return Case(When(has_fsrs_memory, then=fsrs), default=ladder, output_field=FloatField())
+    has_fitted_fsrs = Q(**{f"{_MEMORY}fsrs_weights__isnull": False})
+    has_calibrated_ladder = Q(**{f"{_MEMORY}ladder_key": ladder_key_of(intervals)})
+    return Case(
+        When(has_fsrs_memory & has_fitted_fsrs, then=fitted_fsrs),
+        When(has_fsrs_memory, then=fsrs),
+        When(has_calibrated_ladder, then=calibrated),
+        default=ladder,
+        output_field=FloatField(),
+    )
 
 
 def mean_recall(*, user_id: int, intervals: tuple[int, ...], at: Sequence[datetime]) -> list[float | None]:
     """The mean recall probability of the user's scheduled cards at each moment of ``at`` (None when
-    the user has no cards), assuming no review in between. One aggregate query."""
+    the user has no cards), assuming no review in between, with the learner's memory model for the
+    ladder ``intervals`` (their tier's). One aggregate query."""
     if not at:
         return []
     if not intervals:
@@ -124,6 +182,33 @@ def _elapsed_days_sql(vendor: str, later: str, earlier: str) -> str:
     raise NotSupportedError(f"review_counts_by_elapsed is not implemented for {vendor}")
 
 
+def _calibrated_prediction_sql(vendor: str, later: str, earlier: str) -> str:
+    """The calibrated ladder's R for a review (``h``) given the model's row ``m``, in SQL.
+
+    Whole learner days (the model's zone and day start) on PostgreSQL; SQLite (the embedded
+    development default) has no time zones and counts whole 24-hour periods."""
+    if vendor == "postgresql":
+
+        def learner_day(moment: str) -> str:
+            return f"CAST(({moment} AT TIME ZONE m.timezone_name) - make_interval(hours => m.day_start_hour) AS date)"
+
+        days = f"CAST({learner_day(later)} - {learner_day(earlier)} AS double precision)"
+        stability = (
+            "CAST(m.ladder_stabilities ->> LEAST(h.stage_before, jsonb_array_length(m.ladder_stabilities) - 1) "
+            "AS double precision)"
+        )
+    else:
+        days = f"CAST(CAST(julianday({later}) - julianday({earlier}) AS INTEGER) AS REAL)"
+        stability = (
+            "CAST(json_extract(m.ladder_stabilities, '$[' || "
+            "MIN(h.stage_before, json_array_length(m.ladder_stabilities) - 1) || ']') AS REAL)"
+        )
+    return (
+        f"POWER(1.0 + (POWER(0.9, -1.0 / m.ladder_decay) - 1.0) * "
+        f"(CASE WHEN {days} > 0 THEN {days} ELSE 0.0 END) / {stability}, -m.ladder_decay)"
+    )
+
+
 def review_counts_by_elapsed(
     *, user_id: int, upper_bounds_days: Sequence[float], since: datetime | None = None
 ) -> list[ElapsedBucketStats]:
@@ -132,7 +217,8 @@ def review_counts_by_elapsed(
 
     Bucket ``i`` holds elapsed times in (``upper_bounds_days[i-1]``, ``upper_bounds_days[i]``] days;
     the last bucket (index ``len(upper_bounds_days)``) everything beyond. Every bucket is in the
-    answer, empty ones with zero counts.
+    answer, empty ones with zero counts. The predicted recall of a ladder review of a learner with a
+    calibrated ladder is the calibrated model's (module docstring); others are the recorded ones.
 
     One query. It is SQL rather than the ORM because the previous review comes from a window function
     (``LAG`` over each card's reviews in time order: one sorted pass over the user's history) and the
@@ -145,11 +231,17 @@ def review_counts_by_elapsed(
     connection = connections[router.db_for_read(ReviewHistory)]  # raw SQL follows the router too
     history = connection.ops.quote_name(ReviewHistory._meta.db_table)
     content = connection.ops.quote_name(Content._meta.db_table)
+    memory = connection.ops.quote_name(LearnerMemoryModel._meta.db_table)
     previous = (
         "COALESCE(LAG(h.reviewed_at) OVER (PARTITION BY h.content_id ORDER BY h.reviewed_at, h.id), "
         "c.created_at)"
     )
     elapsed = _elapsed_days_sql(connection.vendor, "h.reviewed_at", previous)
+    calibrated = _calibrated_prediction_sql(connection.vendor, "h.reviewed_at", previous)
+    predicted = (
+        f"CASE WHEN h.scheduler = %s AND m.ladder_stabilities IS NOT NULL THEN {calibrated} "
+        "ELSE h.retrievability_before END"
+    )
     bucket = " ".join(f"WHEN e.elapsed <= %s THEN {index}" for index in range(len(bounds)))
     # With a window, only the cards reviewed in it need their history walked (their earlier reviews
     # still give the first in-window review its elapsed time).
@@ -163,21 +255,22 @@ def review_counts_by_elapsed(
                SUM(CASE WHEN result = %s THEN 1 ELSE 0 END),
                SUM(CASE WHEN result = %s THEN 1 ELSE 0 END),
                SUM(CASE WHEN result = %s THEN 1 ELSE 0 END),
-               AVG(retrievability_before),
-               COUNT(retrievability_before)
+               AVG(predicted),
+               COUNT(predicted)
         FROM (
-            SELECT e.result, e.retrievability_before,
+            SELECT e.result, e.predicted,
                    CASE {bucket} ELSE {len(bounds)} END AS bucket
             FROM (
-                SELECT h.result, h.retrievability_before, h.reviewed_at, {elapsed} AS elapsed
+                SELECT h.result, {predicted} AS predicted, h.reviewed_at, {elapsed} AS elapsed
                 FROM {history} h INNER JOIN {content} c ON c.id = h.content_id
+                LEFT JOIN {memory} m ON m.user_id = h.user_id
                 WHERE h.user_id = %s {cards_in_window}
             ) e
             WHERE e.reviewed_at >= %s
         ) b
         GROUP BY bucket
     """  # noqa: S608 (table names from the models, every value a parameter)
-    params: list[Any] = [_REMEMBERED, _PARTIAL, _FORGOT, *bounds, user_id]
+    params: list[Any] = [_REMEMBERED, _PARTIAL, _FORGOT, *bounds, SchedulerKind.LADDER.value, user_id]
     if since is not None:
         params += [user_id, since]
     params.append(since or _EPOCH)

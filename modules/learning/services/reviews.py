@@ -17,7 +17,8 @@ from modules.common.time import local_date, local_day_bounds, zone
 from modules.identity.services import User
 from modules.learning import readcache, selectors
 from modules.learning.models import IdempotencyRecord, ReviewHistory, ReviewSchedule
-from modules.learning.scheduling import CardState, FsrsScheduler, ReviewResult, SchedulerKind
+from modules.learning.scheduling import CardState, FsrsScheduler, LadderScheduler, ReviewResult, SchedulerKind
+from modules.learning.services.memory import RecallCurves, learner_days
 from modules.learning.services.schedulers import rounded, scheduler_for_user
 
 logger = logging.getLogger(__name__)
@@ -187,11 +188,18 @@ _SCHEDULE_COLUMNS = (
 def record_review(
     *, user: User, content_id: int, result: ReviewResult, at: datetime | None, time_spent_seconds: int | None
 ) -> ReviewOutcome:
-    """Inside a transaction: lock the schedule, apply the scheduler, append history, save the state."""
+    """Inside a transaction: lock the schedule, apply the scheduler, append history, save the state.
+
+    The learner's memory model (fitted FSRS weights, calibrated ladder) comes with the locked row, in
+    the same statement (scalar subqueries).
+    """
     schedule = (
         ReviewSchedule.objects.select_for_update(of=("self",))
         .select_related("content")
         .only(*_SCHEDULE_COLUMNS)
+        .annotate(
+            memory_weights=selectors.memory_weights(user.pk), memory_curve=selectors.memory_curve(user.pk)
+        )
         .filter(user=user, content_id=content_id)
         .first()
     )
@@ -213,12 +221,20 @@ def record_review(
     )
     if at < card.anchor:
         raise _reviewed_at_error("reviewed_at is before this content's last review (or its creation).")
-    scheduler = scheduler_for_user(user)
+    scheduler = scheduler_for_user(user, fsrs_weights=schedule.memory_weights)
     if isinstance(scheduler, FsrsScheduler) and card.review_count and not scheduler.has_memory(card):
         # Switched to FSRS (or never had its memory): rebuild it from the card's own history.
         events = selectors.content_history_events(content_id=content_id)
         card = scheduler.replay(card, [(ReviewResult(result_), when) for result_, when in events])
     step = scheduler.review(card, result, at)
+    retrievability_before = step.retrievability_before
+    if isinstance(scheduler, LadderScheduler):
+        calibrated = RecallCurves.parse(schedule.memory_curve).calibrated_ladder(scheduler.intervals)
+        if calibrated is not None:
+            # the learner's calibrated prediction, at whole calendar days as it was fitted (and as
+            # FSRS records its own): what the retention view compares with the outcome
+            elapsed = learner_days(user.timezone).elapsed_days(card.anchor, at)
+            retrievability_before = calibrated.recall(stage=card.stage, elapsed_days=elapsed)
     early = schedule.next_review_date >= local_day_bounds(local_date(at, user.timezone), user.timezone)[1]
     new = step.state
     ReviewHistory.objects.create(
@@ -231,7 +247,7 @@ def record_review(
         interval_days=step.interval_days,
         time_spent_seconds=time_spent_seconds,
         early=early,
-        retrievability_before=rounded(step.retrievability_before),
+        retrievability_before=rounded(retrievability_before),
         scheduler=scheduler.kind.value,
     )
     ReviewSchedule.objects.filter(pk=schedule.pk).update(
@@ -253,7 +269,7 @@ def record_review(
         stage=new.stage,
         interval_days=step.interval_days,
         next_review_date=step.due_at,
-        retrievability_before=rounded(step.retrievability_before),
+        retrievability_before=rounded(retrievability_before),
         reviewed_at=at,
         early=early,
     )
