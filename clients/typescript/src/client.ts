@@ -20,11 +20,11 @@ export type TokenPair = RefreshOperation["responses"][200]["content"]["applicati
 export type ApiError = RefreshOperation["responses"][401]["content"]["application/json"];
 
 /**
- * The 401 codes after which a refresh may help: the access token expired (`token_expired`) or, on
- * servers that do not tell the two apart yet, is no longer accepted (`token_invalid`).
- * `not_authenticated` (no credentials were sent) never triggers a refresh.
+ * The 401 code after which a refresh may help: the access token is expired or no longer accepted
+ * (`token_invalid`). `not_authenticated` (no credentials were sent) and `invalid_credentials` (a
+ * wrong password at login) never trigger a refresh.
  */
-export const REFRESHABLE_CODES: ReadonlySet<string> = new Set(["token_expired", "token_invalid"]);
+export const REFRESHABLE_CODES: ReadonlySet<ApiError["code"]> = new Set<ApiError["code"]>(["token_invalid"]);
 
 /**
  * Answers of the auth routes (/api/v1/auth/) are never retried: there a 401 means wrong credentials or a dead

@@ -13,7 +13,13 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Create an account (a verification email is sent) */
+        /**
+         * Create an account (a verification email is sent)
+         * @description Creates a FREE account, not yet verified, and emails a verification link (valid 3 days). The
+         *     account can log in and read at once; creating content or using AI waits for the verification.
+         *     An address already registered answers 409 `email_taken`; a weak password 422 (`type`
+         *     `weak_password`, one item per problem).
+         */
         post: operations["modules_identity_api_register"];
         delete?: never;
         options?: never;
@@ -30,7 +36,11 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Confirm an email address with its token */
+        /**
+         * Confirm an email address with its token
+         * @description Spends the token of a verification email (as copied from its link, URL-encoded or not). A bad,
+         *     expired or used token answers 400 `invalid_token`.
+         */
         post: operations["modules_identity_api_verify_email"];
         delete?: never;
         options?: never;
@@ -47,7 +57,11 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Send a new verification link */
+        /**
+         * Send a new verification link
+         * @description Always 202, whether or not the address has an account waiting for verification (no account
+         *     enumeration); a link goes out only when one does.
+         */
         post: operations["modules_identity_api_resend_verification"];
         delete?: never;
         options?: never;
@@ -64,7 +78,12 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Obtain an access and a refresh token */
+        /**
+         * Obtain an access and a refresh token
+         * @description Logs in with email and password: an access token (60 minutes; send it as `Authorization:
+         *     Bearer <access>`), a refresh token (7 days, single use) and who you are. A wrong email or password
+         *     answers 401 `invalid_credentials` (never `token_invalid`: refreshing cannot help).
+         */
         post: operations["modules_identity_api_obtain_token"];
         delete?: never;
         options?: never;
@@ -81,7 +100,11 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Trade a refresh token for a new pair (single use) */
+        /**
+         * Trade a refresh token for a new pair (single use)
+         * @description A new access and refresh pair; the refresh token given is blacklisted. A bad, expired, revoked
+         *     or already used refresh token answers 401 `token_invalid`: sign in again.
+         */
         post: operations["modules_identity_api_refresh_token"];
         delete?: never;
         options?: never;
@@ -98,7 +121,11 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Blacklist a refresh token */
+        /**
+         * Blacklist a refresh token
+         * @description Blacklists one of your refresh tokens; the access token works until it expires. A refresh
+         *     token that is not yours, not a refresh token or unknown answers 401 `token_invalid`.
+         */
         post: operations["modules_identity_api_logout"];
         delete?: never;
         options?: never;
@@ -115,7 +142,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Email a password reset link */
+        /**
+         * Email a password reset link
+         * @description Always 202 (no account enumeration); an account with this address gets a link valid one hour.
+         */
         post: operations["modules_identity_api_password_reset"];
         delete?: never;
         options?: never;
@@ -132,7 +162,12 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Set a new password with a reset token (ends every session) */
+        /**
+         * Set a new password with a reset token (ends every session)
+         * @description Spends the token of a reset email and sets the new password; every refresh and access token of
+         *     the account stops working. A bad, expired or used token answers 400 `invalid_token`; a weak
+         *     password 422 (`weak_password`).
+         */
         post: operations["modules_identity_api_password_reset_confirm"];
         delete?: never;
         options?: never;
@@ -149,7 +184,13 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Sign in (or up) with a Google ID token */
+        /**
+         * Sign in (or up) with a Google ID token
+         * @description The same answer as `/auth/token/`. The first sign-in creates the account (its email counts as
+         *     verified) or links an account with the same address. A token Google did not sign for this server,
+         *     expired or without a verified email answers 401 `invalid_credentials`; 503 `unavailable` when
+         *     Google sign-in is not configured or Google's keys cannot be fetched.
+         */
         post: operations["modules_identity_api_google_sign_in"];
         delete?: never;
         options?: never;
@@ -164,16 +205,31 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Your profile */
+        /**
+         * Your profile
+         * @description Your profile, tier and verification state.
+         */
         get: operations["modules_identity_api_get_me"];
-        /** Replace your profile's writable fields */
+        /**
+         * Replace your profile's writable fields
+         * @description Every writable field at once. `id`, `email`, `subscription_tier`, `is_email_verified` and
+         *     `date_joined` are read-only: sending them answers 422.
+         */
         put: operations["modules_identity_api_put_me"];
         post?: never;
-        /** Delete your account and all its data (password required) */
+        /**
+         * Delete your account and all its data (password required)
+         * @description Deletes the account and everything in it, for good. A wrong password answers 422 (`type`
+         *     `invalid_password`).
+         */
         delete: operations["modules_identity_api_delete_me"];
         options?: never;
         head?: never;
-        /** Change some of your profile's fields */
+        /**
+         * Change some of your profile's fields
+         * @description Any subset of the writable fields (null is not a value); a new scheduler applies from the next
+         *     review.
+         */
         patch: operations["modules_identity_api_patch_me"];
         trace?: never;
     };
@@ -186,7 +242,11 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Change your password (ends every session) */
+        /**
+         * Change your password (ends every session)
+         * @description Every refresh and access token of the account stops working, this one included: log in again.
+         *     A wrong current password answers 422 (`invalid_password`), a weak new one 422 (`weak_password`).
+         */
         post: operations["modules_identity_api_change_password"];
         delete?: never;
         options?: never;
@@ -201,7 +261,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Your tier and its limits */
+        /**
+         * Your tier and its limits
+         * @description Your tier (FREE once a subscription expires), since and until when, and its limits: API requests
+         *     per hour, AI questions per day, the review interval ladder.
+         */
         get: operations["modules_identity_api_subscription"];
         put?: never;
         post?: never;
@@ -218,10 +282,16 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Your categories */
+        /**
+         * Your categories
+         * @description Your categories by name, each with its number of contents; an offset list.
+         */
         get: operations["modules_learning_api_list_categories"];
         put?: never;
-        /** Create a category */
+        /**
+         * Create a category
+         * @description A new category; its slug is made from the name. Names are unique per user: 409 `conflict`.
+         */
         post: operations["modules_learning_api_create_category"];
         delete?: never;
         options?: never;
@@ -239,11 +309,17 @@ export interface paths {
         get?: never;
         put?: never;
         post?: never;
-        /** Delete a category (its content stays) */
+        /**
+         * Delete a category (its content stays)
+         * @description The category goes; its contents stay, without a category.
+         */
         delete: operations["modules_learning_api_delete_category"];
         options?: never;
         head?: never;
-        /** Rename or describe a category */
+        /**
+         * Rename or describe a category
+         * @description A new name (unique per user: 409 `conflict`) or description.
+         */
         patch: operations["modules_learning_api_update_category"];
         trace?: never;
     };
@@ -254,10 +330,19 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Your content (filter, search, order) */
+        /**
+         * Your content (filter, search, order)
+         * @description Your contents with their review state: filter by `category`, `search` the title and body, sort
+         *     by `ordering`; an offset list (`limit` 1-100, `offset`).
+         */
         get: operations["modules_learning_api_list_content"];
         put?: never;
-        /** Save content; its first review is scheduled */
+        /**
+         * Save content; its first review is scheduled
+         * @description Saves something to learn and schedules its first review at once (on the ladder: your tier's
+         *     first interval, tomorrow). Needs a verified email (403 `email_not_verified`); a `category_id` that
+         *     is not one of yours answers 404.
+         */
         post: operations["modules_learning_api_create_content"];
         delete?: never;
         options?: never;
@@ -272,16 +357,29 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** One content with its review state */
+        /**
+         * One content with its review state
+         * @description One of your contents with its review state (stage, next review, reviews so far, recall now).
+         *     Another user's content answers 404 like a missing one.
+         */
         get: operations["modules_learning_api_get_content"];
-        /** Replace a content */
+        /**
+         * Replace a content
+         * @description Replaces the title, body and category; the review schedule is kept.
+         */
         put: operations["modules_learning_api_replace_content"];
         post?: never;
-        /** Delete a content and its reviews */
+        /**
+         * Delete a content and its reviews
+         * @description Deletes the content with its schedule, review history and AI questions.
+         */
         delete: operations["modules_learning_api_delete_content"];
         options?: never;
         head?: never;
-        /** Change some fields of a content */
+        /**
+         * Change some fields of a content
+         * @description Changes any of title, body and category (`category_id` null: no category); the schedule is kept.
+         */
         patch: operations["modules_learning_api_update_content"];
         trace?: never;
     };
@@ -292,7 +390,12 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Everything due by the end of your local today */
+        /**
+         * Everything due by the end of your local today
+         * @description Everything due by the end of your local today (your profile's time zone), most overdue first,
+         *     with each card's stage, due date, days overdue and estimated recall now. `count` is everything due,
+         *     `overdue_count` what was due on an earlier day; `limit` and `offset` page the items.
+         */
         get: operations["modules_learning_api_today"];
         put?: never;
         post?: never;
@@ -311,7 +414,14 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Record a review and reschedule the card */
+        /**
+         * Record a review and reschedule the card
+         * @description Records how a review went (`remembered`, `partial`, `forgot`) and reschedules the card: the
+         *     ladder moves up a stage, keeps it or restarts; FSRS updates its memory state. A review before the
+         *     card is due is allowed (`early`). `reviewed_at` lets an offline client say when it happened (not
+         *     in the future, at most 7 days old). With an `Idempotency-Key`, a retry answers the first outcome
+         *     and records nothing; the same key with a different request answers 409 `conflict`.
+         */
         post: operations["modules_learning_api_complete"];
         delete?: never;
         options?: never;
@@ -326,7 +436,12 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Your reviews, newest first (read-only) */
+        /**
+         * Your reviews, newest first (read-only)
+         * @description Your reviews, newest first, optionally of one content: read-only (no route edits or deletes
+         *     history). A cursor list: follow `next` (a URL) or pass `next_cursor` as `cursor`; `page_size` is 1 to
+         *     100.
+         */
         get: operations["modules_learning_api_history"];
         put?: never;
         post?: never;
@@ -343,7 +458,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Reviews due per local day ahead */
+        /**
+         * Reviews due per local day ahead
+         * @description How many reviews fall due on each of your next `days` local days (1-365, default 30), today
+         *     first; today includes the overdue ones.
+         */
         get: operations["modules_learning_api_forecast"];
         put?: never;
         post?: never;
@@ -362,7 +481,13 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Generate practice questions on a content */
+        /**
+         * Generate practice questions on a content
+         * @description Generates `count` questions of the given types on one of your contents, now. BASIC and PRO only
+         *     (FREE: 403 `tier_required`; unverified: 403 `email_not_verified`). A request that would pass your
+         *     daily question quota answers 429 `quota_exceeded` with `Retry-After` (your local midnight) and
+         *     generates nothing; a provider failure answers 503 `unavailable` and charges nothing.
+         */
         post: operations["modules_ai_api_generate"];
         delete?: never;
         options?: never;
@@ -379,7 +504,11 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Grade an answer to a question */
+        /**
+         * Grade an answer to a question
+         * @description Grades your answer to one of your questions: correct or not, a score from 0 to 1 and feedback.
+         *     Does not count against the question quota.
+         */
         post: operations["modules_ai_api_evaluate"];
         delete?: never;
         options?: never;
@@ -396,7 +525,11 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Difficulty, key concepts, summary, study time */
+        /**
+         * Difficulty, key concepts, summary, study time
+         * @description The difficulty, key concepts, a summary and the estimated study time of one of your contents
+         *     (cached per text).
+         */
         post: operations["modules_ai_api_analyze"];
         delete?: never;
         options?: never;
@@ -411,7 +544,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Your generated questions */
+        /**
+         * Your generated questions
+         * @description The questions generated for you, newest first, optionally of one content; an offset list.
+         */
         get: operations["modules_ai_api_questions"];
         put?: never;
         post?: never;
@@ -428,7 +564,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Today's AI usage and remaining quota */
+        /**
+         * Today's AI usage and remaining quota
+         * @description Questions generated today (your local day), your tier's daily limit, what remains, tokens used
+         *     and their cost.
+         */
         get: operations["modules_ai_api_usage"];
         put?: never;
         post?: never;
@@ -447,7 +587,12 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Queue a generation over several contents */
+        /**
+         * Queue a generation over several contents
+         * @description Queues a generation of `count` questions on each content (up to 20, each yours: 404 otherwise).
+         *     The quota for all of them is reserved now (429 `quota_exceeded` if it would pass) and given back
+         *     for what the job does not generate. Poll `GET /api/v1/ai-review/jobs/{id}/`.
+         */
         post: operations["modules_ai_api_create_job"];
         delete?: never;
         options?: never;
@@ -462,7 +607,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** A generation job and its questions */
+        /**
+         * A generation job and its questions
+         * @description A job's status (queued, running, done, failed), its questions so far and, if it failed, why.
+         */
         get: operations["modules_ai_api_job_detail"];
         put?: never;
         post?: never;
@@ -479,7 +627,12 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Your learning dashboard */
+        /**
+         * Your learning dashboard
+         * @description Totals, what is due today (overdue included), success rates over 7 and 30 local days, reviews per
+         *     day for 30 days, predicted retention now and in 7 days, per-category stats, the 7-day forecast and
+         *     today's AI usage. Days are your local days (your profile's time zone).
+         */
         get: operations["modules_insights_api_dashboard"];
         put?: never;
         post?: never;
@@ -496,8 +649,114 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Observed recall beside the predicted recall */
+        /**
+         * Observed recall beside the predicted recall
+         * @description Your reviews grouped by the interval since the previous one: the share you remembered beside
+         *     the share your scheduler predicted, per bucket (optionally over the last `days` days only).
+         */
         get: operations["modules_insights_api_retention"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/portability/exports/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Export all your data
+         * @description Queues an export of your profile, categories, contents with their schedules, review history and AI questions, as one JSON document or a zip of CSV files. Poll the job; when it is done it carries a download link valid for 10 minutes (ask the job again for a fresh one).
+         */
+        post: operations["modules_portability_api_create_export"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/portability/exports/{job_id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * An export job, with its download link
+         * @description The job's status and progress; once done, a download link valid 10 minutes (ask again for a
+         *     fresh one) until the file is pruned.
+         */
+        get: operations["modules_portability_api_export_status"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/portability/exports/{job_id}/download/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Download an export (signed link)
+         * @description The link an export job gives: no Authorization header needed, valid 10 minutes.
+         */
+        get: operations["modules_portability_api_download_export"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/portability/imports/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Import an Anki package, a CSV file or a Resee export
+         * @description Multipart upload (`file`, `kind`). Anki: notes become contents, decks categories and the review log review history. The file is checked at once (422 `file_too_large`, `unsupported_file`, `unsafe_archive`); the job imports all of it or nothing, and importing the same file again changes nothing. `restore_profile` (Resee exports) also restores your settings.
+         */
+        post: operations["modules_portability_api_create_import"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/portability/imports/{job_id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * An import job: progress and counts
+         * @description The job's status, progress, what it imported (`counts`) and left out (`warnings`); a failed job
+         *     says why (`error_code`, `error`) and changed nothing.
+         */
+        get: operations["modules_portability_api_import_status"];
         put?: never;
         post?: never;
         delete?: never;
@@ -513,7 +772,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Subscription analytics (admins only) */
+        /**
+         * Subscription analytics (admins only)
+         * @description Users per tier, active users over 7 and 30 days, AI questions and their cost per tier, and tier
+         *     changes over 30 days. Staff only: anyone else answers 403 `forbidden`.
+         */
         get: operations["modules_insights_api_subscriptions"];
         put?: never;
         post?: never;
@@ -530,7 +793,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Liveness: the process answers (no I/O) */
+        /**
+         * Liveness: the process answers (no I/O)
+         * @description 200 while the process answers; touches neither the database nor the cache (for a liveness
+         *     probe). Not throttled, no authentication.
+         */
         get: operations["modules_ops_api_live"];
         put?: never;
         post?: never;
@@ -547,7 +814,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Readiness: database and cache answer */
+        /**
+         * Readiness: database and cache answer
+         * @description 200 when the database and the cache answer, else 503 with each check's result (for a readiness
+         *     probe: take the instance out of rotation). Not throttled, no authentication.
+         */
         get: operations["modules_ops_api_ready"];
         put?: never;
         post?: never;
@@ -564,7 +835,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Health of database, cache, queue and disk, with the newest value of every metric */
+        /**
+         * Health of database, cache, queue and disk, with the newest value of every metric
+         * @description The state of the database, cache, queue and disk, and the newest sample of every metric. Staff
+         *     only (403 `forbidden`); its own rate (MONITORING_HEALTH_THROTTLE_RATE).
+         */
         get: operations["modules_ops_api_monitoring_health"];
         put?: never;
         post?: never;
@@ -581,7 +856,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Samples of one metric over time */
+        /**
+         * Samples of one metric over time
+         * @description The samples of metric `name` between `since` and `until`, oldest first. An unknown metric, or
+         *     `since` after `until`, answers 422. Staff only.
+         */
         get: operations["modules_ops_api_metric_samples"];
         put?: never;
         post?: never;
@@ -598,10 +877,18 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Alert rules */
+        /**
+         * Alert rules
+         * @description Every alert rule; an offset list. Staff only.
+         */
         get: operations["modules_ops_api_list_rules"];
         put?: never;
-        /** Create an alert rule */
+        /**
+         * Create an alert rule
+         * @description A rule fires when `aggregation` of `metric` over `window_minutes` compares to `threshold` by
+         *     `operator`; it notifies Slack and/or emails, then stays quiet for `cooldown_minutes`. Names are
+         *     unique (409 `conflict`). Staff only.
+         */
         post: operations["modules_ops_api_create_rule"];
         delete?: never;
         options?: never;
@@ -619,11 +906,17 @@ export interface paths {
         get?: never;
         put?: never;
         post?: never;
-        /** Delete an alert rule */
+        /**
+         * Delete an alert rule
+         * @description Deletes a rule and its alert history. Staff only.
+         */
         delete: operations["modules_ops_api_delete_rule"];
         options?: never;
         head?: never;
-        /** Change an alert rule */
+        /**
+         * Change an alert rule
+         * @description Any subset of a rule's fields. Staff only.
+         */
         patch: operations["modules_ops_api_update_rule"];
         trace?: never;
     };
@@ -634,7 +927,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Alert history, newest first */
+        /**
+         * Alert history, newest first
+         * @description Alerts fired, newest first, optionally of one rule or only those still open; an offset list.
+         *     Staff only.
+         */
         get: operations["modules_ops_api_list_alerts"];
         put?: never;
         post?: never;
@@ -648,7 +945,23 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
-        /** ProfileOut */
+        /**
+         * ProfileOut
+         * @example {
+         *       "daily_reminder_hour": 9,
+         *       "date_joined": "2026-11-30T08:00:00Z",
+         *       "desired_retention": 0.9,
+         *       "email": "ada@example.com",
+         *       "first_name": "Ada",
+         *       "id": 42,
+         *       "is_email_verified": false,
+         *       "last_name": "",
+         *       "notifications_enabled": true,
+         *       "scheduler": "ladder",
+         *       "subscription_tier": "FREE",
+         *       "timezone": "Europe/London"
+         *     }
+         */
         ProfileOut: {
             /** Id */
             id: number;
@@ -685,22 +998,24 @@ export interface components {
             date_joined: string;
         };
         /**
-         * ErrorOut
-         * @description Every error answer: ``detail`` (a message, or for 422 the list of field errors) and ``code``.
+         * RegisterIn
+         * @example {
+         *       "email": "ada@example.com",
+         *       "first_name": "Ada",
+         *       "password": "a-Long-enough-passphrase-42",
+         *       "timezone": "Europe/London"
+         *     }
          */
-        ErrorOut: {
-            /** Detail */
-            detail: string | {
-                [key: string]: unknown;
-            }[];
-            /** Code */
-            code: string;
-        };
-        /** RegisterIn */
         RegisterIn: {
-            /** Email */
+            /**
+             * Email
+             * Format: email
+             */
             email: string;
-            /** Password */
+            /**
+             * Password
+             * @description At least 8 characters, not too common, not all digits, not like your email.
+             */
             password: string;
             /**
              * First Name
@@ -714,24 +1029,11 @@ export interface components {
             last_name?: string;
             /**
              * Timezone
-             * @description IANA time zone name, e.g. Europe/Paris
+             * @description An IANA time zone name known to the server's zone database, e.g. Europe/Paris, America/New_York, UTC; an unknown name answers 422.
              * @default UTC
+             * @example Europe/Paris
              */
             timezone?: string;
-        };
-        /**
-         * Error
-         * @description Every error answer: `detail` (a message, or for 422 the list of field errors) and `code`.
-         */
-        Error: {
-            /** Detail */
-            detail: string | {
-                type: string;
-                loc: (string | number)[];
-                msg: string;
-            }[];
-            /** Code */
-            code: string;
         };
         /** VerifyEmailOut */
         VerifyEmailOut: {
@@ -752,10 +1054,25 @@ export interface components {
         };
         /** EmailIn */
         EmailIn: {
-            /** Email */
+            /**
+             * Email
+             * Format: email
+             */
             email: string;
         };
-        /** LoginOut */
+        /**
+         * LoginOut
+         * @example {
+         *       "access": "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJ0b2tlbl90eXBlIjoiYWNjZXNzIn0.c2lnbmF0dXJl",
+         *       "refresh": "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJ0b2tlbl90eXBlIjoicmVmcmVzaCJ9.c2lnbmF0dXJl",
+         *       "user": {
+         *         "email": "ada@example.com",
+         *         "id": 42,
+         *         "is_email_verified": true,
+         *         "subscription_tier": "FREE"
+         *       }
+         *     }
+         */
         LoginOut: {
             /** Access */
             access: string;
@@ -777,7 +1094,14 @@ export interface components {
             /** Is Email Verified */
             is_email_verified: boolean;
         };
-        /** TokenObtainIn */
+        /**
+         * TokenObtainIn
+         * @description Any email and password are checked: a wrong pair answers 401 ``invalid_credentials``.
+         * @example {
+         *       "email": "ada@example.com",
+         *       "password": "a-Long-enough-passphrase-42"
+         *     }
+         */
         TokenObtainIn: {
             /** Email */
             email: string;
@@ -800,7 +1124,10 @@ export interface components {
         PasswordResetConfirmIn: {
             /** Token */
             token: string;
-            /** New Password */
+            /**
+             * New Password
+             * @description At least 8 characters, not too common, not all digits, not like your email.
+             */
             new_password: string;
         };
         /** GoogleSignInIn */
@@ -823,7 +1150,8 @@ export interface components {
             last_name: string;
             /**
              * Timezone
-             * @description IANA time zone name, e.g. Europe/Paris
+             * @description An IANA time zone name known to the server's zone database, e.g. Europe/Paris, America/New_York, UTC; an unknown name answers 422.
+             * @example Europe/Paris
              */
             timezone: string;
             /** Daily Reminder Hour */
@@ -849,7 +1177,8 @@ export interface components {
             last_name?: string;
             /**
              * Timezone
-             * @description IANA time zone name, e.g. Europe/Paris
+             * @description An IANA time zone name known to the server's zone database, e.g. Europe/Paris, America/New_York, UTC; an unknown name answers 422.
+             * @example Europe/Paris
              */
             timezone?: string;
             /** Daily Reminder Hour */
@@ -873,7 +1202,10 @@ export interface components {
         PasswordChangeIn: {
             /** Current Password */
             current_password: string;
-            /** New Password */
+            /**
+             * New Password
+             * @description At least 8 characters, not too common, not all digits, not like your email.
+             */
             new_password: string;
         };
         /** SubscriptionOut */
@@ -980,7 +1312,28 @@ export interface components {
             /** Slug */
             slug: string;
         };
-        /** ContentOut */
+        /**
+         * ContentOut
+         * @example {
+         *       "body": "Water crosses a semi-permeable membrane toward the higher solute concentration.",
+         *       "category": {
+         *         "id": 3,
+         *         "name": "Biology",
+         *         "slug": "biology"
+         *       },
+         *       "created_at": "2026-11-30T08:00:00Z",
+         *       "id": 17,
+         *       "review": {
+         *         "last_reviewed_at": null,
+         *         "next_review_date": "2026-12-01T08:00:00Z",
+         *         "retrievability": 1,
+         *         "review_count": 0,
+         *         "stage": 0
+         *       },
+         *       "title": "Osmosis",
+         *       "updated_at": "2026-11-30T08:00:00Z"
+         *     }
+         */
         ContentOut: {
             /** Id */
             id: number;
@@ -1030,7 +1383,14 @@ export interface components {
              */
             retrievability: number;
         };
-        /** ContentIn */
+        /**
+         * ContentIn
+         * @example {
+         *       "body": "Water crosses a semi-permeable membrane toward the higher solute concentration.",
+         *       "category_id": 3,
+         *       "title": "Osmosis"
+         *     }
+         */
         ContentIn: {
             /** Title */
             title: string;
@@ -1076,7 +1436,31 @@ export interface components {
             /** Retrievability */
             retrievability: number;
         };
-        /** QueueOut */
+        /**
+         * QueueOut
+         * @example {
+         *       "count": 1,
+         *       "items": [
+         *         {
+         *           "content": {
+         *             "body": "Water crosses a semi-permeable membrane toward the higher solute concentration.",
+         *             "category": {
+         *               "id": 3,
+         *               "name": "Biology",
+         *               "slug": "biology"
+         *             },
+         *             "id": 17,
+         *             "title": "Osmosis"
+         *           },
+         *           "next_review_date": "2026-11-28T08:00:00Z",
+         *           "overdue_days": 2,
+         *           "retrievability": 0.71,
+         *           "stage": 1
+         *         }
+         *       ],
+         *       "overdue_count": 1
+         *     }
+         */
         QueueOut: {
             /** Items */
             items: components["schemas"]["QueueItemOut"][];
@@ -1091,7 +1475,20 @@ export interface components {
              */
             overdue_count: number;
         };
-        /** ReviewOutcomeOut */
+        /**
+         * ReviewOutcomeOut
+         * @example {
+         *       "content_id": 17,
+         *       "early": false,
+         *       "interval_days": 7,
+         *       "next_review_date": "2026-12-07T08:00:00Z",
+         *       "previous_stage": 1,
+         *       "result": "remembered",
+         *       "retrievability_before": 0.71,
+         *       "reviewed_at": "2026-11-30T08:00:00Z",
+         *       "stage": 2
+         *     }
+         */
         ReviewOutcomeOut: {
             /** Content Id */
             content_id: number;
@@ -1124,7 +1521,14 @@ export interface components {
              */
             early: boolean;
         };
-        /** CompleteIn */
+        /**
+         * CompleteIn
+         * @example {
+         *       "content_id": 17,
+         *       "result": "remembered",
+         *       "time_spent_seconds": 25
+         *     }
+         */
         CompleteIn: {
             /** Content Id */
             content_id: number;
@@ -1172,10 +1576,26 @@ export interface components {
         };
         /** PagedHistoryOut */
         PagedHistoryOut: {
-            /** Previous */
-            previous: string | null;
-            /** Next */
+            /**
+             * Next
+             * @description The next page's URL; null on the last page.
+             */
             next: string | null;
+            /**
+             * Previous
+             * @description The previous page's URL; null on the first page.
+             */
+            previous: string | null;
+            /**
+             * Next Cursor
+             * @description The `cursor` of the next page; null on the last page.
+             */
+            next_cursor: string | null;
+            /**
+             * Previous Cursor
+             * @description The `cursor` of the previous page; null on the first page.
+             */
+            previous_cursor: string | null;
             /** Results */
             results: components["schemas"]["HistoryOut"][];
         };
@@ -1239,7 +1659,10 @@ export interface components {
         GenerateIn: {
             /** Content Id */
             content_id: number;
-            /** Question Types */
+            /**
+             * Question Types
+             * @description One or more question types, each at most once.
+             */
             question_types: ("multiple_choice" | "fill_blank" | "blur")[];
             /**
              * Difficulty Level
@@ -1329,9 +1752,15 @@ export interface components {
         };
         /** JobIn */
         JobIn: {
-            /** Content Ids */
+            /**
+             * Content Ids
+             * @description 1 to 20 of your contents.
+             */
             content_ids: number[];
-            /** Question Types */
+            /**
+             * Question Types
+             * @description One or more question types, each at most once.
+             */
             question_types: ("multiple_choice" | "fill_blank" | "blur")[];
             /**
              * Difficulty Level
@@ -1498,6 +1927,205 @@ export interface components {
             predicted_recall: number | null;
             /** Buckets */
             buckets: components["schemas"]["RetentionBucketOut"][];
+        };
+        /** ExportCountsOut */
+        ExportCountsOut: {
+            /**
+             * Categories
+             * @default 0
+             */
+            categories?: number;
+            /**
+             * Contents
+             * @default 0
+             */
+            contents?: number;
+            /**
+             * Reviews
+             * @default 0
+             */
+            reviews?: number;
+            /**
+             * Ai Questions
+             * @default 0
+             */
+            ai_questions?: number;
+        };
+        /** ExportJobOut */
+        ExportJobOut: {
+            /** Id */
+            id: number;
+            /**
+             * Format
+             * @enum {string}
+             */
+            format: "json" | "csv";
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "queued" | "running" | "done" | "failed";
+            /**
+             * Progress
+             * @description Percent done
+             */
+            progress: number;
+            counts: components["schemas"]["ExportCountsOut"];
+            /** Error Code */
+            error_code: string | null;
+            /** Error */
+            error: string;
+            /**
+             * Size Bytes
+             * @description The file's size, once written
+             */
+            size_bytes: number | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Started At */
+            started_at: string | null;
+            /** Finished At */
+            finished_at: string | null;
+            /**
+             * Expires At
+             * @description When the file is deleted
+             */
+            expires_at: string | null;
+            /**
+             * Download Url
+             * @description Once done: a signed link to the file, valid until `download_url_expires_at`
+             */
+            download_url?: string | null;
+            /** Download Url Expires At */
+            download_url_expires_at?: string | null;
+        };
+        /** ExportIn */
+        ExportIn: {
+            /**
+             * Format
+             * @description `json`: one document; `csv`: a zip of CSV files with a manifest.json
+             * @default json
+             * @enum {string}
+             */
+            format?: "json" | "csv";
+        };
+        /** ImportCountsOut */
+        ImportCountsOut: {
+            /**
+             * Notes
+             * @description Anki notes read
+             * @default 0
+             */
+            notes?: number;
+            /**
+             * Cards
+             * @description Anki cards read
+             * @default 0
+             */
+            cards?: number;
+            /**
+             * Rows
+             * @description CSV rows read
+             * @default 0
+             */
+            rows?: number;
+            /**
+             * Categories Created
+             * @default 0
+             */
+            categories_created?: number;
+            /**
+             * Contents Created
+             * @default 0
+             */
+            contents_created?: number;
+            /**
+             * Contents Updated
+             * @default 0
+             */
+            contents_updated?: number;
+            /**
+             * Contents Skipped
+             * @description Already imported and unchanged
+             * @default 0
+             */
+            contents_skipped?: number;
+            /**
+             * Media Skipped
+             * @description Media files in the package (not imported)
+             * @default 0
+             */
+            media_skipped?: number;
+            /**
+             * Reviews Imported
+             * @default 0
+             */
+            reviews_imported?: number;
+            /**
+             * Reviews Skipped
+             * @description Already imported, or older than the card's last review
+             * @default 0
+             */
+            reviews_skipped?: number;
+            /**
+             * Ai Questions Imported
+             * @default 0
+             */
+            ai_questions_imported?: number;
+            /**
+             * Ai Questions Skipped
+             * @default 0
+             */
+            ai_questions_skipped?: number;
+        };
+        /** ImportJobOut */
+        ImportJobOut: {
+            /** Id */
+            id: number;
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "apkg" | "colpkg" | "csv" | "resee-json" | "resee-zip";
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "queued" | "running" | "done" | "failed";
+            /**
+             * Progress
+             * @description Percent done
+             */
+            progress: number;
+            /** File Name */
+            file_name: string;
+            /** Size Bytes */
+            size_bytes: number;
+            counts: components["schemas"]["ImportCountsOut"];
+            /**
+             * Warnings
+             * @description What was left out, and why
+             */
+            warnings: string[];
+            /**
+             * Error Code
+             * @description When failed: `file_too_large`, `unsupported_file`, `unsafe_archive`, `corrupt_file`, `validation_error`, `upload_missing`, `import_failed` or `stale`; nothing was imported
+             */
+            error_code: string | null;
+            /** Error */
+            error: string;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Started At */
+            started_at: string | null;
+            /** Finished At */
+            finished_at: string | null;
         };
         /** SubscriptionAnalyticsOut */
         SubscriptionAnalyticsOut: {
@@ -1891,6 +2519,25 @@ export interface components {
             /** Count */
             count: number;
         };
+        /**
+         * Error
+         * @description Every error answer: `detail` (a sentence, or for 422 the list of rejected inputs) and `code`, a stable machine-readable name. Each operation lists the codes it can answer.
+         */
+        Error: {
+            /** Detail */
+            detail: string | {
+                /** @description The rule broken, e.g. `missing`, `string_too_short` */
+                type: string;
+                /** @description Where: `["body", "payload", <field>...]`, `["query", <name>]`, `["path", <name>]` */
+                loc: (string | number)[];
+                msg: string;
+            }[];
+            /**
+             * Code
+             * @enum {string}
+             */
+            code: "bad_request" | "conflict" | "corrupt_file" | "email_not_verified" | "email_taken" | "file_rejected" | "file_too_large" | "forbidden" | "invalid_credentials" | "invalid_token" | "link_expired" | "method_not_allowed" | "not_authenticated" | "not_found" | "quota_exceeded" | "server_error" | "throttled" | "tier_required" | "token_invalid" | "unavailable" | "unsafe_archive" | "unsupported_file" | "validation_error";
+        };
     };
     responses: never;
     parameters: never;
@@ -1922,7 +2569,7 @@ export interface operations {
                     "application/json": components["schemas"]["ProfileOut"];
                 };
             };
-            /** @description Malformed request (`bad_request`) */
+            /** @description Bad Request: `bad_request` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1931,36 +2578,40 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description email_taken */
+            /** @description Conflict: `conflict`, `email_taken` */
             409: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorOut"];
+                    "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description weak password */
+            /** @description Unprocessable Entity: `validation_error` */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorOut"];
+                    "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Too Many Requests */
+            /** @description Too Many Requests: `throttled` */
             429: {
                 headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorOut"];
+                    "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description A dependency is down (`unavailable`) */
+            /** @description Service Unavailable: `unavailable` */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again, when the server knows. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1991,16 +2642,16 @@ export interface operations {
                     "application/json": components["schemas"]["VerifyEmailOut"];
                 };
             };
-            /** @description Bad Request */
+            /** @description Bad Request: `bad_request`, `invalid_token` */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorOut"];
+                    "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Conflict (`conflict`) */
+            /** @description Conflict: `conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2009,27 +2660,31 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Unprocessable Entity */
+            /** @description Unprocessable Entity: `validation_error` */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorOut"];
+                    "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Too Many Requests */
+            /** @description Too Many Requests: `throttled` */
             429: {
                 headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorOut"];
+                    "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description A dependency is down (`unavailable`) */
+            /** @description Service Unavailable: `unavailable` */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again, when the server knows. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2060,7 +2715,7 @@ export interface operations {
                     "application/json": components["schemas"]["MessageOut"];
                 };
             };
-            /** @description Malformed request (`bad_request`) */
+            /** @description Bad Request: `bad_request` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2069,7 +2724,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Conflict (`conflict`) */
+            /** @description Conflict: `conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2078,27 +2733,31 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Unprocessable Entity */
+            /** @description Unprocessable Entity: `validation_error` */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorOut"];
+                    "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Too Many Requests */
+            /** @description Too Many Requests: `throttled` */
             429: {
                 headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorOut"];
+                    "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description A dependency is down (`unavailable`) */
+            /** @description Service Unavailable: `unavailable` */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again, when the server knows. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2129,7 +2788,7 @@ export interface operations {
                     "application/json": components["schemas"]["LoginOut"];
                 };
             };
-            /** @description Malformed request (`bad_request`) */
+            /** @description Bad Request: `bad_request` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2138,16 +2797,16 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Unauthorized */
+            /** @description Unauthorized: `invalid_credentials` */
             401: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorOut"];
+                    "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Conflict (`conflict`) */
+            /** @description Conflict: `conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2156,27 +2815,31 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Unprocessable Entity */
+            /** @description Unprocessable Entity: `validation_error` */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorOut"];
+                    "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Too Many Requests */
+            /** @description Too Many Requests: `throttled` */
             429: {
                 headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorOut"];
+                    "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description A dependency is down (`unavailable`) */
+            /** @description Service Unavailable: `unavailable` */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again, when the server knows. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2207,7 +2870,7 @@ export interface operations {
                     "application/json": components["schemas"]["TokenPairOut"];
                 };
             };
-            /** @description Malformed request (`bad_request`) */
+            /** @description Bad Request: `bad_request` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2216,16 +2879,16 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Unauthorized */
+            /** @description Unauthorized: `token_invalid` */
             401: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorOut"];
+                    "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Conflict (`conflict`) */
+            /** @description Conflict: `conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2234,27 +2897,31 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Unprocessable Entity */
+            /** @description Unprocessable Entity: `validation_error` */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorOut"];
+                    "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Too Many Requests */
+            /** @description Too Many Requests: `throttled` */
             429: {
                 headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorOut"];
+                    "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description A dependency is down (`unavailable`) */
+            /** @description Service Unavailable: `unavailable` */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again, when the server knows. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2283,7 +2950,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Malformed request (`bad_request`) */
+            /** @description Bad Request: `bad_request` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2292,17 +2959,8 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Unauthorized */
+            /** @description Unauthorized: `not_authenticated`, `token_invalid` */
             401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorOut"];
-                };
-            };
-            /** @description Not found, or not yours (`not_found`) */
-            404: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2310,7 +2968,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Conflict (`conflict`) */
+            /** @description Conflict: `conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2319,27 +2977,31 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Unprocessable Entity */
+            /** @description Unprocessable Entity: `validation_error` */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorOut"];
+                    "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Too Many Requests */
+            /** @description Too Many Requests: `throttled` */
             429: {
                 headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorOut"];
+                    "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description A dependency is down (`unavailable`) */
+            /** @description Service Unavailable: `unavailable` */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again, when the server knows. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2370,7 +3032,7 @@ export interface operations {
                     "application/json": components["schemas"]["MessageOut"];
                 };
             };
-            /** @description Malformed request (`bad_request`) */
+            /** @description Bad Request: `bad_request` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2379,7 +3041,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Conflict (`conflict`) */
+            /** @description Conflict: `conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2388,27 +3050,31 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Unprocessable Entity */
+            /** @description Unprocessable Entity: `validation_error` */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorOut"];
+                    "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Too Many Requests */
+            /** @description Too Many Requests: `throttled` */
             429: {
                 headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorOut"];
+                    "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description A dependency is down (`unavailable`) */
+            /** @description Service Unavailable: `unavailable` */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again, when the server knows. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2439,16 +3105,16 @@ export interface operations {
                     "application/json": components["schemas"]["MessageOut"];
                 };
             };
-            /** @description Bad Request */
+            /** @description Bad Request: `bad_request`, `invalid_token` */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorOut"];
+                    "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Conflict (`conflict`) */
+            /** @description Conflict: `conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2457,27 +3123,31 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Unprocessable Entity */
+            /** @description Unprocessable Entity: `validation_error` */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorOut"];
+                    "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Too Many Requests */
+            /** @description Too Many Requests: `throttled` */
             429: {
                 headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorOut"];
+                    "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description A dependency is down (`unavailable`) */
+            /** @description Service Unavailable: `unavailable` */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again, when the server knows. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2508,7 +3178,7 @@ export interface operations {
                     "application/json": components["schemas"]["LoginOut"];
                 };
             };
-            /** @description Malformed request (`bad_request`) */
+            /** @description Bad Request: `bad_request` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2517,16 +3187,16 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Unauthorized */
+            /** @description Unauthorized: `invalid_credentials` */
             401: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorOut"];
+                    "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Conflict (`conflict`) */
+            /** @description Conflict: `conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2535,31 +3205,35 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Unprocessable Entity */
+            /** @description Unprocessable Entity: `validation_error` */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorOut"];
+                    "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Too Many Requests */
+            /** @description Too Many Requests: `throttled` */
             429: {
                 headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorOut"];
+                    "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Service Unavailable */
+            /** @description Service Unavailable: `unavailable` */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again, when the server knows. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorOut"];
+                    "application/json": components["schemas"]["Error"];
                 };
             };
         };
@@ -2582,7 +3256,7 @@ export interface operations {
                     "application/json": components["schemas"]["ProfileOut"];
                 };
             };
-            /** @description Not authenticated (`not_authenticated`, `token_invalid`) */
+            /** @description Unauthorized: `not_authenticated`, `token_invalid` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2591,18 +3265,22 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Too many requests (`throttled`, with `Retry-After`) */
+            /** @description Too Many Requests: `throttled` */
             429: {
                 headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description A dependency is down (`unavailable`) */
+            /** @description Service Unavailable: `unavailable` */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again, when the server knows. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2633,7 +3311,7 @@ export interface operations {
                     "application/json": components["schemas"]["ProfileOut"];
                 };
             };
-            /** @description Malformed request (`bad_request`) */
+            /** @description Bad Request: `bad_request` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2642,17 +3320,8 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Unauthorized */
+            /** @description Unauthorized: `not_authenticated`, `token_invalid` */
             401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorOut"];
-                };
-            };
-            /** @description Not found, or not yours (`not_found`) */
-            404: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2660,7 +3329,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Conflict (`conflict`) */
+            /** @description Conflict: `conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2669,27 +3338,31 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Unprocessable Entity */
+            /** @description Unprocessable Entity: `validation_error` */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorOut"];
+                    "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Too Many Requests */
+            /** @description Too Many Requests: `throttled` */
             429: {
                 headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorOut"];
+                    "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description A dependency is down (`unavailable`) */
+            /** @description Service Unavailable: `unavailable` */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again, when the server knows. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2718,7 +3391,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Malformed request (`bad_request`) */
+            /** @description Bad Request: `bad_request` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2727,17 +3400,8 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Unauthorized */
+            /** @description Unauthorized: `not_authenticated`, `token_invalid` */
             401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorOut"];
-                };
-            };
-            /** @description Not found, or not yours (`not_found`) */
-            404: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2745,7 +3409,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Conflict (`conflict`) */
+            /** @description Conflict: `conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2754,27 +3418,31 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Unprocessable Entity */
+            /** @description Unprocessable Entity: `validation_error` */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorOut"];
+                    "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Too Many Requests */
+            /** @description Too Many Requests: `throttled` */
             429: {
                 headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorOut"];
+                    "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description A dependency is down (`unavailable`) */
+            /** @description Service Unavailable: `unavailable` */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again, when the server knows. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2805,7 +3473,7 @@ export interface operations {
                     "application/json": components["schemas"]["ProfileOut"];
                 };
             };
-            /** @description Malformed request (`bad_request`) */
+            /** @description Bad Request: `bad_request` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2814,17 +3482,8 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Unauthorized */
+            /** @description Unauthorized: `not_authenticated`, `token_invalid` */
             401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorOut"];
-                };
-            };
-            /** @description Not found, or not yours (`not_found`) */
-            404: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2832,7 +3491,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Conflict (`conflict`) */
+            /** @description Conflict: `conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2841,27 +3500,31 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Unprocessable Entity */
+            /** @description Unprocessable Entity: `validation_error` */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorOut"];
+                    "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Too Many Requests */
+            /** @description Too Many Requests: `throttled` */
             429: {
                 headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorOut"];
+                    "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description A dependency is down (`unavailable`) */
+            /** @description Service Unavailable: `unavailable` */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again, when the server knows. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2890,7 +3553,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Malformed request (`bad_request`) */
+            /** @description Bad Request: `bad_request` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2899,17 +3562,8 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Unauthorized */
+            /** @description Unauthorized: `not_authenticated`, `token_invalid` */
             401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorOut"];
-                };
-            };
-            /** @description Not found, or not yours (`not_found`) */
-            404: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2917,7 +3571,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Conflict (`conflict`) */
+            /** @description Conflict: `conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2926,27 +3580,31 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Unprocessable Entity */
+            /** @description Unprocessable Entity: `validation_error` */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorOut"];
+                    "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Too Many Requests */
+            /** @description Too Many Requests: `throttled` */
             429: {
                 headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorOut"];
+                    "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description A dependency is down (`unavailable`) */
+            /** @description Service Unavailable: `unavailable` */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again, when the server knows. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2973,7 +3631,7 @@ export interface operations {
                     "application/json": components["schemas"]["SubscriptionOut"];
                 };
             };
-            /** @description Not authenticated (`not_authenticated`, `token_invalid`) */
+            /** @description Unauthorized: `not_authenticated`, `token_invalid` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2982,18 +3640,22 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Too many requests (`throttled`, with `Retry-After`) */
+            /** @description Too Many Requests: `throttled` */
             429: {
                 headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description A dependency is down (`unavailable`) */
+            /** @description Service Unavailable: `unavailable` */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again, when the server knows. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3023,7 +3685,16 @@ export interface operations {
                     "application/json": components["schemas"]["PagedCategoryOut"];
                 };
             };
-            /** @description Not authenticated (`not_authenticated`, `token_invalid`) */
+            /** @description Bad Request: `bad_request` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unauthorized: `not_authenticated`, `token_invalid` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3032,7 +3703,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Validation error (`validation_error`); `detail` lists `{type, loc, msg}` */
+            /** @description Unprocessable Entity: `validation_error` */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3041,18 +3712,22 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Too many requests (`throttled`, with `Retry-After`) */
+            /** @description Too Many Requests: `throttled` */
             429: {
                 headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description A dependency is down (`unavailable`) */
+            /** @description Service Unavailable: `unavailable` */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again, when the server knows. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3083,7 +3758,7 @@ export interface operations {
                     "application/json": components["schemas"]["CategoryOut"];
                 };
             };
-            /** @description Malformed request (`bad_request`) */
+            /** @description Bad Request: `bad_request` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3092,7 +3767,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Not authenticated (`not_authenticated`, `token_invalid`) */
+            /** @description Unauthorized: `not_authenticated`, `token_invalid` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3101,16 +3776,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Not found, or not yours (`not_found`) */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Conflict (`conflict`) */
+            /** @description Conflict: `conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -3119,7 +3785,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Validation error (`validation_error`); `detail` lists `{type, loc, msg}` */
+            /** @description Unprocessable Entity: `validation_error` */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3128,18 +3794,22 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Too many requests (`throttled`, with `Retry-After`) */
+            /** @description Too Many Requests: `throttled` */
             429: {
                 headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description A dependency is down (`unavailable`) */
+            /** @description Service Unavailable: `unavailable` */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again, when the server knows. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3166,7 +3836,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Not authenticated (`not_authenticated`, `token_invalid`) */
+            /** @description Unauthorized: `not_authenticated`, `token_invalid` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3175,7 +3845,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Not found, or not yours (`not_found`) */
+            /** @description Not Found: `not_found` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -3184,7 +3854,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Conflict (`conflict`) */
+            /** @description Conflict: `conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -3193,7 +3863,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Validation error (`validation_error`); `detail` lists `{type, loc, msg}` */
+            /** @description Unprocessable Entity: `validation_error` */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3202,18 +3872,22 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Too many requests (`throttled`, with `Retry-After`) */
+            /** @description Too Many Requests: `throttled` */
             429: {
                 headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description A dependency is down (`unavailable`) */
+            /** @description Service Unavailable: `unavailable` */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again, when the server knows. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3246,7 +3920,7 @@ export interface operations {
                     "application/json": components["schemas"]["CategoryOut"];
                 };
             };
-            /** @description Malformed request (`bad_request`) */
+            /** @description Bad Request: `bad_request` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3255,7 +3929,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Not authenticated (`not_authenticated`, `token_invalid`) */
+            /** @description Unauthorized: `not_authenticated`, `token_invalid` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3264,7 +3938,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Not found, or not yours (`not_found`) */
+            /** @description Not Found: `not_found` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -3273,7 +3947,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Conflict (`conflict`) */
+            /** @description Conflict: `conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -3282,7 +3956,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Validation error (`validation_error`); `detail` lists `{type, loc, msg}` */
+            /** @description Unprocessable Entity: `validation_error` */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3291,18 +3965,22 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Too many requests (`throttled`, with `Retry-After`) */
+            /** @description Too Many Requests: `throttled` */
             429: {
                 headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description A dependency is down (`unavailable`) */
+            /** @description Service Unavailable: `unavailable` */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again, when the server knows. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3339,7 +4017,16 @@ export interface operations {
                     "application/json": components["schemas"]["ContentPageOut"];
                 };
             };
-            /** @description Not authenticated (`not_authenticated`, `token_invalid`) */
+            /** @description Bad Request: `bad_request` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unauthorized: `not_authenticated`, `token_invalid` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3348,7 +4035,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Validation error (`validation_error`); `detail` lists `{type, loc, msg}` */
+            /** @description Unprocessable Entity: `validation_error` */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3357,18 +4044,22 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Too many requests (`throttled`, with `Retry-After`) */
+            /** @description Too Many Requests: `throttled` */
             429: {
                 headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description A dependency is down (`unavailable`) */
+            /** @description Service Unavailable: `unavailable` */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again, when the server knows. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3399,7 +4090,7 @@ export interface operations {
                     "application/json": components["schemas"]["ContentOut"];
                 };
             };
-            /** @description Malformed request (`bad_request`) */
+            /** @description Bad Request: `bad_request` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3408,7 +4099,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Not authenticated (`not_authenticated`, `token_invalid`) */
+            /** @description Unauthorized: `not_authenticated`, `token_invalid` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3417,7 +4108,16 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Not found, or not yours (`not_found`) */
+            /** @description Forbidden: `email_not_verified` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not Found: `not_found` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -3426,7 +4126,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Conflict (`conflict`) */
+            /** @description Conflict: `conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -3435,7 +4135,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Validation error (`validation_error`); `detail` lists `{type, loc, msg}` */
+            /** @description Unprocessable Entity: `validation_error` */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3444,18 +4144,22 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Too many requests (`throttled`, with `Retry-After`) */
+            /** @description Too Many Requests: `throttled` */
             429: {
                 headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description A dependency is down (`unavailable`) */
+            /** @description Service Unavailable: `unavailable` */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again, when the server knows. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3484,7 +4188,7 @@ export interface operations {
                     "application/json": components["schemas"]["ContentOut"];
                 };
             };
-            /** @description Not authenticated (`not_authenticated`, `token_invalid`) */
+            /** @description Unauthorized: `not_authenticated`, `token_invalid` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3493,7 +4197,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Not found, or not yours (`not_found`) */
+            /** @description Not Found: `not_found` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -3502,7 +4206,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Validation error (`validation_error`); `detail` lists `{type, loc, msg}` */
+            /** @description Unprocessable Entity: `validation_error` */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3511,18 +4215,22 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Too many requests (`throttled`, with `Retry-After`) */
+            /** @description Too Many Requests: `throttled` */
             429: {
                 headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description A dependency is down (`unavailable`) */
+            /** @description Service Unavailable: `unavailable` */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again, when the server knows. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3555,7 +4263,7 @@ export interface operations {
                     "application/json": components["schemas"]["ContentOut"];
                 };
             };
-            /** @description Malformed request (`bad_request`) */
+            /** @description Bad Request: `bad_request` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3564,7 +4272,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Not authenticated (`not_authenticated`, `token_invalid`) */
+            /** @description Unauthorized: `not_authenticated`, `token_invalid` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3573,7 +4281,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Not found, or not yours (`not_found`) */
+            /** @description Not Found: `not_found` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -3582,7 +4290,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Conflict (`conflict`) */
+            /** @description Conflict: `conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -3591,7 +4299,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Validation error (`validation_error`); `detail` lists `{type, loc, msg}` */
+            /** @description Unprocessable Entity: `validation_error` */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3600,18 +4308,22 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Too many requests (`throttled`, with `Retry-After`) */
+            /** @description Too Many Requests: `throttled` */
             429: {
                 headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description A dependency is down (`unavailable`) */
+            /** @description Service Unavailable: `unavailable` */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again, when the server knows. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3638,7 +4350,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Not authenticated (`not_authenticated`, `token_invalid`) */
+            /** @description Unauthorized: `not_authenticated`, `token_invalid` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3647,7 +4359,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Not found, or not yours (`not_found`) */
+            /** @description Not Found: `not_found` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -3656,7 +4368,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Conflict (`conflict`) */
+            /** @description Conflict: `conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -3665,7 +4377,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Validation error (`validation_error`); `detail` lists `{type, loc, msg}` */
+            /** @description Unprocessable Entity: `validation_error` */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3674,18 +4386,22 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Too many requests (`throttled`, with `Retry-After`) */
+            /** @description Too Many Requests: `throttled` */
             429: {
                 headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description A dependency is down (`unavailable`) */
+            /** @description Service Unavailable: `unavailable` */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again, when the server knows. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3718,7 +4434,7 @@ export interface operations {
                     "application/json": components["schemas"]["ContentOut"];
                 };
             };
-            /** @description Malformed request (`bad_request`) */
+            /** @description Bad Request: `bad_request` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3727,7 +4443,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Not authenticated (`not_authenticated`, `token_invalid`) */
+            /** @description Unauthorized: `not_authenticated`, `token_invalid` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3736,7 +4452,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Not found, or not yours (`not_found`) */
+            /** @description Not Found: `not_found` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -3745,7 +4461,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Conflict (`conflict`) */
+            /** @description Conflict: `conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -3754,7 +4470,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Validation error (`validation_error`); `detail` lists `{type, loc, msg}` */
+            /** @description Unprocessable Entity: `validation_error` */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3763,18 +4479,22 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Too many requests (`throttled`, with `Retry-After`) */
+            /** @description Too Many Requests: `throttled` */
             429: {
                 headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description A dependency is down (`unavailable`) */
+            /** @description Service Unavailable: `unavailable` */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again, when the server knows. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3806,7 +4526,16 @@ export interface operations {
                     "application/json": components["schemas"]["QueueOut"];
                 };
             };
-            /** @description Not authenticated (`not_authenticated`, `token_invalid`) */
+            /** @description Bad Request: `bad_request` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unauthorized: `not_authenticated`, `token_invalid` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3815,7 +4544,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Validation error (`validation_error`); `detail` lists `{type, loc, msg}` */
+            /** @description Unprocessable Entity: `validation_error` */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3824,18 +4553,22 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Too many requests (`throttled`, with `Retry-After`) */
+            /** @description Too Many Requests: `throttled` */
             429: {
                 headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description A dependency is down (`unavailable`) */
+            /** @description Service Unavailable: `unavailable` */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again, when the server knows. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3869,7 +4602,7 @@ export interface operations {
                     "application/json": components["schemas"]["ReviewOutcomeOut"];
                 };
             };
-            /** @description Malformed request (`bad_request`) */
+            /** @description Bad Request: `bad_request` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3878,7 +4611,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Not authenticated (`not_authenticated`, `token_invalid`) */
+            /** @description Unauthorized: `not_authenticated`, `token_invalid` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3887,7 +4620,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Not found, or not yours (`not_found`) */
+            /** @description Not Found: `not_found` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -3896,7 +4629,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Conflict (`conflict`) */
+            /** @description Conflict: `conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -3905,7 +4638,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Validation error (`validation_error`); `detail` lists `{type, loc, msg}` */
+            /** @description Unprocessable Entity: `validation_error` */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3914,18 +4647,22 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Too many requests (`throttled`, with `Retry-After`) */
+            /** @description Too Many Requests: `throttled` */
             429: {
                 headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description A dependency is down (`unavailable`) */
+            /** @description Service Unavailable: `unavailable` */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again, when the server knows. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3939,7 +4676,9 @@ export interface operations {
             query?: {
                 /** @description Only reviews of this content. */
                 content_id?: number | null;
-                page_size?: number | null;
+                /** @description Items per page, 1 to 100. */
+                page_size?: number;
+                /** @description A page's `next_cursor` or `previous_cursor`; omit it for the first page. */
                 cursor?: string | null;
             };
             header?: never;
@@ -3957,7 +4696,16 @@ export interface operations {
                     "application/json": components["schemas"]["PagedHistoryOut"];
                 };
             };
-            /** @description Not authenticated (`not_authenticated`, `token_invalid`) */
+            /** @description Bad Request: `bad_request` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unauthorized: `not_authenticated`, `token_invalid` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3966,7 +4714,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Validation error (`validation_error`); `detail` lists `{type, loc, msg}` */
+            /** @description Unprocessable Entity: `validation_error` */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3975,18 +4723,22 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Too many requests (`throttled`, with `Retry-After`) */
+            /** @description Too Many Requests: `throttled` */
             429: {
                 headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description A dependency is down (`unavailable`) */
+            /** @description Service Unavailable: `unavailable` */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again, when the server knows. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4015,7 +4767,16 @@ export interface operations {
                     "application/json": components["schemas"]["ForecastDayOut"][];
                 };
             };
-            /** @description Not authenticated (`not_authenticated`, `token_invalid`) */
+            /** @description Bad Request: `bad_request` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unauthorized: `not_authenticated`, `token_invalid` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -4024,7 +4785,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Validation error (`validation_error`); `detail` lists `{type, loc, msg}` */
+            /** @description Unprocessable Entity: `validation_error` */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -4033,18 +4794,22 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Too many requests (`throttled`, with `Retry-After`) */
+            /** @description Too Many Requests: `throttled` */
             429: {
                 headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description A dependency is down (`unavailable`) */
+            /** @description Service Unavailable: `unavailable` */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again, when the server knows. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4075,7 +4840,7 @@ export interface operations {
                     "application/json": components["schemas"]["GenerateOut"];
                 };
             };
-            /** @description Malformed request (`bad_request`) */
+            /** @description Bad Request: `bad_request` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4084,7 +4849,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Not authenticated (`not_authenticated`, `token_invalid`) */
+            /** @description Unauthorized: `not_authenticated`, `token_invalid` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -4093,7 +4858,16 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Not found, or not yours (`not_found`) */
+            /** @description Forbidden: `email_not_verified`, `tier_required` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not Found: `not_found` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -4102,7 +4876,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Conflict (`conflict`) */
+            /** @description Conflict: `conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -4111,7 +4885,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Validation error (`validation_error`); `detail` lists `{type, loc, msg}` */
+            /** @description Unprocessable Entity: `validation_error` */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -4120,18 +4894,22 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Too many requests (`throttled`, with `Retry-After`) */
+            /** @description Too Many Requests: `throttled`, `quota_exceeded` */
             429: {
                 headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description A dependency is down (`unavailable`) */
+            /** @description Service Unavailable: `unavailable` */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again, when the server knows. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4162,7 +4940,7 @@ export interface operations {
                     "application/json": components["schemas"]["EvaluateOut"];
                 };
             };
-            /** @description Malformed request (`bad_request`) */
+            /** @description Bad Request: `bad_request` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4171,7 +4949,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Not authenticated (`not_authenticated`, `token_invalid`) */
+            /** @description Unauthorized: `not_authenticated`, `token_invalid` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -4180,7 +4958,16 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Not found, or not yours (`not_found`) */
+            /** @description Forbidden: `email_not_verified`, `tier_required` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not Found: `not_found` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -4189,7 +4976,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Conflict (`conflict`) */
+            /** @description Conflict: `conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -4198,7 +4985,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Validation error (`validation_error`); `detail` lists `{type, loc, msg}` */
+            /** @description Unprocessable Entity: `validation_error` */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -4207,18 +4994,22 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Too many requests (`throttled`, with `Retry-After`) */
+            /** @description Too Many Requests: `throttled` */
             429: {
                 headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description A dependency is down (`unavailable`) */
+            /** @description Service Unavailable: `unavailable` */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again, when the server knows. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4249,7 +5040,7 @@ export interface operations {
                     "application/json": components["schemas"]["AnalyzeOut"];
                 };
             };
-            /** @description Malformed request (`bad_request`) */
+            /** @description Bad Request: `bad_request` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4258,7 +5049,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Not authenticated (`not_authenticated`, `token_invalid`) */
+            /** @description Unauthorized: `not_authenticated`, `token_invalid` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -4267,7 +5058,16 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Not found, or not yours (`not_found`) */
+            /** @description Forbidden: `email_not_verified`, `tier_required` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not Found: `not_found` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -4276,7 +5076,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Conflict (`conflict`) */
+            /** @description Conflict: `conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -4285,7 +5085,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Validation error (`validation_error`); `detail` lists `{type, loc, msg}` */
+            /** @description Unprocessable Entity: `validation_error` */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -4294,18 +5094,22 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Too many requests (`throttled`, with `Retry-After`) */
+            /** @description Too Many Requests: `throttled` */
             429: {
                 headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description A dependency is down (`unavailable`) */
+            /** @description Service Unavailable: `unavailable` */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again, when the server knows. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4336,7 +5140,16 @@ export interface operations {
                     "application/json": components["schemas"]["PagedQuestionOut"];
                 };
             };
-            /** @description Not authenticated (`not_authenticated`, `token_invalid`) */
+            /** @description Bad Request: `bad_request` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unauthorized: `not_authenticated`, `token_invalid` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -4345,7 +5158,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Validation error (`validation_error`); `detail` lists `{type, loc, msg}` */
+            /** @description Unprocessable Entity: `validation_error` */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -4354,18 +5167,22 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Too many requests (`throttled`, with `Retry-After`) */
+            /** @description Too Many Requests: `throttled` */
             429: {
                 headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description A dependency is down (`unavailable`) */
+            /** @description Service Unavailable: `unavailable` */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again, when the server knows. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4392,7 +5209,7 @@ export interface operations {
                     "application/json": components["schemas"]["UsageOut"];
                 };
             };
-            /** @description Not authenticated (`not_authenticated`, `token_invalid`) */
+            /** @description Unauthorized: `not_authenticated`, `token_invalid` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -4401,18 +5218,22 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Too many requests (`throttled`, with `Retry-After`) */
+            /** @description Too Many Requests: `throttled` */
             429: {
                 headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description A dependency is down (`unavailable`) */
+            /** @description Service Unavailable: `unavailable` */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again, when the server knows. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4443,7 +5264,7 @@ export interface operations {
                     "application/json": components["schemas"]["JobAcceptedOut"];
                 };
             };
-            /** @description Malformed request (`bad_request`) */
+            /** @description Bad Request: `bad_request` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4452,7 +5273,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Not authenticated (`not_authenticated`, `token_invalid`) */
+            /** @description Unauthorized: `not_authenticated`, `token_invalid` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -4461,7 +5282,16 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Not found, or not yours (`not_found`) */
+            /** @description Forbidden: `email_not_verified`, `tier_required` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not Found: `not_found` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -4470,7 +5300,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Conflict (`conflict`) */
+            /** @description Conflict: `conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -4479,7 +5309,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Validation error (`validation_error`); `detail` lists `{type, loc, msg}` */
+            /** @description Unprocessable Entity: `validation_error` */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -4488,18 +5318,22 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Too many requests (`throttled`, with `Retry-After`) */
+            /** @description Too Many Requests: `throttled`, `quota_exceeded` */
             429: {
                 headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description A dependency is down (`unavailable`) */
+            /** @description Service Unavailable: `unavailable` */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again, when the server knows. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4528,7 +5362,7 @@ export interface operations {
                     "application/json": components["schemas"]["JobOut"];
                 };
             };
-            /** @description Not authenticated (`not_authenticated`, `token_invalid`) */
+            /** @description Unauthorized: `not_authenticated`, `token_invalid` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -4537,7 +5371,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Not found, or not yours (`not_found`) */
+            /** @description Not Found: `not_found` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -4546,7 +5380,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Validation error (`validation_error`); `detail` lists `{type, loc, msg}` */
+            /** @description Unprocessable Entity: `validation_error` */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -4555,18 +5389,22 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Too many requests (`throttled`, with `Retry-After`) */
+            /** @description Too Many Requests: `throttled` */
             429: {
                 headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description A dependency is down (`unavailable`) */
+            /** @description Service Unavailable: `unavailable` */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again, when the server knows. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4593,27 +5431,31 @@ export interface operations {
                     "application/json": components["schemas"]["DashboardOut"];
                 };
             };
-            /** @description Unauthorized */
+            /** @description Unauthorized: `not_authenticated`, `token_invalid` */
             401: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorOut"];
+                    "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Too Many Requests */
+            /** @description Too Many Requests: `throttled` */
             429: {
                 headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorOut"];
+                    "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description A dependency is down (`unavailable`) */
+            /** @description Service Unavailable: `unavailable` */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again, when the server knows. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4643,36 +5485,463 @@ export interface operations {
                     "application/json": components["schemas"]["RetentionOut"];
                 };
             };
-            /** @description Unauthorized */
+            /** @description Bad Request: `bad_request` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unauthorized: `not_authenticated`, `token_invalid` */
             401: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorOut"];
+                    "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Unprocessable Entity */
+            /** @description Unprocessable Entity: `validation_error` */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorOut"];
+                    "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Too Many Requests */
+            /** @description Too Many Requests: `throttled` */
             429: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Service Unavailable: `unavailable` */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again, when the server knows. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    modules_portability_api_create_export: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ExportIn"];
+            };
+        };
+        responses: {
+            /** @description Accepted */
+            202: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorOut"];
+                    "application/json": components["schemas"]["ExportJobOut"];
                 };
             };
-            /** @description A dependency is down (`unavailable`) */
+            /** @description Bad Request: `bad_request` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unauthorized: `not_authenticated`, `token_invalid` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflict: `conflict` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unprocessable Entity: `validation_error` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too Many Requests: `throttled` */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Service Unavailable: `unavailable` */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again, when the server knows. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    modules_portability_api_export_status: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                job_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExportJobOut"];
+                };
+            };
+            /** @description Unauthorized: `not_authenticated`, `token_invalid` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not Found: `not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unprocessable Entity: `validation_error` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too Many Requests: `throttled` */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Service Unavailable: `unavailable` */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again, when the server knows. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    modules_portability_api_download_export: {
+        parameters: {
+            query: {
+                token: string;
+            };
+            header?: never;
+            path: {
+                job_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The export file */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": string;
+                    "application/zip": string;
+                };
+            };
+            /** @description Bad Request: `bad_request` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Forbidden: `link_expired` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not Found: `not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unprocessable Entity: `validation_error` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too Many Requests: `throttled` */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Service Unavailable: `unavailable` */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again, when the server knows. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    modules_portability_api_create_import: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "multipart/form-data": {
+                    /**
+                     * Kind
+                     * @enum {string}
+                     */
+                    kind: "apkg" | "colpkg" | "csv" | "resee-json" | "resee-zip";
+                    /**
+                     * Restore Profile
+                     * @default false
+                     */
+                    restore_profile?: boolean;
+                    /**
+                     * File
+                     * Format: binary
+                     */
+                    file: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Accepted */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ImportJobOut"];
+                };
+            };
+            /** @description Bad Request: `bad_request` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unauthorized: `not_authenticated`, `token_invalid` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Forbidden: `email_not_verified` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflict: `conflict` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unprocessable Entity: `validation_error`, `file_too_large`, `unsupported_file`, `unsafe_archive`, `corrupt_file` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too Many Requests: `throttled` */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Service Unavailable: `unavailable` */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again, when the server knows. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    modules_portability_api_import_status: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                job_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ImportJobOut"];
+                };
+            };
+            /** @description Unauthorized: `not_authenticated`, `token_invalid` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not Found: `not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unprocessable Entity: `validation_error` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too Many Requests: `throttled` */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Service Unavailable: `unavailable` */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again, when the server knows. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4699,36 +5968,40 @@ export interface operations {
                     "application/json": components["schemas"]["SubscriptionAnalyticsOut"];
                 };
             };
-            /** @description Unauthorized */
+            /** @description Unauthorized: `not_authenticated`, `token_invalid` */
             401: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorOut"];
+                    "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Forbidden */
+            /** @description Forbidden: `forbidden` */
             403: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorOut"];
+                    "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Too Many Requests */
+            /** @description Too Many Requests: `throttled` */
             429: {
                 headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorOut"];
+                    "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description A dependency is down (`unavailable`) */
+            /** @description Service Unavailable: `unavailable` */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again, when the server knows. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4755,9 +6028,11 @@ export interface operations {
                     "application/json": components["schemas"]["LiveOut"];
                 };
             };
-            /** @description A dependency is down (`unavailable`) */
+            /** @description Service Unavailable: `unavailable` */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again, when the server knows. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4784,9 +6059,11 @@ export interface operations {
                     "application/json": components["schemas"]["ReadyOut"];
                 };
             };
-            /** @description Service Unavailable */
+            /** @description Service Unavailable: `unavailable` */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again, when the server knows. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4813,7 +6090,7 @@ export interface operations {
                     "application/json": components["schemas"]["MonitoringHealthOut"];
                 };
             };
-            /** @description Not authenticated (`not_authenticated`, `token_invalid`) */
+            /** @description Unauthorized: `not_authenticated`, `token_invalid` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -4822,8 +6099,8 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Too many requests (`throttled`, with `Retry-After`) */
-            429: {
+            /** @description Forbidden: `forbidden` */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4831,9 +6108,22 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description A dependency is down (`unavailable`) */
+            /** @description Too Many Requests: `throttled` */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Service Unavailable: `unavailable` */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again, when the server knows. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4867,7 +6157,16 @@ export interface operations {
                     "application/json": components["schemas"]["SampleSeriesOut"];
                 };
             };
-            /** @description Not authenticated (`not_authenticated`, `token_invalid`) */
+            /** @description Bad Request: `bad_request` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unauthorized: `not_authenticated`, `token_invalid` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -4876,7 +6175,16 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Validation error (`validation_error`); `detail` lists `{type, loc, msg}` */
+            /** @description Forbidden: `forbidden` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unprocessable Entity: `validation_error` */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -4885,18 +6193,22 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Too many requests (`throttled`, with `Retry-After`) */
+            /** @description Too Many Requests: `throttled` */
             429: {
                 headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description A dependency is down (`unavailable`) */
+            /** @description Service Unavailable: `unavailable` */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again, when the server knows. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4926,7 +6238,16 @@ export interface operations {
                     "application/json": components["schemas"]["PagedAlertRuleOut"];
                 };
             };
-            /** @description Not authenticated (`not_authenticated`, `token_invalid`) */
+            /** @description Bad Request: `bad_request` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unauthorized: `not_authenticated`, `token_invalid` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -4935,7 +6256,16 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Validation error (`validation_error`); `detail` lists `{type, loc, msg}` */
+            /** @description Forbidden: `forbidden` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unprocessable Entity: `validation_error` */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -4944,18 +6274,22 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Too many requests (`throttled`, with `Retry-After`) */
+            /** @description Too Many Requests: `throttled` */
             429: {
                 headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description A dependency is down (`unavailable`) */
+            /** @description Service Unavailable: `unavailable` */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again, when the server knows. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4986,7 +6320,7 @@ export interface operations {
                     "application/json": components["schemas"]["AlertRuleOut"];
                 };
             };
-            /** @description Malformed request (`bad_request`) */
+            /** @description Bad Request: `bad_request` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4995,7 +6329,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Not authenticated (`not_authenticated`, `token_invalid`) */
+            /** @description Unauthorized: `not_authenticated`, `token_invalid` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -5004,8 +6338,8 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Not found, or not yours (`not_found`) */
-            404: {
+            /** @description Forbidden: `forbidden` */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5013,7 +6347,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Conflict (`conflict`) */
+            /** @description Conflict: `conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -5022,7 +6356,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Validation error (`validation_error`); `detail` lists `{type, loc, msg}` */
+            /** @description Unprocessable Entity: `validation_error` */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -5031,18 +6365,22 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Too many requests (`throttled`, with `Retry-After`) */
+            /** @description Too Many Requests: `throttled` */
             429: {
                 headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description A dependency is down (`unavailable`) */
+            /** @description Service Unavailable: `unavailable` */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again, when the server knows. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5069,7 +6407,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Not authenticated (`not_authenticated`, `token_invalid`) */
+            /** @description Unauthorized: `not_authenticated`, `token_invalid` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -5078,7 +6416,16 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Not found, or not yours (`not_found`) */
+            /** @description Forbidden: `forbidden` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not Found: `not_found` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -5087,7 +6434,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Conflict (`conflict`) */
+            /** @description Conflict: `conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -5096,7 +6443,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Validation error (`validation_error`); `detail` lists `{type, loc, msg}` */
+            /** @description Unprocessable Entity: `validation_error` */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -5105,18 +6452,22 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Too many requests (`throttled`, with `Retry-After`) */
+            /** @description Too Many Requests: `throttled` */
             429: {
                 headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description A dependency is down (`unavailable`) */
+            /** @description Service Unavailable: `unavailable` */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again, when the server knows. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5149,7 +6500,7 @@ export interface operations {
                     "application/json": components["schemas"]["AlertRuleOut"];
                 };
             };
-            /** @description Malformed request (`bad_request`) */
+            /** @description Bad Request: `bad_request` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5158,7 +6509,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Not authenticated (`not_authenticated`, `token_invalid`) */
+            /** @description Unauthorized: `not_authenticated`, `token_invalid` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -5167,7 +6518,16 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Not found, or not yours (`not_found`) */
+            /** @description Forbidden: `forbidden` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not Found: `not_found` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -5176,7 +6536,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Conflict (`conflict`) */
+            /** @description Conflict: `conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -5185,7 +6545,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Validation error (`validation_error`); `detail` lists `{type, loc, msg}` */
+            /** @description Unprocessable Entity: `validation_error` */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -5194,18 +6554,22 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Too many requests (`throttled`, with `Retry-After`) */
+            /** @description Too Many Requests: `throttled` */
             429: {
                 headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description A dependency is down (`unavailable`) */
+            /** @description Service Unavailable: `unavailable` */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again, when the server knows. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5239,7 +6603,16 @@ export interface operations {
                     "application/json": components["schemas"]["PagedAlertEventOut"];
                 };
             };
-            /** @description Not authenticated (`not_authenticated`, `token_invalid`) */
+            /** @description Bad Request: `bad_request` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unauthorized: `not_authenticated`, `token_invalid` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -5248,7 +6621,16 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Validation error (`validation_error`); `detail` lists `{type, loc, msg}` */
+            /** @description Forbidden: `forbidden` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unprocessable Entity: `validation_error` */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -5257,18 +6639,22 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Too many requests (`throttled`, with `Retry-After`) */
+            /** @description Too Many Requests: `throttled` */
             429: {
                 headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description A dependency is down (`unavailable`) */
+            /** @description Service Unavailable: `unavailable` */
             503: {
                 headers: {
+                    /** @description Seconds to wait before trying again, when the server knows. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
