@@ -472,6 +472,86 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/review/fits/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Fit your memory models to your reviews (a job)
+         * @description Queues a fit of FSRS-6's 21 weights and of your ladder's per-stage stabilities to your whole review history, counted in your calendar days (your profile's zone, or `timezone`; the day starts at 4 am). Your most recent fifth of reviews is held back: a fitted model replaces the one in use only if it predicts those better (lower log loss); otherwise it is recorded, not applied. Answers 202 with the job; poll `GET /api/review/fits/{fit_id}/`. While a fit is queued or running, asking again answers that one. The daily round also refits learners with 100 new reviews, or a week-old fit. 422 `validation_error` for fewer than 200 reviews (`type` `too_few_reviews`) or an unknown time zone.
+         */
+        post: operations["modules_learning_api_start_fit"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/review/fits/{fit_id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A fit job: its status and, once done, what it measured
+         * @description `status`: queued, running, done or failed (`error` says why). Once done, `fsrs` and `ladder` give each model's outcome (`applied`, `not_better`, `too_few_reviews`), its log loss on your held-back reviews before (the parameters in use) and after (the candidate), and the fitted values; `version` is your parameters' version now.
+         */
+        get: operations["modules_learning_api_fit_detail"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/review/parameters/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Your memory models in use
+         * @description The FSRS-6 weights (fitted or the published defaults) and the ladder's per-stage stabilities (calibrated for your tier's ladder, or null: the built-in estimate) that schedule your reviews and estimate your recall, with the version, when and on how many reviews they were fitted, and the log loss before and after on that fit's held-back reviews. The top-level fields describe the model of your scheduler.
+         */
+        get: operations["modules_learning_api_parameters"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/review/simulation/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Simulate your next days of reviews at a desired retention
+         * @description Plays your next `days` days on your own cards (their memory replayed with your FSRS weights), scheduling at `desired_retention` within your tier's longest interval: reviews and minutes per day (from your answer times) and cards remembered. Also recommends the desired retention with the fewest reviews per remembered card and plays your tier ladder on the same cards. Deterministic (a fixed random seed). 422 `validation_error` for `days` outside 1-730, `desired_retention` outside 0.70-0.97, `new_cards_per_day` outside 0-500, or more cards x days than one answer simulates.
+         */
+        get: operations["modules_learning_api_simulation"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/ai-review/generate/": {
         parameters: {
             query?: never;
@@ -1608,6 +1688,318 @@ export interface components {
             date: string;
             /** Due */
             due: number;
+        };
+        /** FsrsFitOut */
+        FsrsFitOut: {
+            /**
+             * Outcome
+             * @description applied: beat the parameters in use on your held-back reviews and replaced them; not_better: recorded, not applied; too_few_reviews: not fitted (FSRS needs 800 training reviews), the parameters in use (the defaults at first) stay.
+             * @enum {string}
+             */
+            outcome: "applied" | "not_better" | "too_few_reviews";
+            /** Applied */
+            applied: boolean;
+            /**
+             * Trained On
+             * @description Training reviews (not a card's first, not a same-day review).
+             */
+            trained_on: number | null;
+            /**
+             * Weights
+             * @description FSRS-6's 21 fitted weights (null when not fitted).
+             */
+            weights: number[] | null;
+            /**
+             * Log Loss Before
+             * @description Mean log loss of the parameters in use on your most recent, held-back reviews.
+             */
+            log_loss_before: number | null;
+            /**
+             * Log Loss After
+             * @description The same for the fitted candidate (lower is better).
+             */
+            log_loss_after: number | null;
+        };
+        /** LadderFitOut */
+        LadderFitOut: {
+            /**
+             * Outcome
+             * @enum {string}
+             */
+            outcome: "applied" | "not_better" | "too_few_reviews";
+            /** Applied */
+            applied: boolean;
+            /**
+             * Intervals
+             * @description The tier ladder the stage stabilities were fitted for.
+             */
+            intervals: number[];
+            /**
+             * Stabilities
+             * @description Fitted stability per ladder stage, in days (recall is 90% after that long).
+             */
+            stabilities: number[] | null;
+            /** Log Loss Before */
+            log_loss_before: number | null;
+            /** Log Loss After */
+            log_loss_after: number | null;
+        };
+        /** MemoryFitOut */
+        MemoryFitOut: {
+            /** Id */
+            id: number;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "queued" | "running" | "done" | "failed";
+            /**
+             * Trigger
+             * @enum {string}
+             */
+            trigger: "api" | "schedule";
+            /** Timezone */
+            timezone: string;
+            /**
+             * Day Start Hour
+             * @description Local hour your review day starts at (4 am, as in Anki).
+             */
+            day_start_hour: number;
+            /**
+             * Requested At
+             * Format: date-time
+             */
+            requested_at: string;
+            /** Started At */
+            started_at: string | null;
+            /** Finished At */
+            finished_at: string | null;
+            /** Error */
+            error: string;
+            /**
+             * Seconds
+             * @description How long the fit took, loading your history included.
+             */
+            seconds: number | null;
+            /**
+             * Review Count
+             * @description Your reviews the fit read.
+             */
+            review_count: number | null;
+            /**
+             * Holdout Count
+             * @description Your most recent reviews held back to compare the candidates with the parameters in use.
+             */
+            holdout_count: number | null;
+            /**
+             * Version
+             * @description Your parameters' version now (null: never fitted).
+             */
+            version: number | null;
+            /** @description FSRS-6's fit (null until the job is done). */
+            fsrs: components["schemas"]["FsrsFitOut"] | null;
+            /** @description The calibrated ladder's fit (null until the job is done). */
+            ladder: components["schemas"]["LadderFitOut"] | null;
+        };
+        /** MemoryFitIn */
+        MemoryFitIn: {
+            /**
+             * Timezone
+             * @description The calendar to count your reviews' days in (IANA name, e.g. Europe/Paris); default: your profile's zone. Useful when your history was recorded while you lived in another zone.
+             */
+            timezone?: string | null;
+        };
+        /** FsrsParametersOut */
+        FsrsParametersOut: {
+            /** Weights */
+            weights: number[];
+            /** Is Default */
+            is_default: boolean;
+            /** Trained On */
+            trained_on: number;
+            /** Fit Id */
+            fit_id: number | null;
+            /** Fitted At */
+            fitted_at: string | null;
+            /** Review Count */
+            review_count: number;
+            /** Log Loss Before */
+            log_loss_before: number | null;
+            /** Log Loss After */
+            log_loss_after: number | null;
+        };
+        /** LadderRecallOut */
+        LadderRecallOut: {
+            /**
+             * Intervals
+             * @description Your tier ladder now.
+             */
+            intervals: number[];
+            /**
+             * Stabilities
+             * @description Calibrated stability per stage (days); null: the built-in estimate is used.
+             */
+            stabilities: number[] | null;
+            /**
+             * Built In Stabilities
+             * @description The built-in estimate's per-stage strength, interval / -ln 0.9 (exponential curve).
+             */
+            built_in_stabilities: number[];
+            /** Fit Id */
+            fit_id: number | null;
+            /** Fitted At */
+            fitted_at: string | null;
+            /** Review Count */
+            review_count: number;
+            /** Log Loss Before */
+            log_loss_before: number | null;
+            /** Log Loss After */
+            log_loss_after: number | null;
+        };
+        /** MemoryParametersOut */
+        MemoryParametersOut: {
+            /**
+             * Version
+             * @description Changes with every applied fit; null: never fitted (the defaults).
+             */
+            version: number | null;
+            /**
+             * Scheduler
+             * @enum {string}
+             */
+            scheduler: "ladder" | "fsrs";
+            /** Timezone */
+            timezone: string;
+            /** Day Start Hour */
+            day_start_hour: number;
+            /**
+             * Fitted At
+             * @description When the parameters your scheduler uses were fitted.
+             */
+            fitted_at: string | null;
+            /**
+             * Review Count
+             * @description Reviews those parameters were fitted on (0: the defaults).
+             */
+            review_count: number;
+            /**
+             * Log Loss Before
+             * @description Their fit's log loss on your held-back reviews with the parameters they replaced.
+             */
+            log_loss_before: number | null;
+            /**
+             * Log Loss After
+             * @description The same with them (lower is better).
+             */
+            log_loss_after: number | null;
+            fsrs: components["schemas"]["FsrsParametersOut"];
+            ladder: components["schemas"]["LadderRecallOut"];
+        };
+        /** SimulationQuery */
+        SimulationQuery: {
+            /**
+             * Days
+             * @description Days to simulate, from today.
+             * @default 365
+             */
+            days?: number;
+            /**
+             * Desired Retention
+             * @description Recall probability to schedule at (0.70-0.97); default: your profile's.
+             */
+            desired_retention?: number | null;
+            /**
+             * New Cards Per Day
+             * @description New contents a day; default: your average over the last 30 days.
+             */
+            new_cards_per_day?: number | null;
+        };
+        /** PolicyOutcomeOut */
+        PolicyOutcomeOut: {
+            /**
+             * Desired Retention
+             * @description null: your tier ladder.
+             */
+            desired_retention: number | null;
+            /** Reviews */
+            reviews: number;
+            /** Minutes */
+            minutes: number;
+            /**
+             * Remembered
+             * @description Expected cards you would recall on the last day.
+             */
+            remembered: number;
+            /** Reviews Per Remembered Card */
+            reviews_per_remembered_card: number | null;
+        };
+        /** RetentionSimulationOut */
+        RetentionSimulationOut: {
+            /** Days */
+            days: number;
+            /** Desired Retention */
+            desired_retention: number;
+            /**
+             * Cards
+             * @description Your cards at the start.
+             */
+            cards: number;
+            /** New Cards Per Day */
+            new_cards_per_day: number;
+            /**
+             * Max Interval
+             * @description Your tier's longest interval: FSRS never schedules further.
+             */
+            max_interval: number;
+            /**
+             * Parameters Version
+             * @description Your fitted FSRS parameters' version (null: the defaults).
+             */
+            parameters_version: number | null;
+            /**
+             * Seconds Per Recalled
+             * @description Your median answer time when you recall.
+             */
+            seconds_per_recalled: number;
+            /** Seconds Per Forgotten */
+            seconds_per_forgotten: number;
+            /**
+             * Partial Share
+             * @description Your share of 'partial' among recalled answers.
+             */
+            partial_share: number;
+            outcome: components["schemas"]["PolicyOutcomeOut"];
+            /** Per Day */
+            per_day: components["schemas"]["SimulatedDayOut"][];
+            /**
+             * Recommended Desired Retention
+             * @description The desired retention with the fewest reviews per remembered card after the run.
+             */
+            recommended_desired_retention: number;
+            /**
+             * Candidates
+             * @description Every retention tried for the recommendation.
+             */
+            candidates: components["schemas"]["PolicyOutcomeOut"][];
+            /** @description Your tier ladder on the same cards, for comparison. */
+            ladder: components["schemas"]["PolicyOutcomeOut"];
+        };
+        /** SimulatedDayOut */
+        SimulatedDayOut: {
+            /**
+             * Date
+             * Format: date
+             */
+            date: string;
+            /** Reviews */
+            reviews: number;
+            /** Minutes */
+            minutes: number;
+            /**
+             * Remembered
+             * @description Expected cards you would recall that day.
+             */
+            remembered: number;
         };
         /** GenerateOut */
         GenerateOut: {
@@ -4765,6 +5157,286 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ForecastDayOut"][];
+                };
+            };
+            /** @description Bad Request: `bad_request` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unauthorized: `not_authenticated`, `token_invalid` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unprocessable Entity: `validation_error` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too Many Requests: `throttled` */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Service Unavailable: `unavailable` */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again, when the server knows. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    modules_learning_api_start_fit: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["MemoryFitIn"];
+            };
+        };
+        responses: {
+            /** @description Accepted */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MemoryFitOut"];
+                };
+            };
+            /** @description Bad Request: `bad_request` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unauthorized: `not_authenticated`, `token_invalid` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflict: `conflict` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unprocessable Entity: `validation_error` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too Many Requests: `throttled` */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Service Unavailable: `unavailable` */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again, when the server knows. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    modules_learning_api_fit_detail: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                fit_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MemoryFitOut"];
+                };
+            };
+            /** @description Unauthorized: `not_authenticated`, `token_invalid` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not Found: `not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unprocessable Entity: `validation_error` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too Many Requests: `throttled` */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Service Unavailable: `unavailable` */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again, when the server knows. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    modules_learning_api_parameters: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MemoryParametersOut"];
+                };
+            };
+            /** @description Unauthorized: `not_authenticated`, `token_invalid` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too Many Requests: `throttled` */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Service Unavailable: `unavailable` */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again, when the server knows. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    modules_learning_api_simulation: {
+        parameters: {
+            query?: {
+                /** @description Days to simulate, from today. */
+                days?: number;
+                /** @description Recall probability to schedule at (0.70-0.97); default: your profile's. */
+                desired_retention?: number | null;
+                /** @description New contents a day; default: your average over the last 30 days. */
+                new_cards_per_day?: number | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RetentionSimulationOut"];
                 };
             };
             /** @description Bad Request: `bad_request` */
