@@ -19,7 +19,7 @@ export PYTHONUNBUFFERED := 1
 help:
 	@echo "make run      install, migrate, seed the demo account, serve the API on 127.0.0.1:8000 (HOST, PORT) with a worker"
 	@echo "make test     install and run the whole suite (ruff, lint-imports, migrations check, pytest)"
-	@echo "make bench    load benchmarks on PostgreSQL + Redis with the production server"
+	@echo "make bench    load benchmarks on PostgreSQL + Redis with the production server; recall quality"
 	@echo "make worker   run the Django-Q2 worker alone;  make migrate   apply migrations"
 	@echo "make client   regenerate the TypeScript client's types (clients/typescript) from the API schema"
 
@@ -89,6 +89,8 @@ bench: install
 	$(PY) bench/prepare_db.py $(BENCH_INSIGHTS_URL) --if-missing
 	DATABASE_URL=$(BENCH_INSIGHTS_URL) REDIS_URL=$${BENCH_REDIS_URL:-redis://127.0.0.1:6379/0} \
 	  $(PY) bench/insights_dashboard.py
+	# recall quality of every scheduler on the shared review log (srs-benchmark protocol, docs/scheduling.md)
+	$(PY) bench/recall_eval.py --json bench/results/recall_eval.json
 
 # The canary (tests/test_import_contracts.py, marker canary) proves the import contracts catch a
 # planted violation; it copies the tree and starts lint-imports, so the default test run leaves it out.
