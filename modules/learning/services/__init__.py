@@ -82,9 +82,9 @@ from modules.learning.services.portability import (
     export_categories,
     export_contents,
     export_reviews,
-    import_learning_data,
     learning_data_counts,
 )
+from modules.learning.services.portability_import import import_learning_data
 from modules.learning.services.queue import (
     ForecastDay,
     Queue,
