@@ -11,7 +11,11 @@
 #   BENCH_USERS, BENCH_CONTENTS, BENCH_HISTORY, BENCH_DUE   seed size (default 100, 1000, 10, 100)
 #   BENCH_DURATION    per scenario (default 20s);  BENCH_CONNECTIONS (16);  BENCH_THREADS (2)
 #   BENCH_PORT        (default 8765);  BENCH_REUSE_DB=1 keeps an already seeded database
-# Results: bench/results/<UTC timestamp>/ (raw wrk output per scenario, summary.md, summary.json).
+#   BENCH_SHAPES      1 (default): afterwards the three shapes of bench/shapes.sh (heavy vs light
+#                     learner, the review loop, repeated reads; their own settings are there);
+#                     only: the shapes alone;  0: not them
+# Results: bench/results/<UTC timestamp>/ (raw wrk output per scenario, summary.md, summary.json;
+# the shapes in its shapes/ folder, summary-shapes.md).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -54,6 +58,12 @@ export PYTHONUNBUFFERED=1
 RUN="$ROOT/bench/results/$(date -u +%Y%m%dT%H%M%SZ)"
 mkdir -p "$RUN"
 echo "results: $RUN"
+
+SHAPES=${BENCH_SHAPES:-1}
+if [ "$SHAPES" = "only" ]; then
+  BENCH_RUN="$RUN/shapes" bash "$ROOT/bench/shapes.sh"
+  exit 0
+fi
 
 if [ "${BENCH_REUSE_DB:-0}" = "1" ] && "$PY" manage.py shell -c \
     "from django.contrib.auth import get_user_model as g; import sys; sys.exit(0 if g().objects.filter(email='bench@resee.local').exists() else 1)" \
@@ -156,3 +166,8 @@ echo
 "$PY" bench/summarize.py "$RUN"
 cp "$RUN/summary.md" "$ROOT/bench/results/latest.md"
 rm -f "$IDS"
+
+if [ "$SHAPES" = "1" ]; then
+  echo
+  BENCH_RUN="$RUN/shapes" bash "$ROOT/bench/shapes.sh"
+fi

@@ -88,8 +88,14 @@ WORDS = (
     "lemma",
     "integral",
 )
+MARKER = "mitochondria"  # a word no generated body has (WORDS), for searches with few matches
 PRO_INTERVALS = (1, 3, 7, 14, 30, 60, 120, 180)
 CATEGORIES = ("Science", "History", "Languages", "Tech")
+
+
+# The review's elapsed time, written with it where the history has the column (older trees do not:
+# bench/shapes.sh also measures the code before it).
+_HAS_ELAPSED = any(field.name == "elapsed_days" for field in ReviewHistory._meta.concrete_fields)
 
 
 class SeedError(Exception):
@@ -147,11 +153,7 @@ def seed_bench(
             )
         if position in (0, len(user_ids) - 1) or (position + 1) % 10 == 0:
             out.write(f"  user {position + 1}/{len(user_ids)}  {time.perf_counter() - started:6.1f}s\n")
-    if connection.vendor == "postgresql":
-        # fresh statistics, or the planner guesses row counts and picks sequential scans
-        with connection.cursor() as cursor:
-            for model in (Category, Content, ReviewSchedule, ReviewHistory):
-                cursor.execute(f"ANALYZE {connection.ops.quote_name(model._meta.db_table)}")
+    analyze()  # fresh statistics, or the planner guesses row counts and picks sequential scans
     seeded = Seeded(
         users=users,
         contents=users * contents,
@@ -182,9 +184,61 @@ def _step(out: TextIO, label: str, work: Callable[[], T]) -> T:
     return result
 
 
+def seed_learner(
+    *,
+    email: str,
+    contents: int,
+    history: int,
+    due: int,
+    age_days: tuple[float, float] = (200.0, 300.0),
+    marked: int = 0,
+    seed: int = 42,
+    now: datetime | None = None,
+) -> int:
+    """One verified PRO learner ``email`` (no usable password) with ``contents`` contents created
+    ``age_days`` ago, ``history`` past reviews each spread over the time since, and exactly ``due``
+    reviews due now; ``marked`` of the contents (spread evenly) carry the rare word ``MARKER`` in their
+    body, for a search with few matches. Returns the user's id. For bench/shapes.py."""
+    if contents < 1 or history < 0 or not 0 <= due <= contents:
+        raise SeedError("need contents >= 1, history >= 0 and 0 <= due <= contents")
+    user = make_user(email=email, tier="PRO", password=None)  # type: ignore[arg-type]
+    with transaction.atomic():
+        _seed_user(
+            rng=random.Random(seed),
+            user_id=user.pk,
+            now=now or timezone.now(),
+            contents=contents,
+            history=history,
+            due=due,
+            age_days=age_days,
+            marked=marked,
+        )
+    return user.pk
+
+
+def analyze() -> None:
+    """Learning's tables as autovacuum leaves them in production (PostgreSQL; nothing elsewhere): fresh
+    planner statistics, and the visibility map set, so index-only scans need not visit the heap."""
+    if connection.vendor != "postgresql":
+        return
+    command = "ANALYZE" if connection.in_atomic_block else "VACUUM (ANALYZE)"  # VACUUM needs autocommit
+    with connection.cursor() as cursor:
+        for model in (Category, Content, ReviewSchedule, ReviewHistory):
+            cursor.execute(f"{command} {connection.ops.quote_name(model._meta.db_table)}")
+
+
 def _seed_user(
-    *, rng: random.Random, user_id: int, now: datetime, contents: int, history: int, due: int | None
+    *,
+    rng: random.Random,
+    user_id: int,
+    now: datetime,
+    contents: int,
+    history: int,
+    due: int | None,
+    age_days: tuple[float, float] = (200.0, 300.0),
+    marked: int = 0,
 ) -> None:
+    marked_at = {index * contents // marked for index in range(marked)} if marked else set()
     categories = Category.objects.bulk_create(
         [Category(user_id=user_id, name=name, slug=name.lower()) for name in CATEGORIES]
     )
@@ -194,8 +248,9 @@ def _seed_user(
                 user_id=user_id,
                 category=categories[index % len(categories)] if index % 5 else None,
                 title=f"{rng.choice(WORDS).title()} {rng.choice(WORDS)} #{index}",
-                body=" ".join(rng.choice(WORDS) for _ in range(rng.randint(40, 90))),
-                created_at=now - timedelta(days=200 + rng.random() * 100),
+                body=" ".join(rng.choice(WORDS) for _ in range(rng.randint(40, 90)))
+                + (f" {MARKER}" if index in marked_at else ""),
+                created_at=now - timedelta(days=rng.uniform(*age_days)),
             )
             for index in range(contents)
         ],
@@ -231,6 +286,7 @@ def _seed_user(
                     PRO_INTERVALS[after],
                     rng.randint(5, 90),
                     round(0.6 + rng.random() * 0.4, 4),
+                    gap * scale,  # elapsed days since the previous review (or the creation)
                 )
             )
         if due_ids is None:
@@ -276,8 +332,9 @@ def _seed_user(
             "interval_days",
             "time_spent_seconds",
             "retrievability_before",
+            *(("elapsed_days",) if _HAS_ELAPSED else ()),
         ),
-        rows,
+        rows if _HAS_ELAPSED else [row[:-1] for row in rows],
     )
 
 
