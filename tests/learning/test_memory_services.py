@@ -25,7 +25,7 @@ from modules.learning.scheduling import (
 )
 from modules.learning.scheduling.calibrated_ladder import LadderRecallModel
 from modules.learning.scheduling.fitting import table_from_events
-from modules.learning.services.fitting import holdout_split
+from modules.learning.services.fit_models import holdout_split
 from modules.learning.services.memory import RecallCurves
 from modules.learning.services.schedulers import DAY_START_HOUR, scheduler_for_user
 from modules.learning.testing import make_content, make_ladder_history, record_review
