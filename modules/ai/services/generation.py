@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from modules.ai import selectors
@@ -157,6 +158,6 @@ def generate_questions(
     )
 
 
-def question_list(*, user: User, content_id: int | None = None) -> Any:
+def question_list(*, user: User, content_id: int | None = None) -> QuerySet[AIQuestion]:
     """The user's questions, newest first (a QuerySet for the router's pagination)."""
     return selectors.questions_of(user_id=user.pk, content_id=content_id)
