@@ -63,6 +63,8 @@ test: install
 	$(VENV)/bin/lint-imports --no-cache
 	$(PY) manage.py makemigrations --check --dry-run
 	DEBUG=0 $(PY) -m pytest --ignore=tests/system --cov --cov-report=term --cov-fail-under=85 $(PYTEST_ARGS)
+	@echo "the suite again with the compiled-query shortcut off (modules/common/compiled.py): the ORM path"
+	COMPILED_QUERIES=0 DEBUG=0 $(PY) -m pytest --ignore=tests/system -q $(PYTEST_ARGS)
 	$(MAKE) --no-print-directory test-system
 
 # The system tier (tests/system/): the deployed topology as real processes (gunicorn, qcluster,

@@ -239,6 +239,8 @@ SLACK_WEBHOOK_URL = env_str("SLACK_WEBHOOK_URL")
 SLACK_WEBHOOK_ALLOWED_HOSTS = env_list("SLACK_WEBHOOK_ALLOWED_HOSTS", ["hooks.slack.com"])
 METRICS_BEARER_TOKEN = env_str("METRICS_BEARER_TOKEN")
 REQUEST_METRICS_ENABLED = env_bool("REQUEST_METRICS_ENABLED", True)
+# The compiled-query shortcut of the hot reads (modules/common/compiled.py); 0 runs them through the ORM.
+COMPILED_QUERIES = env_bool("COMPILED_QUERIES", True)
 # Seconds a cached today's queue / content list may serve (invalidated by every write; 0 = off).
 LEARNING_READ_CACHE_SECONDS = env_int("LEARNING_READ_CACHE_SECONDS", 30)
 # Off only for a local webhook server (the system tests'); production webhooks are HTTPS.

@@ -9,7 +9,7 @@ from datetime import datetime
 from django.db import DEFAULT_DB_ALIAS
 from django.db.models import Case, CharField, Count, Q, QuerySet, Value, When
 
-from modules.common.compiled import fetch_rows
+from modules.common import compiled
 from modules.common.time import zone
 from modules.identity.models import EmailLog, EmailStatus, Subscription, SubscriptionChange, User
 from modules.identity.tiers import Tier
@@ -27,21 +27,23 @@ def _active_user_columns(*, user_id: int) -> QuerySet:
 def active_user_with_subscription(*, user_id: int) -> User | None:
     """The active user with its subscription loaded (as ``select_related`` would), in one query.
 
-    Every authenticated request runs this, so it goes through the compiled-query shortcut: the same
-    SQL as the ORM's, without compiling it each time (see modules/common/compiled.py).
+    Every authenticated request runs this, so it goes through the compiled-query shortcut (see
+    modules/common/compiled.py): the same SQL as the ORM's, without compiling it each time, the two
+    model instances built from the row with ``from_db`` and tied together by assigning the relation.
+    With the shortcut off (``COMPILED_QUERIES=0``) it is the ORM's own ``select_related`` query.
     """
-    rows = fetch_rows(_active_user_columns, shape="identity.active_user", args={"user_id": user_id})
+    if not compiled.enabled():
+        return User.objects.select_related("subscription").filter(pk=user_id, is_active=True).first()
+    rows = compiled.fetch_rows(_active_user_columns, shape="identity.active_user", args={"user_id": user_id})
     if not rows:
         return None
     row = rows[0]
     split = len(_USER_FIELDS)
     user = User.from_db(DEFAULT_DB_ALIAS, _USER_FIELDS, row[:split])
     subscription_values = row[split:]
-    subscription = None
     if subscription_values[0] is not None:
-        subscription = Subscription.from_db(DEFAULT_DB_ALIAS, _SUBSCRIPTION_FIELDS, subscription_values)
-        Subscription.user.field.set_cached_value(subscription, user)
-    User.subscription.related.set_cached_value(user, subscription)
+        # the reverse one-to-one's own assignment caches both sides, as select_related does
+        user.subscription = Subscription.from_db(DEFAULT_DB_ALIAS, _SUBSCRIPTION_FIELDS, subscription_values)
     return user
 
 

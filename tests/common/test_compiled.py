@@ -18,7 +18,8 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(autouse=True)
-def _fresh_cache() -> None:
+def _fresh_cache(settings) -> None:
+    settings.COMPILED_QUERIES = True  # these tests are about the shortcut, whatever the run's setting
     compiled.clear_cache()
 
 
@@ -124,3 +125,59 @@ def test_a_user_without_subscription_reads_as_missing_relation() -> None:
     assert loaded is not None
     with pytest.raises(Subscription.DoesNotExist):
         _ = loaded.subscription
+
+
+def test_a_constant_that_equals_a_sentinel_is_never_taken_for_the_argument() -> None:
+    user = make_user(email="constant@x.test")
+    first_sentinel = compiled._sentinel(user.pk, 0, 0)
+
+    def others(*, user_id: int) -> QuerySet:
+        return User.objects.filter(pk=user_id).exclude(pk=first_sentinel).values_list("email")
+
+    assert fetch_rows(others, shape="test.constant", args={"user_id": user.pk}) == [("constant@x.test",)]
+    shape = compiled._cache["test.constant"]
+    assert isinstance(shape, compiled._Compiled)
+    assert shape.params == ((True, "user_id"), (False, first_sentinel))
+
+
+def test_arguments_of_another_type_than_compiled_run_through_the_orm(django_assert_num_queries) -> None:
+    now = timezone.now()
+    make_user(email="typed@x.test", first_name="T")
+    args = {"since": now - timedelta(days=1), "first_name": "T"}
+    assert len(fetch_rows(_joined_since, shape="test.typed", args=args)) == 1
+    shape = compiled._cache["test.typed"]
+    assert isinstance(shape, compiled._Compiled)
+
+    naive = {"since": timezone.make_naive(now - timedelta(days=1)), "first_name": "T"}
+    assert not shape.accepts(naive)
+    assert not shape.accepts({"since": now, "first_name": 7})
+    assert not shape.accepts({"since": now})
+    with pytest.warns(RuntimeWarning):  # Django's own warning about a naive datetime: the ORM ran
+        rows = fetch_rows(_joined_since, shape="test.typed", args=naive)
+    assert [row[1] for row in rows] == ["typed@x.test"]
+
+
+def test_an_argument_that_may_change_the_sql_is_not_compiled() -> None:
+    make_user(email="nameless@x.test", first_name="")
+
+    def named(*, first_name: str | None) -> QuerySet:
+        return User.objects.filter(first_name=first_name).values_list("email")  # None: IS NULL
+
+    assert fetch_rows(named, shape="test.none", args={"first_name": None}) == []
+    assert compiled._cache["test.none"] is compiled._UNSUPPORTED
+    assert fetch_rows(named, shape="test.none", args={"first_name": ""}) == [("nameless@x.test",)]
+
+
+def test_the_shortcut_can_be_turned_off(settings, django_assert_num_queries) -> None:
+    from modules.identity.selectors import active_user_with_subscription
+
+    settings.COMPILED_QUERIES = False
+    user = make_user(tier="PRO", email="off@x.test")
+    args = {"since": timezone.now() - timedelta(days=1), "first_name": ""}
+
+    assert [row[1] for row in fetch_rows(_joined_since, shape="test.off", args=args)] == ["off@x.test"]
+    assert "test.off" not in compiled._cache
+    with django_assert_num_queries(1):
+        loaded = active_user_with_subscription(user_id=user.pk)
+        assert loaded is not None and loaded.subscription.tier == "PRO"
+    assert "identity.active_user" not in compiled._cache
