@@ -13,7 +13,8 @@ A route that still documents an error status itself with the error body (``{deta
 that status; its own description is kept. Every error answer refers to the one ``Error`` schema, whose
 ``code`` is the enum of every code the API emits (``ErrorTable.codes``); each answer lists the codes
 it can carry, with an example of each. A 429 declares its ``Retry-After`` header (always sent), a 503
-the one it may carry.
+the one it may carry. An operation whose URL carries input also declares the 414 the HTTP server in
+front answers for a request line over its limit (``URI_TOO_LONG``, an HTML page).
 """
 
 from __future__ import annotations
@@ -48,6 +49,15 @@ FIELD_ERROR_SCHEMA: dict[str, Any] = {
     "required": ["type", "loc", "msg"],
 }
 RETRY_AFTER = "Retry-After"
+# The HTTP server in front of the API (gunicorn, or a proxy) refuses a request line longer than its
+# limit (gunicorn's ``limit_request_line``, 4094 bytes) with its own HTML page, before any route runs.
+URI_TOO_LONG: dict[str, Any] = {
+    "description": (
+        "URI Too Long: the request line passed the HTTP server's limit (4094 bytes by default). The "
+        "server in front of the API answers it with an HTML page, not the `Error` body."
+    ),
+    "content": {"text/html": {"schema": {"type": "string"}}},
+}
 _WRITES = {"POST", "PUT", "PATCH", "DELETE"}
 
 
@@ -210,6 +220,9 @@ class ApiSchema(OpenAPISchema):
                         "schema": {"type": "integer", "minimum": 0},
                     }
                 }
+        shape = shape_of(operation, details)
+        if shape.has_query or shape.has_path:  # what the URL carries can make it too long
+            responses.setdefault(414, URI_TOO_LONG)
         details["responses"] = dict(sorted(responses.items()))
         return details
 

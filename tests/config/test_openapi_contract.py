@@ -125,6 +125,9 @@ def test_every_error_answer_uses_the_one_error_schema(schema: dict[str, Any]) ->
     for path, method, status, answer in error_answers(schema):
         if (path, status) == ("/api/v1/health/ready/", 503):
             continue  # the readiness answer: its checks beside detail and code
+        if status == 414:
+            assert set(answer["content"]) == {"text/html"}  # the HTTP server's page, before the API
+            continue
         assert answer["content"]["application/json"]["schema"] == ERROR_REF, (method, path, status)
         assert codes_of(answer) <= enum(schema), (method, path, status)
         for code in codes_of(answer):
@@ -269,3 +272,9 @@ def test_the_main_operations_have_examples(schema: dict[str, Any], path: str, me
     models.append(success["content"]["application/json"]["schema"]["$ref"])
     for ref in models:
         assert schema["components"]["schemas"][ref.rsplit("/", 1)[1]].get("examples"), ref
+
+
+def test_a_url_that_carries_input_declares_the_servers_414(schema: dict[str, Any]) -> None:
+    assert "414" in schema["paths"]["/api/v1/review/history/"]["get"]["responses"]
+    assert "414" in schema["paths"]["/api/v1/content/{content_id}/"]["get"]["responses"]
+    assert "414" not in schema["paths"]["/api/v1/analytics/dashboard/"]["get"]["responses"]

@@ -4095,6 +4095,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description URI Too Long: the request line passed the HTTP server's limit (4094 bytes by default). The server in front of the API answers it with an HTML page, not the `Error` body. */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
             /** @description Unprocessable Entity: `validation_error` */
             422: {
                 headers: {
@@ -4255,6 +4264,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description URI Too Long: the request line passed the HTTP server's limit (4094 bytes by default). The server in front of the API answers it with an HTML page, not the `Error` body. */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
             /** @description Unprocessable Entity: `validation_error` */
             422: {
                 headers: {
@@ -4348,6 +4366,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description URI Too Long: the request line passed the HTTP server's limit (4094 bytes by default). The server in front of the API answers it with an HTML page, not the `Error` body. */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
             /** @description Unprocessable Entity: `validation_error` */
             422: {
                 headers: {
@@ -4425,6 +4452,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description URI Too Long: the request line passed the HTTP server's limit (4094 bytes by default). The server in front of the API answers it with an HTML page, not the `Error` body. */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
                 };
             };
             /** @description Unprocessable Entity: `validation_error` */
@@ -4598,6 +4634,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description URI Too Long: the request line passed the HTTP server's limit (4094 bytes by default). The server in front of the API answers it with an HTML page, not the `Error` body. */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
             /** @description Unprocessable Entity: `validation_error` */
             422: {
                 headers: {
@@ -4691,6 +4736,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description URI Too Long: the request line passed the HTTP server's limit (4094 bytes by default). The server in front of the API answers it with an HTML page, not the `Error` body. */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
             /** @description Unprocessable Entity: `validation_error` */
             422: {
                 headers: {
@@ -4767,6 +4821,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description URI Too Long: the request line passed the HTTP server's limit (4094 bytes by default). The server in front of the API answers it with an HTML page, not the `Error` body. */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
                 };
             };
             /** @description Unprocessable Entity: `validation_error` */
@@ -4862,6 +4925,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description URI Too Long: the request line passed the HTTP server's limit (4094 bytes by default). The server in front of the API answers it with an HTML page, not the `Error` body. */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
             /** @description Unprocessable Entity: `validation_error` */
             422: {
                 headers: {
@@ -4934,6 +5006,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description URI Too Long: the request line passed the HTTP server's limit (4094 bytes by default). The server in front of the API answers it with an HTML page, not the `Error` body. */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
                 };
             };
             /** @description Unprocessable Entity: `validation_error` */
@@ -5106,6 +5187,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description URI Too Long: the request line passed the HTTP server's limit (4094 bytes by default). The server in front of the API answers it with an HTML page, not the `Error` body. */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
             /** @description Unprocessable Entity: `validation_error` */
             422: {
                 headers: {
@@ -5175,6 +5265,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description URI Too Long: the request line passed the HTTP server's limit (4094 bytes by default). The server in front of the API answers it with an HTML page, not the `Error` body. */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
                 };
             };
             /** @description Unprocessable Entity: `validation_error` */
@@ -5330,6 +5429,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description URI Too Long: the request line passed the HTTP server's limit (4094 bytes by default). The server in front of the API answers it with an HTML page, not the `Error` body. */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
             /** @description Unprocessable Entity: `validation_error` */
             422: {
                 headers: {
@@ -5455,6 +5563,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description URI Too Long: the request line passed the HTTP server's limit (4094 bytes by default). The server in front of the API answers it with an HTML page, not the `Error` body. */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
                 };
             };
             /** @description Unprocessable Entity: `validation_error` */
@@ -5830,6 +5947,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description URI Too Long: the request line passed the HTTP server's limit (4094 bytes by default). The server in front of the API answers it with an HTML page, not the `Error` body. */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
             /** @description Unprocessable Entity: `validation_error` */
             422: {
                 headers: {
@@ -6052,6 +6178,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description URI Too Long: the request line passed the HTTP server's limit (4094 bytes by default). The server in front of the API answers it with an HTML page, not the `Error` body. */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
             /** @description Unprocessable Entity: `validation_error` */
             422: {
                 headers: {
@@ -6173,6 +6308,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description URI Too Long: the request line passed the HTTP server's limit (4094 bytes by default). The server in front of the API answers it with an HTML page, not the `Error` body. */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
                 };
             };
             /** @description Unprocessable Entity: `validation_error` */
@@ -6328,6 +6472,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description URI Too Long: the request line passed the HTTP server's limit (4094 bytes by default). The server in front of the API answers it with an HTML page, not the `Error` body. */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
             /** @description Unprocessable Entity: `validation_error` */
             422: {
                 headers: {
@@ -6409,6 +6562,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description URI Too Long: the request line passed the HTTP server's limit (4094 bytes by default). The server in front of the API answers it with an HTML page, not the `Error` body. */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
                 };
             };
             /** @description Unprocessable Entity: `validation_error` */
@@ -6587,6 +6749,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description URI Too Long: the request line passed the HTTP server's limit (4094 bytes by default). The server in front of the API answers it with an HTML page, not the `Error` body. */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
                 };
             };
             /** @description Unprocessable Entity: `validation_error` */
@@ -6856,6 +7027,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description URI Too Long: the request line passed the HTTP server's limit (4094 bytes by default). The server in front of the API answers it with an HTML page, not the `Error` body. */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
             /** @description Unprocessable Entity: `validation_error` */
             422: {
                 headers: {
@@ -6935,6 +7115,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description URI Too Long: the request line passed the HTTP server's limit (4094 bytes by default). The server in front of the API answers it with an HTML page, not the `Error` body. */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
                 };
             };
             /** @description Unprocessable Entity: `validation_error` */
@@ -7115,6 +7304,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description URI Too Long: the request line passed the HTTP server's limit (4094 bytes by default). The server in front of the API answers it with an HTML page, not the `Error` body. */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
             /** @description Unprocessable Entity: `validation_error` */
             422: {
                 headers: {
@@ -7217,6 +7415,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description URI Too Long: the request line passed the HTTP server's limit (4094 bytes by default). The server in front of the API answers it with an HTML page, not the `Error` body. */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
             /** @description Unprocessable Entity: `validation_error` */
             422: {
                 headers: {
@@ -7300,6 +7507,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description URI Too Long: the request line passed the HTTP server's limit (4094 bytes by default). The server in front of the API answers it with an HTML page, not the `Error` body. */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
                 };
             };
             /** @description Unprocessable Entity: `validation_error` */
