@@ -9,8 +9,8 @@ An operation's error answers come from two places, merged here into its ``respon
 - the domain errors its view declares with ``modules.common.errors.raises``, each answered with the
   status config/api.py's table gives it (``ErrorTable.status_of``).
 
-A route that still documents an error status itself with the error body (``{detail, code}``) declares
-that status; its own description is kept. Every error answer refers to the one ``Error`` schema, whose
+A route declares nothing else about errors: a status it documents itself (``openapi_extra``) keeps its
+description and gets the codes of that status. Every error answer refers to the one ``Error`` schema, whose
 ``code`` is the enum of every code the API emits (``ErrorTable.codes``); each answer lists the codes
 it can carry, with an example of each. A 429 declares its ``Retry-After`` header (always sent), a 503
 the one it may carry. An operation whose URL carries input also declares the 414 the HTTP server in
@@ -25,10 +25,8 @@ from http.client import responses as http_reasons
 from typing import Any
 
 from ninja import NinjaAPI
-from ninja.constants import NOT_SET
 from ninja.openapi.schema import OpenAPISchema
 from ninja.operation import Operation
-from pydantic import BaseModel
 
 from modules.common.errors import DomainError, TokenInvalid
 
@@ -147,22 +145,6 @@ SHAPE_RULES: tuple[tuple[Callable[[Shape], bool], int, tuple[type[DomainError], 
 )
 
 
-def _is_error_body(model: object) -> bool:
-    """A route's own declaration of the error body ``{detail, code}``: drawn with the shared schema.
-    Ninja wraps each declared type in a model whose one field ``response`` has it."""
-    field = (
-        model.model_fields.get("response")
-        if isinstance(model, type) and issubclass(model, BaseModel)
-        else None
-    )
-    declared = field.annotation if field is not None else None
-    return (
-        isinstance(declared, type)
-        and issubclass(declared, BaseModel)
-        and set(declared.model_fields) == {"detail", "code"}
-    )
-
-
 class ApiSchema(OpenAPISchema):
     """Ninja's schema plus, on each operation, every error answer it can give (module docstring)."""
 
@@ -170,25 +152,6 @@ class ApiSchema(OpenAPISchema):
         self.errors = errors
         super().__init__(api, path_prefix)
         self.schemas[ERROR_SCHEMA_NAME] = errors.error_schema()
-
-    def responses(self, operation: Operation) -> dict[int, dict[str, Any]]:
-        """Ninja's, except that an error status documented with the error body gets no schema of its
-        own here (``operation_details`` gives it the shared one)."""
-        result: dict[int, dict[str, Any]] = {}
-        for status, model in operation.response_models.items():
-            if status is Ellipsis:
-                continue
-            result[status] = {"description": http_reasons.get(status, "Unknown Status Code")}
-            if model in (None, NOT_SET) or (status >= 400 and _is_error_body(model)):
-                continue
-            schema = self._create_schema_from_model(model, by_alias=operation.by_alias, mode="serialization")[
-                0
-            ]
-            if operation.stream_format is not None:
-                result[status]["content"] = operation.stream_format.openapi_content_schema(schema)
-            else:
-                result[status]["content"] = {self.api.renderer.media_type: {"schema": schema}}
-        return result
 
     def operation_details(self, operation: Operation) -> dict[str, Any]:
         details = super().operation_details(operation)

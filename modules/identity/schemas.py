@@ -164,15 +164,6 @@ class MessageOut(Schema):
     detail: str
 
 
-class ErrorOut(Schema):
-    """The error body ``{detail, code}``, for a route that documents an error status in ``response=``.
-    Prefer declaring the domain errors a route raises (``modules.common.errors.raises``): either way
-    the schema draws every error answer with the one shared ``Error`` schema (config/openapi.py)."""
-
-    detail: str | list[dict]
-    code: str
-
-
 class VerifyEmailOut(Schema):
     email: str
     is_email_verified: bool
