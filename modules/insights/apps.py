@@ -17,4 +17,11 @@ class InsightsConfig(AppConfig):
             "modules.insights.tasks.snapshot_learning_metrics",
             "17 * * * *",
         ),
+        # Hourly: build learning's review tallies (what the dashboard and the retention view read)
+        # for active learners who have none yet, or moved to another time zone.
+        ScheduleSpec(
+            "insights.build_review_tallies",
+            "modules.insights.tasks.build_review_tallies",
+            "7 * * * *",
+        ),
     )

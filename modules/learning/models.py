@@ -128,6 +128,9 @@ class ReviewHistory(models.Model):
     # An imported review's origin and key there (an Anki revlog entry, ...); see Content.
     external_source = models.CharField(max_length=EXTERNAL_SOURCE_MAX_LENGTH, null=True, blank=True)
     external_id = models.CharField(max_length=EXTERNAL_ID_MAX_LENGTH, null=True, blank=True)
+    # Days since the card's previous review (or its creation), as the review found them: the retention
+    # analytics' bucket, written with the row (services/tallies.py fills rows written without it).
+    elapsed_days = models.FloatField(null=True, blank=True)
 
     class Meta:
         verbose_name_plural = "review history"
@@ -151,6 +154,70 @@ class ReviewHistory(models.Model):
         if not self._state.adding:
             raise ValueError("Review history is append-only.")
         super().save(*args, **kwargs)
+
+
+class ReviewTallyState(models.Model):
+    """The user's review tallies are complete, with their days cut in ``timezone_name`` (services/tallies.py).
+
+    No row (the tallies were never built), an empty zone (a build under way) or another zone than the
+    user's (they moved): analytics count from the history itself until the next build."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="+"
+    )
+    timezone_name = models.CharField(max_length=64, blank=True)
+    built_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"tallies of user {self.user_id} in {self.timezone_name or '(building)'}"
+
+
+class ReviewTally(models.Model):
+    """One user's reviews of one local day, category (0: none) and elapsed-time bucket, counted.
+
+    Kept by every write of the history, in its transaction (services/tallies.py); the dashboard and the
+    retention view read these instead of walking the history."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    category_id = models.PositiveBigIntegerField(default=0)  # not a foreign key: 0 stands for none
+    bucket = models.PositiveSmallIntegerField()
+    remembered = models.IntegerField(default=0)
+    partial = models.IntegerField(default=0)
+    forgot = models.IntegerField(default=0)
+    predicted_sum = models.FloatField(default=0.0)  # of retrievability_before, where recorded
+    predicted_count = models.IntegerField(default=0)
+    time_spent_seconds = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            # Also the index of every read: one user's days in a range.
+            models.UniqueConstraint(
+                fields=["user", "day", "category_id", "bucket"], name="learning_tally_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"user {self.user_id} on {self.day}, category {self.category_id}, bucket {self.bucket}"
+
+
+class ReviewTotal(models.Model):
+    """All of one user's reviews in one elapsed-time bucket, counted (the same writes keep it)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    bucket = models.PositiveSmallIntegerField()
+    remembered = models.IntegerField(default=0)
+    partial = models.IntegerField(default=0)
+    forgot = models.IntegerField(default=0)
+    predicted_sum = models.FloatField(default=0.0)
+    predicted_count = models.IntegerField(default=0)
+    time_spent_seconds = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "bucket"], name="learning_total_unique")]
+
+    def __str__(self) -> str:
+        return f"user {self.user_id}, bucket {self.bucket}"
 
 
 class IdempotencyRecord(models.Model):

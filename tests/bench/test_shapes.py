@@ -80,3 +80,14 @@ def test_slices_merge_into_one_result(tmp_path: Path) -> None:
     assert merged["requests"] == 8000 and merged["duration_s"] == 40.0 and merged["rps"] == 200.0
     assert merged["p99_ms"] == pytest.approx((30 * 2000 + 10 * 6000) / 8000)
     assert merged["max_ms"] == 60 and merged["non_2xx"] == 1 and merged["slices"] == 2
+
+
+@pytest.mark.django_db
+def test_each_seeded_review_carries_the_days_since_the_cards_previous_review() -> None:
+    seed_learner(email="elapsed@bench.resee.local", contents=5, history=4, due=1)
+
+    for content in Content.objects.filter(user__email="elapsed@bench.resee.local"):
+        anchor = content.created_at
+        for row in ReviewHistory.objects.filter(content=content).order_by("reviewed_at"):
+            assert row.elapsed_days == pytest.approx((row.reviewed_at - anchor).total_seconds() / 86_400)
+            anchor = row.reviewed_at

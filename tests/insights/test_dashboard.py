@@ -20,6 +20,7 @@ from modules.common.time import local_date, zone
 from modules.identity.testing import make_user
 from modules.insights import services
 from modules.insights.testing import make_snapshot
+from modules.learning import services as learning
 from modules.learning.testing import make_category, make_content
 from tests.insights.builders import history_model, review, schedule_model, set_schedule, utc
 
@@ -47,9 +48,10 @@ def series_as_dict(body: dict) -> dict[str, tuple[int, int, int]]:
     }
 
 
-@pytest.fixture
-def seoul_learner():
-    """A BASIC learner in Seoul: 5 contents in 2 of 3 categories, 7 reviews, 5 schedules."""
+@pytest.fixture(params=["history", "tallies"])
+def seoul_learner(request):
+    """A BASIC learner in Seoul: 5 contents in 2 of 3 categories, 7 reviews, 5 schedules. Every test
+    runs twice: counted from the history (tallies not built) and from learning's review tallies."""
     user = make_user(timezone="Asia/Seoul", tier="BASIC")
     alpha = make_category(user=user, name="Alpha")
     beta = make_category(user=user, name="Beta")
@@ -83,6 +85,8 @@ def seoul_learner():
     make_usage(
         user=user, day=local_date(timezone.now(), "Asia/Seoul"), questions=3, tokens=1200, cost_usd="0.0123"
     )
+    if request.param == "tallies":
+        learning.rebuild_review_tallies(user_id=user.pk, tz_name=user.timezone)
     return user
 
 
@@ -271,15 +275,35 @@ def test_dashboard_query_count_does_not_grow_with_the_data(client_for, seoul_lea
     seed_heavy_history(heavy, contents=400, reviews_per_content=10)
     services.snapshot_learning_metrics()
 
-    counts = []
-    for user in (small, heavy):
-        client = client_for(user)
-        with CaptureQueriesContext(connection) as queries:
-            assert client.get("/api/analytics/dashboard/").status_code == 200
-        counts.append(len(queries))
+    def counted() -> list[int]:
+        counts = []
+        for user in (small, heavy):
+            client = client_for(user)
+            with CaptureQueriesContext(connection) as queries:
+                assert client.get("/api/analytics/dashboard/").status_code == 200
+            counts.append(len(queries))
+        return counts
 
-    assert counts[0] == counts[1]
-    assert counts[1] <= 10  # the authentication's user lookup and the dashboard's nine
+    from_history = counted()
+    learning.build_review_tallies()
+    from_tallies = counted()
+
+    # the authentication's user and the dashboard's: with the heavy user's tallies not built, the
+    # history's ten (the small user has no history: nothing to count, so the tallies answer)
+    assert from_history[0] <= 8 and from_history[1] <= 11
+    assert from_tallies[0] == from_tallies[1] <= 8  # none of which reads the history
+
+
+def test_the_tallied_dashboard_never_reads_the_history(client_for, seoul_learner) -> None:
+    learning.rebuild_review_tallies(user_id=seoul_learner.pk, tz_name=seoul_learner.timezone)
+    client = client_for(seoul_learner)
+
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get("/api/analytics/dashboard/").status_code == 200
+
+    # The history is touched only by the probe for whether the user has any review (one row, by index).
+    walks = [q["sql"] for q in queries.captured_queries if '"learning_reviewhistory"' in q["sql"]]
+    assert walks == []
 
 
 def test_heavy_dashboard_stays_within_the_query_budget(client_for, django_assert_max_num_queries) -> None:

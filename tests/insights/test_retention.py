@@ -9,6 +9,8 @@ import pytest
 
 from modules.identity.testing import make_user
 from modules.insights import services
+from modules.insights.services.learner import RETENTION_BUCKETS
+from modules.learning import services as learning
 from modules.learning.testing import make_content
 from tests.insights.builders import review, utc
 
@@ -18,10 +20,11 @@ T0 = utc(2026, 1, 1)
 DAY = timedelta(days=1)
 
 
-@pytest.fixture
-def learner():
+@pytest.fixture(params=["history", "tallies"])
+def learner(request):
     """Ten reviews of three cards; each comment gives the time since the card's previous review
-    (or its creation) and the scheduler's prediction recorded with the review."""
+    (or its creation) and the scheduler's prediction recorded with the review. Every test runs twice:
+    counted from the history (tallies not built) and from learning's review tallies."""
     user = make_user(timezone="America/Los_Angeles")
     x = make_content(user=user, title="x", created_at=T0)
     y = make_content(user=user, title="y", created_at=T0)
@@ -44,6 +47,8 @@ def learner():
     review(z, "remembered", at, predicted=0.5)  # 30.5 days: "15-30"
     at += 31 * DAY
     review(z, "partial", at, predicted=0.4)  # 31 days
+    if request.param == "tallies":
+        learning.rebuild_review_tallies(user_id=user.pk, tz_name=user.timezone)
     return user
 
 
@@ -130,3 +135,9 @@ def test_retention_rejects_a_bad_window(client_for, days) -> None:
 
 def test_retention_requires_authentication(api_client) -> None:
     assert api_client.get("/api/analytics/retention/").status_code == 401
+
+
+def test_the_retention_buckets_are_the_tallies_buckets() -> None:
+    bounds = tuple(b.max_days + 0.5 for b in RETENTION_BUCKETS if b.max_days is not None)
+    assert bounds == learning.ELAPSED_BUCKET_UPPER_DAYS
+    assert RETENTION_BUCKETS[-1].max_days is None

@@ -170,7 +170,8 @@ def test_the_command_refuses_a_silly_window() -> None:
 
 
 def test_the_schedule_is_declared_and_created_by_setup_schedules() -> None:
-    (spec,) = apps.get_app_config("insights").schedules
+    specs = {spec.name: spec for spec in apps.get_app_config("insights").schedules}
+    spec = specs["insights.snapshot_learning_metrics"]
     assert spec.func == "modules.insights.tasks.snapshot_learning_metrics"
     assert croniter.is_valid(spec.cron)
 

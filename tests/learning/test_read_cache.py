@@ -248,12 +248,13 @@ def test_manage_py_check_reports_a_process_local_cache_outside_debug() -> None:
 
 # --- Every write path invalidates: the facade -------------------------------------------------------------
 
-_WRITE_SQL = re.compile(r'^\s*(?:INSERT INTO|UPDATE|DELETE FROM)\s+"(\w+)"', re.IGNORECASE)
+# anywhere in a statement: a review's writes are data-modifying CTEs of one statement on PostgreSQL
+_WRITE_SQL = re.compile(r'(?:INSERT INTO|UPDATE|DELETE FROM)\s+"(\w+)"', re.IGNORECASE)
 _LEARNING_TABLE = re.compile(r'"(learning_\w+)"')
 
 
 def tables_written(queries: CaptureQueriesContext) -> set[str]:
-    return {match.group(1) for q in queries.captured_queries if (match := _WRITE_SQL.match(q["sql"]))}
+    return {table for q in queries.captured_queries for table in _WRITE_SQL.findall(q["sql"])}
 
 
 @pytest.fixture
@@ -313,6 +314,9 @@ ARGUMENTS: dict[str, Callable[[World], Any]] = {
     "at": lambda w: [w.now],
     "days": lambda w: [w.now.date()],
     "tz_name": lambda w: "UTC",
+    "first_day": lambda w: w.now.date() - timedelta(days=30),
+    "last_day": lambda w: w.now.date(),
+    "window": lambda w: services.TallyWindow(by_day={}, by_category={}),
     "intervals": lambda w: (1, 3, 7),
     "upper_bounds_days": lambda w: [1.0, 7.0],
     "variant": lambda w: (),

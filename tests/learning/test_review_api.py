@@ -266,17 +266,17 @@ def test_completion_requires_authentication(api_client: Client) -> None:
     assert complete(api_client, {"content_id": 1, "result": "remembered"}).status_code == 401
 
 
-def test_completion_takes_at_most_six_statements(
+def test_completion_takes_at_most_five_statements(
     auth_client: Client, user, django_assert_max_num_queries
 ) -> None:
     content = make_due_content(user=user)
-    # user, key lookup, SAVEPOINT, locked schedule, history, schedule update, key insert, RELEASE
-    with django_assert_max_num_queries(8):
+    # user, SAVEPOINT, locked schedule, one write (history, schedule update, tallies, key), RELEASE
+    with django_assert_max_num_queries(5):
         response = complete(
             auth_client, {"content_id": content.pk, "result": "remembered"}, **{"Idempotency-Key": "k-1"}
         )
     assert response.status_code == 200
-    with django_assert_max_num_queries(6):  # the same without the key's two statements
+    with django_assert_max_num_queries(5):  # the same without the key
         response = complete(auth_client, {"content_id": content.pk, "result": "partial"})
     assert response.status_code == 200
 

@@ -7,9 +7,12 @@ tables) and from insights' own daily snapshots.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
+from django.core.cache import cache
+from django.db import transaction
 from django.utils import timezone
 
 from modules.ai import services as ai
@@ -19,6 +22,8 @@ from modules.identity.services import User
 from modules.insights import selectors
 from modules.insights.services.success import rate_of, rounded
 from modules.learning import services as learning
+
+logger = logging.getLogger(__name__)
 
 SERIES_DAYS = 30  # reviews_per_day and success_rate_30d: today and the 29 local days before it
 SHORT_WINDOW_DAYS = 7  # success_rate_7d: today and the 6 local days before it
@@ -83,6 +88,8 @@ RETENTION_BUCKETS: tuple[RetentionBucket, ...] = (
     RetentionBucket("31-90", 31, 90),
     RetentionBucket("91+", 91, None),
 )
+# The same buckets as learning's review tallies (learning.ELAPSED_BUCKET_UPPER_DAYS: whole days, halves
+# rounding down); tests/insights/test_retention.py holds the two together.
 
 
 @dataclass(frozen=True)
@@ -107,6 +114,24 @@ class Retention:
     observed_recall: float | None
     predicted_recall: float | None
     buckets: tuple[RetentionBucketStats, ...]  # one per RETENTION_BUCKETS, in its order
+
+
+BUILD_TALLIES_TASK = "modules.insights.tasks.build_learner_tallies"
+BUILD_REQUEST_SECONDS = 600  # one build request per learner in this time, however often they look
+
+
+def _want_tallies(user: User) -> None:
+    """The learner's review tallies could not answer (never built, or cut in a zone they left): their
+    numbers were counted from the history this time; a build is queued so the next ones are not."""
+    try:
+        if not cache.add(f"insights:tallies-wanted:{user.pk}", 1, timeout=BUILD_REQUEST_SECONDS):
+            return
+    except Exception:  # a cache outage: the hourly build catches up with active learners
+        logger.warning("review tallies: could not note a build request", exc_info=True)
+        return
+    from django_q.tasks import async_task
+
+    transaction.on_commit(lambda: async_task(BUILD_TALLIES_TASK, user.pk, task_name=f"tallies-{user.pk}"))
 
 
 def _series_days(today: date) -> list[date]:
@@ -140,14 +165,35 @@ def review_series(*, user: User, now: datetime | None = None) -> dict[date, lear
 
 @replica_reads()
 def dashboard(*, user: User, now: datetime | None = None) -> Dashboard:
-    """Every number of the learner's dashboard (contract, Insights). Nine queries whatever the size
-    of the user's data (the endpoint adds the authentication's)."""
+    """Every number of the learner's dashboard (contract, Insights), whatever the size of the user's
+    data: from learning's review tallies (seven queries, none of them reading the history), or, while
+    the user's tallies are not ready, from snapshots and the history (ten). The endpoint adds the
+    authentication's query."""
     now = now or timezone.now()
     tz_name = user.timezone
     today = local_date(now, tz_name)
-    series = review_series(user=user, now=now)
+    days = _series_days(today)
+    totals = learning.bucket_tallies(user_id=user.pk, tz_name=tz_name)
+    window = (
+        learning.tally_window(user_id=user.pk, tz_name=tz_name, first_day=days[0], last_day=days[-1])
+        if totals is not None
+        else None
+    )
+    if totals is None or window is None:
+        _want_tallies(user)
+    if totals is not None and window is not None:
+        series = {day: window.by_day.get(day, learning.ResultCounts()) for day in days}
+        reviews_total = sum(found.reviews.total for found in totals)
+        contents_total = learning.count_contents(user_id=user.pk)
+        category_stats = learning.category_review_stats(user_id=user.pk, window=window)
+    else:
+        series = review_series(user=user, now=now)
+        learning_totals = learning.learning_totals(user_id=user.pk)
+        reviews_total, contents_total = learning_totals.reviews, learning_totals.contents
+        category_stats = learning.category_review_counts(
+            user_id=user.pk, since=local_day_bounds(days[0], tz_name)[0]
+        )
     counts = list(series.values())
-    window_start = local_day_bounds(next(iter(series)), tz_name)[0]
 
     forecast_days = [today + timedelta(days=offset) for offset in range(FORECAST_DAYS)]
     due = learning.due_counts_by_local_day(
@@ -162,7 +208,6 @@ def dashboard(*, user: User, now: datetime | None = None) -> Dashboard:
         intervals=learning.ladder_for(user),
         at=[now, now + timedelta(days=RETENTION_HORIZON_DAYS)],
     )
-    totals = learning.learning_totals(user_id=user.pk)
     categories = tuple(
         CategoryStats(
             id=category.id,
@@ -170,11 +215,11 @@ def dashboard(*, user: User, now: datetime | None = None) -> Dashboard:
             content_count=category.content_count,
             success_rate=rate_of([category.reviews]),
         )
-        for category in learning.category_review_counts(user_id=user.pk, since=window_start)
+        for category in category_stats
     )
     return Dashboard(
-        total_content=totals.contents,
-        total_reviews=totals.reviews,
+        total_content=contents_total,
+        total_reviews=reviews_total,
         due_today=forecast[0].due,
         overdue=overdue,
         success_rate_7d=rate_of(counts[-SHORT_WINDOW_DAYS:]),
@@ -198,15 +243,20 @@ def retention(*, user: User, days: int | None = None, now: datetime | None = Non
     Observed recall is the success rate of the bucket's reviews; predicted recall is the mean of
     the recall probability the user's scheduler gave each of those reviews just before it
     (``retrievability_before``, recorded by learning at review time). With ``days``, only reviews of
-    the last ``days`` local days (today included) count. One query.
+    the last ``days`` local days (today included) count. One query on learning's review tallies (a
+    few rows per day, or per bucket for all time); two, the second over the history, while the user's
+    tallies are not ready.
     """
-    since = None
+    first_day = None
     if days is not None:
         now = now or timezone.now()
         first_day = local_date(now, user.timezone) - timedelta(days=days - 1)
-        since = local_day_bounds(first_day, user.timezone)[0]
-    upper_bounds = [bucket.max_days + 0.5 for bucket in RETENTION_BUCKETS if bucket.max_days is not None]
-    stats = learning.review_counts_by_elapsed(user_id=user.pk, upper_bounds_days=upper_bounds, since=since)
+    stats = learning.elapsed_bucket_stats(
+        user_id=user.pk,
+        tz_name=user.timezone,
+        first_day=first_day,
+        when_not_ready=lambda: _want_tallies(user),
+    )
     buckets = tuple(
         RetentionBucketStats(
             label=bucket.label,

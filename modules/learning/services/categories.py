@@ -12,6 +12,7 @@ from modules.common.errors import Conflict, NotFound
 from modules.identity.services import User
 from modules.learning import readcache, selectors
 from modules.learning.models import Category
+from modules.learning.services import tallies
 
 NAME_TAKEN = "You already have a category with this name."
 
@@ -110,6 +111,7 @@ def delete_category(*, user: User, category_id: int) -> None:
     )
     if not list(locked):
         raise NotFound("Category not found.")
+    tallies.uncategorise(user_id=user.pk, category_id=category_id)
     Category.objects.filter(pk=category_id).delete()
 
 

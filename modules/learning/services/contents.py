@@ -16,6 +16,7 @@ from modules.identity.services import User
 from modules.learning import readcache, selectors
 from modules.learning.models import Category, Content, ReviewSchedule
 from modules.learning.scheduling.base import SECONDS_PER_DAY
+from modules.learning.services import tallies
 from modules.learning.services.categories import owned_category
 from modules.learning.services.memory import RecallCurves
 from modules.learning.services.schedulers import ladder_for, rounded, scheduler_for_user
@@ -186,6 +187,11 @@ def update_content(*, user: User, content_id: int, changes: dict[str, Any]) -> C
             fields["category"] = (
                 owned_category(user=user, category_id=category_id) if category_id is not None else None
             )
+            # the content's reviews change category in the tallies too (its row locked first)
+            if Content.objects.select_for_update().filter(user=user, pk=content_id).values_list("pk").first():
+                tallies.move_content(
+                    user_id=user.pk, tz_name=user.timezone, content_id=content_id, to_category_id=category_id
+                )
         if fields:
             fields["updated_at"] = timezone.now()
             updated = Content.objects.filter(user=user, pk=content_id).update(**fields)
@@ -210,6 +216,7 @@ def delete_content(*, user: User, content_id: int) -> None:
     # Then the content itself, for writers that hold it rather than its card (``hold_content``).
     if not Content.objects.select_for_update().filter(user=user, pk=content_id).values_list("pk").first():
         raise NotFound("Content not found.")
+    tallies.remove_contents(user_id=user.pk, tz_name=user.timezone, content_ids=[content_id])
     Content.objects.filter(pk=content_id).delete()
 
 

@@ -20,6 +20,7 @@ from modules.identity.services import User
 from modules.learning import readcache
 from modules.learning.models import Category, Content, ReviewHistory, ReviewSchedule
 from modules.learning.scheduling import CardState, ReviewResult, Scheduler, SchedulerKind
+from modules.learning.services import tallies
 from modules.learning.services.categories import category_slug
 from modules.learning.services.portability import (
     CHUNK,
@@ -409,4 +410,6 @@ def import_learning_data(
         run.categories()
         run.contents()
         run.reviews()
+        if run.counts["reviews_imported"]:
+            tallies.recount_if_ready(user_id=user.pk, tz_name=user.timezone)
     return ImportOutcome(counts=ImportCounts(**run.counts), content_ids=dict(run.content_ids))

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Model
 from django.utils import timezone
 
 from modules.common.errors import Conflict, NotFound, ValidationFailed
@@ -18,6 +19,7 @@ from modules.identity.services import User
 from modules.learning import readcache, selectors
 from modules.learning.models import IdempotencyRecord, ReviewHistory, ReviewSchedule
 from modules.learning.scheduling import CardState, FsrsScheduler, LadderScheduler, ReviewResult, SchedulerKind
+from modules.learning.services import tallies
 from modules.learning.services.memory import RecallCurves, learner_days
 from modules.learning.services.schedulers import rounded, scheduler_for_user
 
@@ -133,7 +135,7 @@ def complete_review(
     result = ReviewResult(result)
     now = timezone.now()
     at = _validated_reviewed_at(reviewed_at, now)
-    request_hash = ""
+    key = None
     if idempotency_key:
         request_hash = _request_hash(
             content_id=content_id,
@@ -141,30 +143,26 @@ def complete_review(
             time_spent_seconds=time_spent_seconds,
             reviewed_at=reviewed_at,
         )
-        stored = _stored_outcome(user=user, key=idempotency_key, request_hash=request_hash)
-        if stored is not None:
-            return stored
+        key = StoredKey(key=idempotency_key, request_hash=request_hash, created_at=now)
+    # The key is not looked up first: a new key (nearly every request) is stored with the review, and
+    # a key already used makes that insert fail, which rolls the review back; only then is the first
+    # answer read (or, when this request cannot be recorded at all, before its error is raised).
     try:
         with transaction.atomic():
-            outcome = record_review(
-                user=user, content_id=content_id, result=result, at=at, time_spent_seconds=time_spent_seconds
+            return record_review(
+                user=user,
+                content_id=content_id,
+                result=result,
+                at=at,
+                time_spent_seconds=time_spent_seconds,
+                idempotency=key,
             )
-            if idempotency_key:
-                IdempotencyRecord.objects.create(
-                    user=user,
-                    key=idempotency_key,
-                    request_hash=request_hash,
-                    response=outcome.as_json(),
-                    created_at=now,
-                )
-    except IntegrityError:
-        if not idempotency_key:
-            raise
-        stored = _stored_outcome(user=user, key=idempotency_key, request_hash=request_hash)
+    except (IntegrityError, NotFound, ValidationFailed) as error:
+        stored = _stored_outcome(user=user, key=key.key, request_hash=key.request_hash) if key else None
         if stored is None:
             raise
+        logger.debug("answered a repeated Idempotency-Key", extra={"cause": type(error).__name__})
         return stored
-    return outcome
 
 
 _SCHEDULE_COLUMNS = (
@@ -182,11 +180,27 @@ _SCHEDULE_COLUMNS = (
     "fsrs_state",
     "fsrs_step",
     "content__created_at",
+    "content__category_id",
 )
 
 
+@dataclass(frozen=True)
+class StoredKey:
+    """An ``Idempotency-Key`` to store with the review it answers."""
+
+    key: str
+    request_hash: str
+    created_at: datetime
+
+
 def record_review(
-    *, user: User, content_id: int, result: ReviewResult, at: datetime | None, time_spent_seconds: int | None
+    *,
+    user: User,
+    content_id: int,
+    result: ReviewResult,
+    at: datetime | None,
+    time_spent_seconds: int | None,
+    idempotency: StoredKey | None = None,
 ) -> ReviewOutcome:
     """Inside a transaction: lock the schedule, apply the scheduler, append history, save the state.
 
@@ -237,32 +251,8 @@ def record_review(
             retrievability_before = calibrated.recall(stage=card.stage, elapsed_days=elapsed)
     early = schedule.next_review_date >= local_day_bounds(local_date(at, user.timezone), user.timezone)[1]
     new = step.state
-    ReviewHistory.objects.create(
-        user_id=schedule.user_id,
-        content_id=content_id,
-        result=result.value,
-        reviewed_at=at,
-        stage_before=schedule.stage,
-        stage_after=new.stage,
-        interval_days=step.interval_days,
-        time_spent_seconds=time_spent_seconds,
-        early=early,
-        retrievability_before=rounded(retrievability_before),
-        scheduler=scheduler.kind.value,
-    )
-    ReviewSchedule.objects.filter(pk=schedule.pk).update(
-        stage=new.stage,
-        next_review_date=step.due_at,
-        last_reviewed_at=at,
-        review_count=new.review_count,
-        interval_days=step.interval_days,
-        scheduler=scheduler.kind.value,
-        stability=new.stability,
-        difficulty=new.difficulty,
-        fsrs_state=new.fsrs_state,
-        fsrs_step=new.fsrs_step,
-    )
-    return ReviewOutcome(
+    elapsed_days = tallies.elapsed_days_between(at, card.anchor)
+    outcome = ReviewOutcome(
         content_id=content_id,
         result=result,
         previous_stage=schedule.stage,
@@ -273,6 +263,107 @@ def record_review(
         reviewed_at=at,
         early=early,
     )
+    _write_review(
+        user=user,
+        history=ReviewHistory(
+            user_id=schedule.user_id,
+            content_id=content_id,
+            result=result.value,
+            reviewed_at=at,
+            stage_before=schedule.stage,
+            stage_after=new.stage,
+            interval_days=step.interval_days,
+            time_spent_seconds=time_spent_seconds,
+            early=early,
+            retrievability_before=outcome.retrievability_before,
+            scheduler=scheduler.kind.value,
+            elapsed_days=elapsed_days,
+        ),
+        category_id=schedule.content.category_id,
+        schedule_id=schedule.pk,
+        schedule_changes={
+            "stage": new.stage,
+            "next_review_date": step.due_at,
+            "last_reviewed_at": at,
+            "review_count": new.review_count,
+            "interval_days": step.interval_days,
+            "scheduler": scheduler.kind.value,
+            "stability": new.stability,
+            "difficulty": new.difficulty,
+            "fsrs_state": new.fsrs_state,
+            "fsrs_step": new.fsrs_step,
+        },
+        key=(
+            IdempotencyRecord(
+                user_id=schedule.user_id,
+                key=idempotency.key,
+                request_hash=idempotency.request_hash,
+                response=outcome.as_json(),
+                created_at=idempotency.created_at,
+            )
+            if idempotency is not None
+            else None
+        ),
+    )
+    return outcome
+
+
+def _write_review(
+    *,
+    user: User,
+    history: ReviewHistory,
+    category_id: int | None,
+    schedule_id: int,
+    schedule_changes: dict[str, Any],
+    key: IdempotencyRecord | None,
+) -> None:
+    """Appends the history row, saves the card's new state, counts the review in the tallies and
+    stores the Idempotency-Key's answer: one statement on PostgreSQL (data-modifying CTEs, all or
+    nothing), the ORM's statements elsewhere."""
+    tallied = tallies.TalliedReview(
+        reviewed_at=history.reviewed_at,
+        category_id=category_id,
+        elapsed_days=history.elapsed_days,
+        result=history.result,
+        predicted=history.retrievability_before,
+        time_spent_seconds=history.time_spent_seconds,
+    )
+    if connection.vendor != "postgresql":
+        history.save(force_insert=True)
+        ReviewSchedule.objects.filter(pk=schedule_id).update(**schedule_changes)
+        if key is not None:
+            key.save(force_insert=True)
+        tallies.add_reviews(user_id=history.user_id, tz_name=user.timezone, reviews=[tallied])
+        return
+    writes = [_insert(history), _update(ReviewSchedule, schedule_id, schedule_changes)]
+    if key is not None:
+        writes.append(_insert(key))
+    statement = tallies.with_tallies(
+        user_id=history.user_id, tz_name=user.timezone, reviews=[tallied], writes=writes
+    )
+    assert statement is not None
+    with connection.cursor() as cursor:
+        cursor.execute(*statement)
+
+
+def _insert(instance: Model) -> tuple[str, list[Any]]:
+    """The INSERT the ORM would run for ``instance`` (defaults and field conversions included)."""
+    fields = [field for field in instance._meta.concrete_fields if not field.primary_key]
+    columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
+    values = [field.get_db_prep_save(field.pre_save(instance, True), connection) for field in fields]
+    table = connection.ops.quote_name(instance._meta.db_table)
+    placeholders = ", ".join(["%s"] * len(fields))
+    return f"INSERT INTO {table} ({columns}) VALUES ({placeholders})", values  # noqa: S608
+
+
+def _update(model: type[Model], pk: int, changes: dict[str, Any]) -> tuple[str, list[Any]]:
+    """The UPDATE the ORM would run for ``model.objects.filter(pk=pk).update(**changes)``."""
+    fields = [model._meta.get_field(name) for name in changes]
+    assignments = ", ".join(f"{connection.ops.quote_name(field.column)} = %s" for field in fields)
+    values = [field.get_db_prep_save(changes[field.name], connection) for field in fields]
+    table = connection.ops.quote_name(model._meta.db_table)
+    pk_column = connection.ops.quote_name(model._meta.pk.column)
+    return f"UPDATE {table} SET {assignments} WHERE {pk_column} = %s", [*values, pk]  # noqa: S608
 
 
 def prune_idempotency_records(*, now: datetime | None = None) -> int:
