@@ -25,10 +25,24 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.db import NotSupportedError, connections, router
-from django.db.models import Avg, Case, DateTimeField, Expression, F, FloatField, Func, Q, Value, When
+from django.db.models import (
+    Case,
+    Count,
+    DateTimeField,
+    Expression,
+    F,
+    FloatField,
+    Func,
+    Q,
+    QuerySet,
+    Sum,
+    Value,
+    When,
+)
 from django.db.models.fields.json import KeyTextTransform
-from django.db.models.functions import Cast, Coalesce, Exp, Greatest, Power
+from django.db.models.functions import Cast, Exp, Greatest, Power
 
+from modules.common.compiled import fetch_rows
 from modules.learning.models import (
     Content,
     LearnerMemoryModel,
@@ -108,9 +122,9 @@ def _power_curve(*, elapsed: Expression, stability: Expression, decay: Expressio
     return Power(Value(1.0) + factor * elapsed / stability, Value(-1.0) * decay)
 
 
-def _recall_expression(*, at: datetime, intervals: tuple[int, ...]) -> Case:
-    anchor = Coalesce("last_reviewed_at", "content__created_at", output_field=DateTimeField())
-    elapsed = Greatest(_DaysBetween(Value(at, output_field=DateTimeField()), anchor), Value(0.0))
+def _recall_expression(*, at: datetime, intervals: tuple[int, ...], anchor: str) -> Case:
+    """The recall of one card at ``at``, its memory last refreshed at the field ``anchor``."""
+    elapsed = Greatest(_DaysBetween(Value(at, output_field=DateTimeField()), F(anchor)), Value(0.0))
     calibrated = _power_curve(
         elapsed=elapsed,
         stability=Case(
@@ -157,18 +171,49 @@ def _recall_expression(*, at: datetime, intervals: tuple[int, ...]) -> Case:
 def mean_recall(*, user_id: int, intervals: tuple[int, ...], at: Sequence[datetime]) -> list[float | None]:
     """The mean recall probability of the user's scheduled cards at each moment of ``at`` (None when
     the user has no cards), assuming no review in between, with the learner's memory model for the
-    ladder ``intervals`` (their tier's). One aggregate query."""
+    ladder ``intervals`` (their tier's). One query.
+
+    Reviewed cards are anchored at their last review, the others at their content's creation; the two
+    are summed apart (``UNION ALL`` of two grouped sums) so that only never-reviewed cards join their
+    content: one join for every card made PostgreSQL read every user's contents (40 ms for 10,000
+    cards, 12 ms for 200, on the bench's database).
+    """
     if not at:
         return []
     if not intervals:
         raise ValueError("a ladder needs at least one interval")
-    totals = ReviewSchedule.objects.filter(user_id=user_id).aggregate(
-        **{
-            f"at{index}": Avg(_recall_expression(at=moment, intervals=intervals))
-            for index, moment in enumerate(at)
-        }
+    moments = {f"at{index}": moment for index, moment in enumerate(at)}
+
+    def parts(*, user_id: int, **moments: datetime) -> QuerySet:
+        mine = ReviewSchedule.objects.filter(user_id=user_id).order_by()
+
+        def summed(cards: QuerySet, anchor: str) -> QuerySet:
+            sums = {
+                name: Sum(_recall_expression(at=moment, intervals=intervals, anchor=anchor))
+                for name, moment in moments.items()
+            }
+            return (
+                cards.annotate(part=Value(anchor))
+                .values("part")
+                .annotate(cards=Count("id"), **sums)
+                .values_list("cards", *sums)
+            )
+
+        reviewed = summed(mine.filter(last_reviewed_at__isnull=False), "last_reviewed_at")
+        return reviewed.union(
+            summed(mine.filter(last_reviewed_at__isnull=True), "content__created_at"), all=True
+        )
+
+    # The expression is large (every stage of the ladder, each model's curve): Django took ~15 ms to
+    # compile it, PostgreSQL takes about 1 µs per card to run it; so it goes through the compiled-query
+    # shortcut (modules/common/compiled.py), one shape per ladder.
+    rows = fetch_rows(
+        parts, shape=("learning.mean_recall", intervals, len(at)), args={"user_id": user_id, **moments}
     )
-    return [totals[f"at{index}"] for index in range(len(at))]
+    cards = sum(row[0] for row in rows)
+    if not cards:
+        return [None] * len(at)
+    return [sum(row[1 + index] or 0.0 for row in rows) / cards for index in range(len(at))]
 
 
 # --- Calibration: results by the time since the previous review --------------------------------------
