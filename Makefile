@@ -14,7 +14,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export PYTHONUNBUFFERED := 1
 
-.PHONY: help install run serve worker migrate setup test test-system lint bench clean client
+.PHONY: help install run serve worker migrate setup test test-system lint bench fuzz clean client
 
 help:
 	@echo "make run      install, migrate, seed the demo account, serve the API on 127.0.0.1:8000 (HOST, PORT) with a worker"
@@ -96,6 +96,10 @@ bench: install
 
 # The canary (tests/test_import_contracts.py, marker canary) proves the import contracts catch a
 # planted violation; it copies the tree and starts lint-imports, so the default test run leaves it out.
+# Schema-conformance fuzzing of the live API (schemathesis), as a FREE learner and a PRO admin (docs/api.md).
+fuzz: install
+	bash scripts/schema_fuzz.sh
+
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
