@@ -164,9 +164,12 @@ def _cluster_processes(tree: list[psutil.Process]) -> list[psutil.Process]:
 
 def _is_qcluster_master(proc: psutil.Process) -> bool:
     try:
-        cmdline = proc.cmdline()
+        # Django-Q2 retitles its processes with setproctitle ("qcluster MainProcess resee", "qcluster
+        # Process-… idle"), so the title is searched, not the argument list.
         parent = proc.parent()
-        return "qcluster" in cmdline and (parent is None or "qcluster" not in parent.cmdline())
+        return "qcluster" in " ".join(proc.cmdline()) and (
+            parent is None or "qcluster" not in " ".join(parent.cmdline())
+        )
     except psutil.NoSuchProcess:
         return False
 
