@@ -250,7 +250,8 @@ def test_search_matches_title_or_body_case_insensitively(auth_client: Client, us
         ("-next_review", ["beta", "alpha", "gamma"]),
     ],
 )
-def test_list_orderings(auth_client: Client, user, ordering: str, expected: list[str]) -> None:
+@pytest.mark.parametrize("search", ["", "&search=A"])  # a search sorts its matches the same way
+def test_list_orderings(auth_client: Client, user, ordering: str, expected: list[str], search: str) -> None:
     now = timezone.now()
     make_content(user=user, title="beta", created_at=now - timedelta(hours=3), due_at=now + timedelta(days=9))
     make_content(
@@ -260,9 +261,12 @@ def test_list_orderings(auth_client: Client, user, ordering: str, expected: list
         user=user, title="alpha", created_at=now - timedelta(hours=1), due_at=now + timedelta(days=2)
     )
 
-    body = auth_client.get(f"/api/content/?ordering={ordering}").json()
+    make_content(user=user, title="omitted", body="zzz", created_at=now, due_at=now)  # not in the search
 
-    assert [item["title"] for item in body["items"]] == expected
+    body = auth_client.get(f"/api/content/?ordering={ordering}{search}").json()
+
+    assert [item["title"] for item in body["items"] if item["title"] != "omitted"] == expected
+    assert body["count"] == 4 - bool(search)
 
 
 def test_unknown_ordering_is_422(auth_client: Client) -> None:
