@@ -7,6 +7,7 @@ from django.test import Client
 from django.utils import timezone
 
 from modules.identity.testing import make_user
+from modules.learning import selectors
 from modules.learning.models import Content, ReviewHistory, ReviewSchedule
 from modules.learning.testing import make_category, make_content, record_review
 
@@ -250,8 +251,12 @@ def test_search_matches_title_or_body_case_insensitively(auth_client: Client, us
         ("-next_review", ["beta", "alpha", "gamma"]),
     ],
 )
-@pytest.mark.parametrize("search", ["", "&search=A"])  # a search sorts its matches the same way
-def test_list_orderings(auth_client: Client, user, ordering: str, expected: list[str], search: str) -> None:
+# a search orders its matches the same way, sorting a few of them or walking the contents for many
+@pytest.mark.parametrize(("search", "sort_below"), [("", 200), ("&search=A", 200), ("&search=A", 2)])
+def test_list_orderings(
+    auth_client: Client, user, ordering: str, expected: list[str], search: str, sort_below: int, monkeypatch
+) -> None:
+    monkeypatch.setattr(selectors, "SORT_MATCHES_BELOW", sort_below)
     now = timezone.now()
     make_content(user=user, title="beta", created_at=now - timedelta(hours=3), due_at=now + timedelta(days=9))
     make_content(
