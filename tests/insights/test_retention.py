@@ -141,3 +141,22 @@ def test_the_retention_buckets_are_the_tallies_buckets() -> None:
     bounds = tuple(b.max_days + 0.5 for b in RETENTION_BUCKETS if b.max_days is not None)
     assert bounds == learning.ELAPSED_BUCKET_UPPER_DAYS
     assert RETENTION_BUCKETS[-1].max_days is None
+
+
+def test_retention_query_count_does_not_grow_with_the_history(
+    client_for, django_assert_max_num_queries
+) -> None:
+    small, heavy = make_user(), make_user(tier="PRO")
+    for user, cards, reviews in ((small, 1, 1), (heavy, 40, 25)):
+        for index in range(cards):
+            content = make_content(user=user, title=f"card {index}", created_at=T0)
+            for step in range(reviews):
+                review(content, "remembered", T0 + (step + 1) * DAY, predicted=0.8)
+        learning.rebuild_review_tallies(user_id=user.pk, tz_name=user.timezone)
+
+    for user in (small, heavy):
+        client = client_for(user)
+        for query in ("", "?days=30", "?days=3650"):
+            with django_assert_max_num_queries(2):  # the user, the tallies (header and buckets)
+                body = client.get(f"/api/analytics/retention/{query}").json()
+        assert body["total_reviews"] == (1 if user is small else 1000)
