@@ -232,7 +232,6 @@ def evaluate(log: Log, model: Model) -> dict[str, float]:
     p = np.concatenate(predicted)
     test_rows = np.concatenate(scored)
     y = table.recalled.ravel()[test_rows]
-    steps = table.recalled.shape[1]
     return {
         "log_loss": round(log_loss(p, y), 4),
         "rmse_bins": round(
@@ -240,7 +239,7 @@ def evaluate(log: Log, model: Model) -> dict[str, float]:
                 p,
                 y,
                 table.histories.elapsed.ravel()[test_rows],
-                test_rows % steps + 1,  # the review's number in its card's history (1 = first)
+                table.day_number.ravel()[test_rows],  # the benchmark's i: same-day reviews not counted
                 table.lapses.ravel()[test_rows],
             ),
             4,

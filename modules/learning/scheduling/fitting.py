@@ -86,6 +86,7 @@ class ReviewTable:
     recalled: np.ndarray  # float: 1.0 unless the rating was Again
     reviewed_at: np.ndarray  # float: POSIX seconds (inf in padding), for time-ordered splits
     lapses: np.ndarray  # int: Again answers on earlier days before this review (benchmark's binning)
+    day_number: np.ndarray  # int: 1 + reviews on a later day than the previous, up to this one (its ``i``)
     card_ids: tuple[Hashable, ...]  # per row
 
     @property
@@ -137,6 +138,7 @@ def prepare(
     lapses = np.zeros(shape, dtype=np.int64)
     lapses[:, 1:] = np.cumsum(lapse_now, axis=1)[:, :-1]
     target = later & (histories.elapsed >= 1)
+    day_number = 1 + np.cumsum(target, axis=1)
     target &= _kept_by_outlier_filter(histories)[:, None]
     return ReviewTable(
         histories=histories,
@@ -144,18 +146,28 @@ def prepare(
         recalled=recalled,
         reviewed_at=reviewed,
         lapses=lapses,
+        day_number=day_number,
         card_ids=tuple(cards[card] for card in histories.order),
     )
 
 
 def _kept_by_outlier_filter(histories: CardHistories) -> np.ndarray:
-    """Cards kept by fsrs-optimizer's outlier filter on (first rating, interval to the second review)."""
+    """Cards kept by fsrs-optimizer's outlier filter on (first rating, interval to the second review).
+
+    As in the benchmark, a card's "second review" is its first review on a later day than its first
+    (same-day reviews are not counted: ``i`` there numbers only reviews after at least a day), and
+    its interval is that review's elapsed days.
+    """
     kept = np.ones(len(histories.lengths), dtype=bool)
     if histories.elapsed.shape[1] < 2:
         return kept
-    has_second = histories.lengths >= 2
+    steps = np.arange(histories.elapsed.shape[1])
+    present = steps[None, :] < histories.lengths[:, None]
+    later_day = present & (steps > 0)[None, :] & (histories.elapsed >= 1)
+    has_second = later_day.any(axis=1)
+    second_step = np.argmax(later_day, axis=1)
     first = histories.ratings[:, 0]
-    second_interval = histories.elapsed[:, 1]
+    second_interval = histories.elapsed[np.arange(len(second_step)), second_step]
     for rating in np.unique(first[has_second]):
         in_group = has_second & (first == rating)
         intervals, counts = np.unique(second_interval[in_group], return_counts=True)

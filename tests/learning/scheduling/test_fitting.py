@@ -130,6 +130,24 @@ def test_outlier_filter_drops_cards_with_a_rare_first_interval() -> None:
     assert table.target_count == 120
 
 
+def test_outlier_filter_looks_at_the_first_review_on_a_later_day() -> None:
+    # The benchmark numbers reviews after skipping same-day ones, so a card's "second review" for the
+    # filter is its first review on a later day. 60 cards reviewed twice on day 0 then on day 3 share
+    # the interval 3; 3 cards reviewed twice on day 0 then on day 150 are rare and long: dropped. Had
+    # the same-day review counted as the second, every card's "first interval" would be 0 and all kept.
+    card_ids, times, ratings = [], [], []
+    for card in range(63):
+        later = 3 if card < 60 else 150
+        card_ids += [card, card, card]
+        times += [T0, T0 + timedelta(minutes=10), T0 + timedelta(days=later)]
+        ratings += [1, 3, 3]
+    table = prepare(card_ids, times, ratings, days=LearnerDays("UTC"))
+    kept_ids = {table.card_ids[row] for row in range(len(table.card_ids)) if table.target[row].any()}
+    assert kept_ids == set(range(60))
+    # the benchmark's review number: the first review is 1, same-day reviews do not count
+    assert table.day_number[0][:3].tolist() == [1, 1, 2]
+
+
 def test_events_of_a_card_are_ordered_by_time_whatever_the_input_order() -> None:
     events = [
         ReviewEvent("x", T0 + timedelta(days=2), ReviewResult.REMEMBERED),
