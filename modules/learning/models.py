@@ -220,6 +220,49 @@ class ReviewTotal(models.Model):
         return f"user {self.user_id}, bucket {self.bucket}"
 
 
+class RecallGroup(models.Model):
+    """One user's scheduled cards of one kind, ladder stage and anchor day, summed: how many, and the
+    first two moments of their anchors' times within the day. The mean recall reads these few hundred
+    rows instead of every card (services/recall.py, "The rollup").
+
+    Kept by PostgreSQL triggers on the schedules (and on a content's ``created_at``, the anchor of a
+    card never reviewed), in the transaction of every write, whatever wrote it (migration 0006). The
+    anchor is the card's last review, or its content's creation; ``day`` counts UTC days since 1970."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    fsrs = models.BooleanField()  # the card carries FSRS memory (its own stability): not summed here
+    stage = models.IntegerField()
+    day = models.IntegerField()
+    cards = models.IntegerField()
+    offset_sum = models.FloatField()  # of (anchor - day) in days, each in [0, 1)
+    offset_square_sum = models.FloatField()
+    # The latest anchor the group ever held (days since 1970): an upper bound of its anchors.
+    anchor_max = models.FloatField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "fsrs", "stage", "day"], name="learning_recallgroup_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"user {self.user_id}: {self.cards} cards at stage {self.stage} on day {self.day}"
+
+
+class ContentTotal(models.Model):
+    """How many contents a user has, kept by PostgreSQL triggers on the contents (migration 0006): the
+    unfiltered content list's total without counting every content."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="+"
+    )
+    contents = models.IntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"user {self.user_id}: {self.contents} contents"
+
+
 class IdempotencyRecord(models.Model):
     """The first answer to a request made with an ``Idempotency-Key`` (kept at least 24 hours)."""
 

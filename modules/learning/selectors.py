@@ -10,7 +10,20 @@ from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any, Generic, TypeVar
 
-from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery, Window
+from django.db import connections, router
+from django.db.models import (
+    Case,
+    Count,
+    F,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+    Window,
+)
 from django.db.models.expressions import OrderBy
 from django.db.models.functions import Coalesce, TruncDate
 
@@ -19,6 +32,7 @@ from modules.common.time import zone
 from modules.learning.models import (
     Category,
     Content,
+    ContentTotal,
     FitStatus,
     LearnerMemoryModel,
     MemoryModelFit,
@@ -132,6 +146,9 @@ class ContentPage(Generic[T]):
 
     def count(self) -> int:
         if self._count is None:
+            if len(self.args) == 1 and content_totals_kept():  # unfiltered: the kept total
+                self._count = content_total(user_id=self.args["user_id"])
+                return self._count
             rows = fetch_rows(_content_count, shape=(*self.shape, "count"), args=self.args)
             self._count = rows[0][0] if rows else 0
         return self._count
@@ -154,6 +171,21 @@ class ContentPage(Generic[T]):
             offset=offset,
         )
         return [self.mapper(dict(zip(CONTENT_COLUMNS, row, strict=True))) for row in rows]
+
+
+def content_totals_kept() -> bool:
+    """Whether the database keeps ``ContentTotal`` (its triggers are PostgreSQL's; migration 0006)."""
+    return connections[router.db_for_read(ContentTotal)].vendor == "postgresql"
+
+
+def _content_total(*, user_id: int) -> QuerySet:
+    return ContentTotal.objects.filter(user_id=user_id).values_list("contents")
+
+
+def content_total(*, user_id: int) -> int:
+    """The user's contents, as kept by the triggers: one primary-key read, whatever their number."""
+    rows = fetch_rows(_content_total, shape="learning.content_total", args={"user_id": user_id})
+    return rows[0][0] if rows else 0
 
 
 def _content_count(**filters: Any) -> QuerySet:
@@ -310,6 +342,43 @@ def due_counts_by_local_date(*, user_id: int, before: datetime, tz_name: str) ->
         .values_list("day", "due")
     )
     return dict(rows)
+
+
+def due_counts_between(*, user_id: int, bounds: list[datetime]) -> list[int]:
+    """Schedules due in each span of ``bounds`` (ascending): ``[0]`` before ``bounds[0]`` (overdue),
+    ``[i]`` in [``bounds[i-1]``, ``bounds[i]``); nothing from ``bounds[-1]`` on. One grouped query.
+
+    With the local days' bounds computed in Python (their time zone and daylight saving included),
+    PostgreSQL only compares timestamps: ``width_bucket`` over the index-only scan of (user, next
+    review). Converting each schedule's time to a local date (``TruncDate`` in a zone, ``AT TIME
+    ZONE`` per row) cost 7-11 ms for the 3,300 cards the heavy bench learner has due in 30 days,
+    ``width_bucket`` 1.4-1.9 ms (EXPLAIN ANALYZE)."""
+    counts = [0] * len(bounds)
+    connection = connections[router.db_for_read(ReviewSchedule)]
+    if connection.vendor == "postgresql":
+        table = connection.ops.quote_name(ReviewSchedule._meta.db_table)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"""SELECT width_bucket(next_review_date, %s::timestamptz[]), COUNT(*) FROM {table}
+                     WHERE user_id = %s AND next_review_date < %s GROUP BY 1""",  # noqa: S608
+                [list(bounds), user_id, bounds[-1]],
+            )
+            rows = cursor.fetchall()
+    else:
+        span = Case(
+            *[When(next_review_date__lt=bound, then=Value(index)) for index, bound in enumerate(bounds)],
+            output_field=IntegerField(),
+        )
+        rows = list(
+            ReviewSchedule.objects.filter(user_id=user_id, next_review_date__lt=bounds[-1])
+            .annotate(span=span)
+            .values("span")
+            .annotate(due=Count("id"))
+            .values_list("span", "due")
+        )
+    for index, due in rows:
+        counts[index] = due
+    return counts
 
 
 def history_queryset(*, user_id: int, content_id: int | None = None) -> QuerySet:

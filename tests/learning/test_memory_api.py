@@ -388,8 +388,13 @@ def test_the_learners_model_costs_the_hot_paths_no_query(
 
     with_model = query_counts(client, content_id=due[1])
 
-    assert with_model == without_model  # the model rides along the rows and the locked schedule
+    # the model rides along the rows and the locked schedule
+    assert with_model[:3] + with_model[4:] == without_model[:3] + without_model[4:]
     assert with_model[:3] == [2, 3, 2]  # the user and the queue; the user, the page, the count; detail
+    # The dashboard's mean recall: from the recall groups (one query) for the ladder's built-in curve;
+    # a calibrated curve too steep for day-wide groups within the tolerance (stabilities under a day)
+    # is evaluated card by card, one query more (learning/services/recall.py, "The rollup").
+    assert without_model[3] <= with_model[3] <= without_model[3] + 1
 
 
 # --- The retention simulator -------------------------------------------------------------------------

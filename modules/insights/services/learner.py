@@ -196,10 +196,7 @@ def dashboard(*, user: User, now: datetime | None = None) -> Dashboard:
     counts = list(series.values())
 
     forecast_days = [today + timedelta(days=offset) for offset in range(FORECAST_DAYS)]
-    due = learning.due_counts_by_local_day(
-        user_id=user.pk, tz_name=tz_name, before=local_day_bounds(forecast_days[-1], tz_name)[1]
-    )
-    overdue = sum(n for day, n in due.items() if day < today)
+    overdue, due = learning.due_by_local_day(user_id=user.pk, tz_name=tz_name, days=forecast_days)
     forecast = tuple(
         ForecastDay(date=day, due=due.get(day, 0) + (overdue if day == today else 0)) for day in forecast_days
     )

@@ -91,11 +91,17 @@ from modules.learning.services.queue import (
     Queue,
     QueueContent,
     QueueItem,
+    due_by_local_day,
     forecast,
     review_history,
     review_queue,
 )
-from modules.learning.services.recall import ElapsedBucketStats, mean_recall, review_counts_by_elapsed
+from modules.learning.services.recall import (
+    ElapsedBucketStats,
+    exact_mean_recall,
+    mean_recall,
+    review_counts_by_elapsed,
+)
 from modules.learning.services.reminders import send_review_reminders
 from modules.learning.services.reviews import (
     MAX_REVIEWED_AT_AGE,
@@ -189,10 +195,12 @@ __all__ = [
     "create_content",
     "delete_category",
     "delete_content",
+    "due_by_local_day",
     "due_counts_by_local_day",
     "elapsed_bucket_stats",
     "enqueue_memory_fits",
     "ensure_schedule",
+    "exact_mean_recall",
     "export_categories",
     "export_contents",
     "export_reviews",

@@ -74,7 +74,10 @@ def _counts_of(row: dict[str, Any]) -> ResultCounts:
 
 
 def count_contents(*, user_id: int) -> int:
-    """The user's contents (an index-only count)."""
+    """The user's contents: the kept total on PostgreSQL (selectors.content_total), else an
+    index-only count."""
+    if selectors.content_totals_kept():
+        return selectors.content_total(user_id=user_id)
     return Content.objects.filter(user_id=user_id).count()
 
 

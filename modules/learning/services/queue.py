@@ -121,12 +121,20 @@ def forecast(*, user: User, days: int = 30, now: datetime | None = None) -> list
     """Reviews due on each of the next ``days`` local dates, today first; overdue reviews count today."""
     now = now or timezone.now()
     today = local_date(now, user.timezone)
-    last_day = today + timedelta(days=days - 1)
-    end = local_day_bounds(last_day, user.timezone)[1]
-    counts = selectors.due_counts_by_local_date(user_id=user.pk, before=end, tz_name=user.timezone)
-    overdue = sum(due for day, due in counts.items() if day < today)
-    answer = []
-    for offset in range(days):
-        day = today + timedelta(days=offset)
-        answer.append(ForecastDay(date=day, due=counts.get(day, 0) + (overdue if offset == 0 else 0)))
-    return answer
+    overdue, counts = due_by_local_day(
+        user_id=user.pk,
+        tz_name=user.timezone,
+        days=[today + timedelta(days=offset) for offset in range(days)],
+    )
+    return [
+        ForecastDay(date=day, due=due + (overdue if offset == 0 else 0))
+        for offset, (day, due) in enumerate(counts.items())
+    ]
+
+
+def due_by_local_day(*, user_id: int, tz_name: str, days: list[date]) -> tuple[int, dict[date, int]]:
+    """(schedules due before the first of ``days``, {day: schedules due that local day}) for
+    consecutive local ``days``. One grouped query."""
+    bounds = [local_day_bounds(days[0], tz_name)[0], *(local_day_bounds(day, tz_name)[1] for day in days)]
+    counts = selectors.due_counts_between(user_id=user_id, bounds=bounds)
+    return counts[0], dict(zip(days, counts[1:], strict=True))

@@ -18,12 +18,14 @@ learner's outcomes with the model now in use, for old reviews too.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
 from django.db import NotSupportedError, connections, router
 from django.db.models import (
     Case,
@@ -46,6 +48,7 @@ from modules.common.compiled import fetch_rows
 from modules.learning.models import (
     Content,
     LearnerMemoryModel,
+    RecallGroup,
     ReviewHistory,
     ReviewSchedule,
 )
@@ -168,10 +171,119 @@ def _recall_expression(*, at: datetime, intervals: tuple[int, ...], anchor: str)
     )
 
 
+# --- The rollup: the mean recall from the user's recall groups -------------------------------------
+#
+# ``RecallGroup`` (models.py; kept by triggers, migration 0006) sums the user's cards per (kind, stage,
+# anchor day): n, and the first two moments of the anchors' offsets within the day. Every card of a
+# group shares its curve f (its stage's), so with x the time since a card's anchor and m the group's
+# mean of x, Taylor's theorem gives exactly
+#
+#     sum f(x_i) = n f(m) + f2(m) sum (x_i - m)^2 / 2 + sum f3(y_i) (x_i - m)^3 / 6
+#
+# (f2, f3: the second and third derivatives; the first-order terms cancel around the mean). The first
+# two terms come from the stored moments; the last is bounded by n var M3 / 6, with |x_i - m| < 1 day,
+# var the group's variance of offsets and M3 the largest |f3| over the group's elapsed times (at its
+# latest anchor: |f3| falls with the elapsed time for both curves). The bound is computed on every
+# read; when the bound of the mean exceeds ``ROLLUP_TOLERANCE`` the exact per-card query answers
+# instead, as it does for cards with FSRS memory (each has its own stability: not summed), for a
+# moment before a group's latest anchor, and off PostgreSQL. For the ladder's built-in curve
+# exp(-x/s), s >= 9.49 days (a 1-day interval), the bound is at most 1/(24 s^3) < 5e-5 for any group
+# (variance <= 1/4) and about a third of that for evenly spread anchors, so it always answers.
+
+ROLLUP_TOLERANCE = 5e-5  # half the last decimal the dashboard shows (4 places)
+
+
+def _recall_from_groups(
+    *, user_id: int, intervals: tuple[int, ...], at: Sequence[datetime]
+) -> list[float | None] | None:
+    """The mean recall at each moment from the rollup, or None where it cannot answer within
+    ``ROLLUP_TOLERANCE`` (the caller then runs the exact query). One query."""
+    connection = connections[router.db_for_read(RecallGroup)]
+    if connection.vendor != "postgresql":
+        return None
+    groups = connection.ops.quote_name(RecallGroup._meta.db_table)
+    memory = connection.ops.quote_name(LearnerMemoryModel._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""SELECT g.fsrs, g.stage, g.day, g.cards, g.offset_sum, g.offset_square_sum, g.anchor_max,
+                       m.ladder_key, CAST(m.ladder_stabilities AS text), m.ladder_decay
+                  FROM {groups} g LEFT JOIN {memory} m ON m.user_id = g.user_id
+                 WHERE g.user_id = %s""",  # noqa: S608 (table names from the models)
+            [user_id],
+        )
+        rows = cursor.fetchall()
+    if not rows:
+        return [None] * len(at)
+    if any(row[0] for row in rows):
+        return None
+    ladder_key, stabilities_text, decay = rows[0][7], rows[0][8], rows[0][9]
+    last = len(intervals) - 1
+    stages = np.minimum(np.array([row[1] for row in rows], dtype=np.int64), last)
+    cards = np.array([row[3] for row in rows], dtype=np.float64)
+    mean_offset = np.array([row[4] for row in rows], dtype=np.float64) / cards
+    variance = np.maximum(np.array([row[5] for row in rows], dtype=np.float64) / cards - mean_offset**2, 0.0)
+    mean_anchor = np.array([row[2] for row in rows], dtype=np.float64) + mean_offset
+    latest_anchor = np.array([row[6] for row in rows], dtype=np.float64)
+    if ladder_key == ladder_key_of(intervals) and stabilities_text is not None and decay is not None:
+        stabilities = json.loads(stabilities_text)
+        if len(stabilities) < len(intervals) or decay <= 0 or min(stabilities[: len(intervals)]) <= 0:
+            return None
+        rate = (0.9 ** (-1.0 / decay) - 1.0) / np.array(stabilities, dtype=np.float64)[stages]
+
+        def curve(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # f and its second derivative
+            base = 1.0 + rate * x
+            return base**-decay, decay * (decay + 1.0) * rate**2 * base ** (-decay - 2.0)
+
+        def third(x: np.ndarray) -> np.ndarray:  # |f3|
+            return decay * (decay + 1.0) * (decay + 2.0) * rate**3 * (1.0 + rate * x) ** (-decay - 3.0)
+
+    else:
+        strength = np.array(intervals, dtype=np.float64)[stages] * _LADDER_STRENGTH_PER_DAY
+
+        def curve(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            value = np.exp(-x / strength)
+            return value, value / strength**2
+
+        def third(x: np.ndarray) -> np.ndarray:
+            return np.exp(-x / strength) / strength**3
+
+    total = float(cards.sum())
+    answer: list[float | None] = []
+    for moment in at:
+        now = (moment - _EPOCH).total_seconds() / 86_400.0
+        if now < latest_anchor.max():
+            return None
+        value, second = curve(now - mean_anchor)
+        bound = float((cards * variance * third(now - latest_anchor)).sum()) / 6.0 / total
+        if bound > ROLLUP_TOLERANCE:
+            return None
+        answer.append(float((cards * (value + second * variance / 2.0)).sum()) / total)
+    return answer
+
+
 def mean_recall(*, user_id: int, intervals: tuple[int, ...], at: Sequence[datetime]) -> list[float | None]:
     """The mean recall probability of the user's scheduled cards at each moment of ``at`` (None when
     the user has no cards), assuming no review in between, with the learner's memory model for the
-    ladder ``intervals`` (their tier's). One query.
+    ladder ``intervals`` (their tier's).
+
+    From the user's recall groups (one query, a few hundred rows whatever the number of cards; within
+    ``ROLLUP_TOLERANCE`` of the exact mean, see above) where they can answer; else one more query that
+    evaluates every card (``exact_mean_recall``).
+    """
+    if not at:
+        return []
+    if not intervals:
+        raise ValueError("a ladder needs at least one interval")
+    from_groups = _recall_from_groups(user_id=user_id, intervals=intervals, at=at)
+    if from_groups is not None:
+        return from_groups
+    return exact_mean_recall(user_id=user_id, intervals=intervals, at=at)
+
+
+def exact_mean_recall(
+    *, user_id: int, intervals: tuple[int, ...], at: Sequence[datetime]
+) -> list[float | None]:
+    """``mean_recall`` evaluated card by card in SQL, the same on every database. One query.
 
     Reviewed cards are anchored at their last review, the others at their content's creation; the two
     are summed apart (``UNION ALL`` of two grouped sums) so that only never-reviewed cards join their
