@@ -191,7 +191,7 @@ def collect_queue(now: datetime) -> Iterator[Reading]:
     yield Reading("queue_failed_tasks", Failure.objects.filter(stopped__gte=now - timedelta(hours=1)).count())
     # Clusters publish their status in the broker's cache (Redis or the Django cache), refreshed
     # every few seconds; a per-process cache cannot show another process's cluster.
-    if _publishes_stats_across_processes(broker):
+    if publishes_stats_across_processes(broker):
         stats = Stat.get_all(broker=broker)
         alive = {str(Conf.IDLE), str(Conf.WORKING), str(Conf.STARTING)}
         yield Reading(
@@ -199,7 +199,7 @@ def collect_queue(now: datetime) -> Iterator[Reading]:
         )
 
 
-def _publishes_stats_across_processes(broker: Any) -> bool:
+def publishes_stats_across_processes(broker: Any) -> bool:
     from django_q.brokers.redis_broker import Redis as RedisBroker
 
     if isinstance(broker, RedisBroker):
