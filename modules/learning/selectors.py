@@ -7,9 +7,11 @@ the columns the answer needs (no model instances on the hot paths), and an index
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Generic, TypeVar
 
+import numpy as np
 from django.db import connections, router
 from django.db.models import (
     Case,
@@ -24,7 +26,7 @@ from django.db.models import (
     When,
     Window,
 )
-from django.db.models.expressions import OrderBy
+from django.db.models.expressions import OrderBy, RawSQL
 from django.db.models.functions import Coalesce, TruncDate
 
 from modules.common.compiled import fetch_rows
@@ -410,13 +412,41 @@ def content_history_events(*, content_id: int) -> list[tuple[str, datetime]]:
 # --- Memory models -------------------------------------------------------------------------------
 
 
-def review_log(*, user_id: int) -> list[tuple[int, datetime, str, int | None]]:
-    """Every review of the user: (content id, reviewed_at, result, time_spent_seconds), oldest first."""
-    return list(
+@dataclass(frozen=True)
+class ReviewLog:
+    """Every review of a learner, oldest first, as columns: content ids, POSIX seconds, results
+    (``ReviewResult`` values) and answer times in seconds (None when not given)."""
+
+    content_ids: list[int]
+    epochs: np.ndarray
+    results: list[str]
+    seconds: list[int | None]
+
+    def __len__(self) -> int:
+        return len(self.content_ids)
+
+
+# The review time as POSIX seconds, computed by the database: psycopg parses a float several times
+# faster than a timestamptz (113,220 reviews: 2.4 s of parsing for datetimes).
+_EPOCH_SQL = {
+    "postgresql": 'EXTRACT(EPOCH FROM "learning_reviewhistory"."reviewed_at")::float8',
+    "sqlite": '(julianday("learning_reviewhistory"."reviewed_at") - 2440587.5) * 86400.0',
+}
+
+
+def review_log(*, user_id: int) -> ReviewLog:
+    """Every review of the user, oldest first (ties by id), as columns."""
+    vendor = connections[router.db_for_read(ReviewHistory)].vendor
+    rows = list(
         ReviewHistory.objects.filter(user_id=user_id)
         .order_by("reviewed_at", "id")
-        .values_list("content_id", "reviewed_at", "result", "time_spent_seconds")
+        .annotate(epoch=RawSQL(_EPOCH_SQL[vendor], ()))  # noqa: S611 - constant SQL, no input
+        .values_list("content_id", "epoch", "result", "time_spent_seconds")
     )
+    if not rows:
+        return ReviewLog([], np.zeros(0), [], [])
+    content_ids, epochs, results, seconds = zip(*rows, strict=True)
+    return ReviewLog(list(content_ids), np.array(epochs, dtype=np.float64), list(results), list(seconds))
 
 
 def review_count(*, user_id: int) -> int:

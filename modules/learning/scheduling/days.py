@@ -12,10 +12,14 @@ whether that day is 23, 24 or 25 hours long.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import numpy as np
+
 DEFAULT_DAY_START_HOUR = 4
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+_PROBE_SECONDS = 6 * 3600  # zones change offset at most once in six hours (in practice twice a year)
 
 
 class InvalidTimezone(ValueError):
@@ -58,6 +62,46 @@ class LearnerDays:
         local = at.astimezone(self.zone)
         # on the naive local wall clock, so the boundary is at day_start_hour local on DST days too
         return (local.replace(tzinfo=None) - timedelta(hours=self.day_start_hour)).date().toordinal()
+
+    def days_of_epochs(self, epochs: np.ndarray) -> np.ndarray:
+        """``day`` for many moments at once, given as POSIX seconds: the same numbers, vectorised.
+
+        The zone's offset is looked up once per six hours of the range covered and at each change
+        found (located to the second by bisection), not once per moment.
+        """
+        seconds = np.asarray(epochs, dtype=np.float64)
+        if not len(seconds):
+            return np.zeros(0, dtype=np.int64)
+        changes, offsets = self._offset_changes(float(seconds.min()), float(seconds.max()))
+        offset = np.asarray(offsets, dtype=np.float64)[np.searchsorted(changes, seconds, side="right")]
+        local = seconds + offset - self.day_start_hour * 3600
+        return np.floor(local / 86_400).astype(np.int64) + _EPOCH_ORDINAL
+
+    def _offset(self, second: int) -> int:
+        moment = datetime.fromtimestamp(second, tz=UTC).astimezone(self.zone)
+        return int(moment.utcoffset().total_seconds())  # type: ignore[union-attr]
+
+    def _offset_changes(self, first: float, last: float) -> tuple[list[int], list[int]]:
+        """(the seconds at which the offset changes within [first, last], the offsets between)."""
+        start, stop = int(np.floor(first)), int(np.ceil(last))
+        probes = [*range(start, stop, _PROBE_SECONDS), stop]
+        changes: list[int] = []
+        offsets = [self._offset(start)]
+        previous = start
+        for probe in probes[1:]:
+            current = self._offset(probe)
+            if current != offsets[-1]:
+                low, high = previous, probe  # offset(low) is the old one, offset(high) the new one
+                while high - low > 1:
+                    middle = (low + high) // 2
+                    if self._offset(middle) == offsets[-1]:
+                        low = middle
+                    else:
+                        high = middle
+                changes.append(high)
+                offsets.append(current)
+            previous = probe
+        return changes, offsets
 
     def elapsed_days(self, earlier: datetime, later: datetime) -> int:
         """Whole learner days from ``earlier`` to ``later``; 0 on the same day (never negative)."""

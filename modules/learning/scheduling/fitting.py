@@ -27,11 +27,9 @@ docs/scheduling.md: with fewer, a fit predicts the learner's next reviews worse 
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from itertools import pairwise
 
 import numpy as np
 
@@ -116,27 +114,47 @@ def prepare(
     """
     if not len(card_ids) == len(reviewed_at) == len(ratings):
         raise ValueError("card_ids, reviewed_at and ratings must have the same length")
-    by_card: dict[Hashable, list[tuple[float, int, int, int]]] = defaultdict(list)
-    for position, (card, at, rating) in enumerate(zip(card_ids, reviewed_at, ratings, strict=True)):
-        if rating not in (1, 2, 3, 4):
-            raise ValueError(f"ratings are 1..4, got {rating!r}")
-        by_card[card].append((at.timestamp(), position, days.day(at), int(rating)))
-    cards = list(by_card)
-    elapsed: list[list[float]] = []
-    rating_rows: list[list[int]] = []
-    times: list[list[float]] = []
-    for card in cards:
-        reviews = sorted(by_card[card])
-        day_numbers = [review[2] for review in reviews]
-        elapsed.append([0.0] + [max(0.0, float(b - a)) for a, b in pairwise(day_numbers)])
-        rating_rows.append([review[3] for review in reviews])
-        times.append([review[0] for review in reviews])
-    histories = CardHistories.from_sequences(elapsed, rating_rows)
+    for at in reviewed_at:
+        if at.tzinfo is None or at.utcoffset() is None:
+            raise ValueError("review times must be timezone-aware")
+    epochs = np.fromiter((at.timestamp() for at in reviewed_at), dtype=np.float64, count=len(reviewed_at))
+    return prepare_epochs(card_ids, epochs, ratings, days=days)
+
+
+def prepare_epochs(
+    card_ids: Sequence[Hashable],
+    epochs: np.ndarray,
+    ratings: Sequence[int] | np.ndarray,
+    *,
+    days: LearnerDays,
+) -> ReviewTable:
+    """``prepare`` with review times as POSIX seconds (what a database hands over fastest)."""
+    epochs = np.asarray(epochs, dtype=np.float64)
+    rating_values = np.asarray(ratings, dtype=np.int64)
+    if not len(card_ids) == len(epochs) == len(rating_values):
+        raise ValueError("card_ids, reviewed_at and ratings must have the same length")
+    bad = ~np.isin(rating_values, (1, 2, 3, 4))
+    if bad.any():
+        raise ValueError(f"ratings are 1..4, got {ratings[int(np.argmax(bad))]!r}")
+    if not np.isfinite(epochs).all():
+        raise ValueError("review times must be finite")
+    index: dict[Hashable, int] = {}
+    codes = np.fromiter((index.setdefault(card, len(index)) for card in card_ids), np.int64, len(card_ids))
+    cards = list(index)
+    # by card (in order of first appearance), then time, then input order
+    order = np.lexsort((np.arange(len(codes)), epochs, codes))
+    codes, epochs, rating_values = codes[order], epochs[order], rating_values[order]
+    day_numbers = days.days_of_epochs(epochs)
+    first_of_card = np.ones(len(codes), dtype=bool)
+    first_of_card[1:] = codes[1:] != codes[:-1]
+    elapsed = np.zeros(len(codes))
+    elapsed[1:] = np.maximum(day_numbers[1:] - day_numbers[:-1], 0)
+    elapsed[first_of_card] = 0.0
+    histories = CardHistories.from_flat(codes, elapsed, rating_values, card_count=len(cards))
     shape = histories.elapsed.shape
     present = np.arange(shape[1])[None, :] < histories.lengths[:, None]
     reviewed = np.full(shape, np.inf)
-    for row, card in enumerate(histories.order):
-        reviewed[row, : histories.lengths[row]] = times[card]
+    reviewed[histories.flat_rows, histories.flat_steps] = epochs
     recalled = (histories.ratings > 1).astype(np.float64)
     later = present & (np.arange(shape[1]) > 0)[None, :]  # not a card's first review
     lapse_now = later & (histories.ratings == 1) & (histories.elapsed >= 1)
@@ -152,7 +170,7 @@ def prepare(
         reviewed_at=reviewed,
         lapses=lapses,
         day_number=day_number,
-        card_ids=tuple(cards[card] for card in histories.order),
+        card_ids=tuple(cards[int(card)] for card in histories.order),
     )
 
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from fsrs.scheduler import DEFAULT_PARAMETERS, LOWER_BOUNDS_PARAMETERS, UPPER_BOUNDS_PARAMETERS
@@ -159,6 +159,35 @@ class CardHistories:
     lengths: np.ndarray  # (cards,) int64, descending
     active: tuple[int, ...]
     order: np.ndarray  # (cards,) int64
+    # for histories built by ``from_flat``: each flat review's (row, step), in the flat order
+    flat_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    flat_steps: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+
+    @classmethod
+    def from_flat(
+        cls, cards: np.ndarray, elapsed: np.ndarray, ratings: np.ndarray, *, card_count: int
+    ) -> CardHistories:
+        """Histories from flat reviews sorted by card (codes ``0..card_count - 1``, every code
+        present) then time: the same matrices as ``from_sequences`` on the cards in code order."""
+        cards = np.asarray(cards, dtype=np.int64)
+        lengths = np.bincount(cards, minlength=card_count).astype(np.int64)
+        starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+        steps_of = np.arange(len(cards)) - starts[cards]
+        order = np.argsort(-lengths, kind="stable")
+        row_of = np.empty(card_count, dtype=np.int64)
+        row_of[order] = np.arange(card_count)
+        steps = int(lengths.max()) if card_count else 0
+        elapsed_matrix = np.zeros((card_count, steps))
+        rating_matrix = np.zeros((card_count, steps), dtype=np.int64)
+        rows = row_of[cards]
+        elapsed_matrix[rows, steps_of] = elapsed
+        rating_matrix[rows, steps_of] = ratings
+        sorted_lengths = lengths[order]
+        ascending = sorted_lengths[::-1]
+        active = tuple(
+            int(count) for count in card_count - np.searchsorted(ascending, np.arange(steps), side="right")
+        )
+        return cls(elapsed_matrix, rating_matrix, sorted_lengths, active, order, rows, steps_of)
 
     @classmethod
     def from_sequences(

@@ -14,7 +14,6 @@ from modules.learning.scheduling import (
     DEFAULT_FSRS_PARAMETERS,
     MIN_TRAINING_REVIEWS,
     LearnerDays,
-    ReviewEvent,
     ReviewResult,
 )
 from modules.learning.scheduling.calibrated_ladder import (
@@ -24,11 +23,12 @@ from modules.learning.scheduling.calibrated_ladder import (
     ladder_stages,
 )
 from modules.learning.scheduling.fitting import (
+    RATING_OF_RESULT,
     ReviewTable,
     fit_table,
     mean_log_loss,
+    prepare_epochs,
     recency_weights,
-    table_from_events,
 )
 from modules.learning.services.memory import ladder_key_of
 
@@ -36,7 +36,7 @@ HOLDOUT_SHARE = 0.2  # the most recent fifth of the targets scores the candidate
 MIN_HOLDOUT_REVIEWS = 20  # fewer held-back targets cannot tell two models apart: nothing is applied
 _EPS = 1e-7
 _LADDER_STRENGTH_PER_DAY = 1.0 / -math.log(0.9)
-_RESULTS = {result.value: result for result in ReviewResult}
+_RATINGS = {result.value: RATING_OF_RESULT[result] for result in ReviewResult}
 
 
 @dataclass(frozen=True)
@@ -88,8 +88,9 @@ def fit_models(
     *, user_id: int, intervals: tuple[int, ...], days: LearnerDays, current: LearnerMemoryModel | None
 ) -> Outcome:
     log = selectors.review_log(user_id=user_id)
-    events = [ReviewEvent(content_id, at, _RESULTS[result]) for content_id, at, result, _ in log]
-    table = table_from_events(events, days=days)
+    table = prepare_epochs(
+        log.content_ids, log.epochs, [_RATINGS[result] for result in log.results], days=days
+    )
     train, holdout = holdout_split(table)
     current_weights = (
         tuple(current.fsrs_weights)
@@ -102,7 +103,7 @@ def fit_models(
             stabilities=tuple(current.ladder_stabilities), decay=current.ladder_decay or DEFAULT_DECAY
         )
     return Outcome(
-        review_count=len(events),
+        review_count=len(log),
         holdout_count=int(holdout.sum()),
         fsrs=_fit_fsrs(table, train=train, holdout=holdout, current=current_weights),
         ladder=_fit_ladder(table, train=train, holdout=holdout, intervals=intervals, current=current_ladder),

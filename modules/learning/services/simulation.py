@@ -17,7 +17,7 @@ the tier ladder. Everything is synchronous: 10,000 cards over 365 days take abou
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import numpy as np
 from django.utils import timezone
@@ -27,8 +27,8 @@ from modules.common.time import local_date
 from modules.identity.services import User
 from modules.learning import selectors
 from modules.learning.models import LearnerMemoryModel
-from modules.learning.scheduling import DEFAULT_FSRS_PARAMETERS, ReviewEvent, ReviewResult
-from modules.learning.scheduling.fitting import table_from_events
+from modules.learning.scheduling import DEFAULT_FSRS_PARAMETERS, ReviewResult
+from modules.learning.scheduling.fitting import RATING_OF_RESULT, prepare_epochs
 from modules.learning.scheduling.fsrs6 import final_states, initial_state
 from modules.learning.scheduling.simulator import (
     MAX_RETENTION,
@@ -48,7 +48,7 @@ MAX_NEW_CARDS_PER_DAY = 500
 MAX_CARD_DAYS = 15_000_000
 NEW_CARDS_WINDOW_DAYS = 30
 COARSE_CANDIDATES: tuple[float, ...] = tuple(round(0.70 + 0.03 * step, 2) for step in range(10))
-_RESULTS = {result.value: result for result in ReviewResult}
+_RATINGS = {result.value: RATING_OF_RESULT[result] for result in ReviewResult}
 
 
 @dataclass(frozen=True)
@@ -143,10 +143,10 @@ def simulate_retention(
             f"Too large to simulate at once: {len(cards)} cards and {new_cards_per_day} new a day over "
             f"{days} days; simulate fewer days or fewer new cards per day.",
         )
-    recalled = [result != ReviewResult.FORGOT.value for _, _, result, _ in log]
-    timed = [(seconds * 1000.0, ok) for (_, _, _, seconds), ok in zip(log, recalled, strict=True) if seconds]
+    recalled = [result != ReviewResult.FORGOT.value for result in log.results]
+    timed = [(seconds * 1000.0, ok) for seconds, ok in zip(log.seconds, recalled, strict=True) if seconds]
     seconds_ok, seconds_failed = answer_seconds([ms for ms, _ in timed], [ok for _, ok in timed])
-    partial = sum(1 for _, _, result, _ in log if result == ReviewResult.PARTIAL.value)
+    partial = log.results.count(ReviewResult.PARTIAL.value)
     partial_share = partial / max(sum(recalled), 1)
     firsts = _first_answers(log)
     first_forgot_share = (
@@ -214,10 +214,10 @@ def _cost(result: SimulationResult) -> tuple[float, float]:
     return (result.reviews_per_remembered_card, -result.remembered)
 
 
-def _first_answers(log: list[tuple[int, datetime, str, int | None]]) -> list[str]:
+def _first_answers(log: selectors.ReviewLog) -> list[str]:
     seen: set[int] = set()
     firsts = []
-    for content_id, _, result, _ in log:  # oldest first
+    for content_id, result in zip(log.content_ids, log.results, strict=True):  # oldest first
         if content_id not in seen:
             seen.add(content_id)
             firsts.append(result)
@@ -226,22 +226,22 @@ def _first_answers(log: list[tuple[int, datetime, str, int | None]]) -> list[str
 
 def _learner_cards(
     *, user: User, weights: tuple[float, ...], now: datetime
-) -> tuple[SimulationCards, list[tuple[int, datetime, str, int | None]]]:
+) -> tuple[SimulationCards, selectors.ReviewLog]:
     """The learner's scheduled contents as simulator cards (and their review log, oldest first)."""
     days = learner_days(user.timezone)
     today = days.day(now)
     log = selectors.review_log(user_id=user.pk)
     starts = selectors.content_starts(user_id=user.pk)
     memory: dict[int, tuple[float, float, int]] = {}  # content id -> stability, difficulty, last day
-    if log:
-        table = table_from_events(
-            [ReviewEvent(content_id, at, _RESULTS[result]) for content_id, at, result, _ in log], days=days
+    if len(log):
+        table = prepare_epochs(
+            log.content_ids, log.epochs, [_RATINGS[result] for result in log.results], days=days
         )
         stability, difficulty = final_states(weights, table.histories)
         last_seen = table.reviewed_at[np.arange(len(table.card_ids)), table.histories.lengths - 1]
+        last_days = days.days_of_epochs(last_seen).tolist()
         for row, content_id in enumerate(table.card_ids):
-            last_day = days.day(datetime.fromtimestamp(float(last_seen[row]), tz=UTC))
-            memory[content_id] = (float(stability[row]), float(difficulty[row]), last_day)  # type: ignore[index]
+            memory[content_id] = (float(stability[row]), float(difficulty[row]), last_days[row])  # type: ignore[index]
     first_stability, first_difficulty = initial_state(weights, 3)
     columns: list[tuple[float, float, float, int]] = []
     for content_id, created_at, stage in starts:

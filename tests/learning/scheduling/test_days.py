@@ -196,3 +196,31 @@ def test_scheduler_accepts_fitted_parameters() -> None:
     )
     with pytest.raises(ValueError, match="outside"):
         FsrsScheduler(parameters=tuple([*DEFAULT_WEIGHTS[:20], 5.0]))  # decay beyond its bound
+
+
+@pytest.mark.parametrize(
+    "zone",
+    ["UTC", "Europe/Paris", "America/Los_Angeles", "Asia/Kolkata", "Australia/Lord_Howe", "America/St_Johns"],
+)
+@pytest.mark.parametrize("hour", [0, 4, 23])
+def test_day_numbers_of_many_moments_equal_one_by_one(zone: str, hour: int) -> None:
+    # Vectorised (one offset lookup per six hours and per change) vs per moment, over three years
+    # of random moments plus moments ten minutes apart around each DST change (Lord Howe moves by 30
+    # minutes; St John's is UTC-3:30).
+    import numpy as np
+
+    days = LearnerDays(zone, hour)
+    rng = np.random.default_rng(7)
+    start = datetime(2022, 1, 1, tzinfo=UTC).timestamp()
+    moments = list(start + rng.random(3000) * 3 * 365 * 86_400)
+    local = ZoneInfo(zone)
+    previous = None
+    for hour_step in range(0, 3 * 365 * 24):
+        offset = datetime.fromtimestamp(start + hour_step * 3600, tz=UTC).astimezone(local).utcoffset()
+        if previous is not None and offset != previous:
+            around = start + hour_step * 3600
+            moments += [around + delta for delta in range(-7200, 7200, 599)]
+        previous = offset
+    epochs = np.array(moments)
+    expected = [days.day(datetime.fromtimestamp(second, tz=UTC)) for second in moments]
+    assert days.days_of_epochs(epochs).tolist() == expected
