@@ -263,6 +263,62 @@ class ContentTotal(models.Model):
         return f"user {self.user_id}: {self.contents} contents"
 
 
+class CategoryTotal(models.Model):
+    """How many of a user's contents are in one category, kept by PostgreSQL triggers on the contents
+    (a creation, a deletion, a change of category or owner) and removed with the category (migration
+    0007): the category list and the dashboard read these instead of counting every content.
+
+    No foreign keys: the triggers remove the row with its category (and so with its user)."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        db_index=False,  # the unique constraint's index serves
+        related_name="+",
+    )
+    category_id = models.PositiveBigIntegerField()
+    contents = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["category_id", "user"], name="learning_categorytotal_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"user {self.user_id}, category {self.category_id}: {self.contents} contents"
+
+
+class ReviewDayTally(models.Model):
+    """``ReviewTally`` summed over the elapsed-time buckets: one user's results of one local day and
+    category (0: none). Kept from the tallies by a PostgreSQL statement trigger (migration 0007), in
+    the transaction of every tally write, so the dashboard's 30-day window reads at most one row per
+    day and category, however many reviews a day holds. Rows whose counts all fall to zero go.
+
+    No foreign key: the rows follow the tallies (deleted with them, with the user)."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        db_index=False,  # the unique constraint's index serves
+        related_name="+",
+    )
+    day = models.DateField()
+    category_id = models.PositiveBigIntegerField(default=0)
+    remembered = models.IntegerField(default=0)
+    partial = models.IntegerField(default=0)
+    forgot = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "day", "category_id"], name="learning_daytally_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"user {self.user_id} on {self.day}, category {self.category_id}"
+
+
 class IdempotencyRecord(models.Model):
     """The first answer to a request made with an ``Idempotency-Key`` (kept at least 24 hours)."""
 

@@ -33,6 +33,7 @@ from modules.common.compiled import fetch_rows
 from modules.common.time import zone
 from modules.learning.models import (
     Category,
+    CategoryTotal,
     Content,
     ContentTotal,
     FitStatus,
@@ -176,7 +177,8 @@ class ContentPage(Generic[T]):
 
 
 def content_totals_kept() -> bool:
-    """Whether the database keeps ``ContentTotal`` (its triggers are PostgreSQL's; migration 0006)."""
+    """Whether the database keeps ``ContentTotal``, ``CategoryTotal`` and ``ReviewDayTally`` (their
+    triggers are PostgreSQL's; migrations 0006 and 0007)."""
     return connections[router.db_for_read(ContentTotal)].vendor == "postgresql"
 
 
@@ -198,15 +200,23 @@ def _content_count(**filters: Any) -> QuerySet:
 
 
 def category_rows(*, user_id: int) -> QuerySet:
-    # Each category's count is an index-only count on (user, category, ...): a join to the contents
-    # read every content row of the user (5.7 vs 2.8 ms for 10,000 contents).
-    contents = (
-        Content.objects.filter(user_id=user_id, category_id=OuterRef("pk"))
-        .order_by()
-        .values("category_id")
-        .annotate(n=Count("id"))
-        .values("n")
-    )
+    # On PostgreSQL each category's count is its kept ``CategoryTotal`` (one index lookup per category,
+    # migration 0007): counting, even index-only on (user, category, ...), reads every content of the
+    # category (heavy bench learner: 4 categories of 2,000, 4.4 ms execution; kept: 0.1 ms). Elsewhere
+    # an index-only count (a join to the contents read every content row of the user: 5.7 vs 2.8 ms).
+    contents: QuerySet
+    if content_totals_kept():
+        contents = CategoryTotal.objects.filter(user_id=user_id, category_id=OuterRef("pk")).values(
+            "contents"
+        )
+    else:
+        contents = (
+            Content.objects.filter(user_id=user_id, category_id=OuterRef("pk"))
+            .order_by()
+            .values("category_id")
+            .annotate(n=Count("id"))
+            .values("n")
+        )
     return (
         Category.objects.filter(user_id=user_id)
         .annotate(content_count=Coalesce(Subquery(contents), 0))

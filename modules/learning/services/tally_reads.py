@@ -147,12 +147,18 @@ def elapsed_bucket_stats(
 
 def tally_window(*, user_id: int, tz_name: str, first_day: date, last_day: date) -> TallyWindow | None:
     """The user's results per local day and per category over [first_day, last_day]; None while the
-    tallies cannot answer in ``tz_name``. One query."""
-    with _reader().cursor() as cursor:
+    tallies cannot answer in ``tz_name``. One query.
+
+    On PostgreSQL it reads ``ReviewDayTally`` (the tallies summed over their buckets by a trigger,
+    migration 0007): at most one row per day and category, where the tallies have one per bucket too
+    (heavy bench learner, 30 days: 150 rows instead of 1,016, 1.06 -> 0.2 ms execution)."""
+    reader = _reader()
+    table = "learning_reviewdaytally" if reader.vendor == "postgresql" else "learning_reviewtally"
+    with reader.cursor() as cursor:
         cursor.execute(
             "SELECT h.zone, h.calibrated, h.reviewed, t.day, t.category_id, "  # noqa: S608 (no value in the text)
             f"SUM(t.remembered), SUM(t.partial), SUM(t.forgot) FROM {_HEADER} "
-            "LEFT JOIN learning_reviewtally t ON t.user_id = %s AND t.day >= %s AND t.day <= %s "
+            f"LEFT JOIN {table} t ON t.user_id = %s AND t.day >= %s AND t.day <= %s "
             "GROUP BY h.zone, h.calibrated, h.reviewed, t.day, t.category_id",
             [user_id, user_id, user_id, user_id, first_day, last_day],
         )
