@@ -116,6 +116,7 @@ class Shape:
     staff_only: bool
     writes: bool
     throttled: bool
+    does_io: bool = True  # False for a view marked ``@without_io``: no outage can reach it
 
 
 def shape_of(operation: Operation, details: dict[str, Any]) -> Shape:
@@ -128,6 +129,7 @@ def shape_of(operation: Operation, details: dict[str, Any]) -> Shape:
         staff_only=any(getattr(auth, "staff_only", False) for auth in operation.auth_callbacks),
         writes=bool(_WRITES & set(operation.methods)),
         throttled=bool(operation.throttle_objects),
+        does_io=not getattr(operation.view_func, "without_io", False),
     )
 
 
@@ -141,7 +143,7 @@ SHAPE_RULES: tuple[tuple[Callable[[Shape], bool], int, tuple[type[DomainError], 
     (lambda shape: shape.writes, 409, ()),  # a write that lost a race (IntegrityError)
     (lambda shape: shape.has_body or shape.has_query or shape.has_path, 422, ()),  # invalid input
     (lambda shape: shape.throttled, 429, ()),  # over the rate
-    (lambda shape: True, 503, ()),  # the database is unavailable
+    (lambda shape: shape.does_io, 503, ()),  # the database is unavailable
 )
 
 

@@ -188,7 +188,12 @@ def _content_total(*, user_id: int) -> QuerySet:
 
 def content_total(*, user_id: int) -> int:
     """The user's contents, as kept by the triggers: one primary-key read, whatever their number."""
-    rows = fetch_rows(_content_total, shape="learning.content_total", args={"user_id": user_id})
+    rows = fetch_rows(
+        _content_total,
+        shape="learning.content_total",
+        args={"user_id": user_id},
+        using=router.db_for_read(ContentTotal),  # the replica inside a lag-tolerant read
+    )
     return rows[0][0] if rows else 0
 
 

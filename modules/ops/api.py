@@ -16,7 +16,7 @@ from ninja import Query, Router, Status
 from ninja.pagination import paginate
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from modules.common.errors import Conflict, NotFound, raises
+from modules.common.errors import Conflict, NotFound, raises, without_io
 from modules.common.pagination import LimitOffsetPagination
 from modules.common.throttles import UserOrIPRateThrottle
 from modules.ops import prometheus, services
@@ -44,6 +44,7 @@ monitoring_health_throttle = UserOrIPRateThrottle(
 
 
 @health_router.get("/live/", response=LiveOut, summary="Liveness: the process answers (no I/O)")
+@without_io
 def live(request: HttpRequest) -> dict[str, str]:
     """200 while the process answers; touches neither the database nor the cache (for a liveness
     probe). Not throttled, no authentication."""

@@ -6871,17 +6871,6 @@ export interface operations {
                     "application/json": components["schemas"]["LiveOut"];
                 };
             };
-            /** @description Service Unavailable: `unavailable` */
-            503: {
-                headers: {
-                    /** @description Seconds to wait before trying again, when the server knows. */
-                    "Retry-After"?: number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
         };
     };
     modules_ops_api_ready: {

@@ -320,7 +320,10 @@ def exact_mean_recall(
     # compile it, PostgreSQL takes about 1 µs per card to run it; so it goes through the compiled-query
     # shortcut (modules/common/compiled.py), one shape per ladder.
     rows = fetch_rows(
-        parts, shape=("learning.mean_recall", intervals, len(at)), args={"user_id": user_id, **moments}
+        parts,
+        shape=("learning.mean_recall", intervals, len(at)),
+        args={"user_id": user_id, **moments},
+        using=router.db_for_read(ReviewSchedule),  # the replica inside a lag-tolerant read
     )
     cards = sum(row[0] for row in rows)
     if not cards:
