@@ -148,6 +148,6 @@ def raises(*errors: type[DomainError]) -> Callable[[ViewFunction], ViewFunction]
 
 def without_io(function: ViewFunction) -> ViewFunction:
     """Declares that a view touches neither the database nor the cache (a liveness probe), so no outage
-    can make it answer 503: the API's schema then does not declare one (config/openapi.py)."""
+    can make it answer "unavailable": the API's schema then does not declare that (config/openapi.py)."""
     function.without_io = True  # type: ignore[attr-defined]
     return function
