@@ -15,6 +15,8 @@
 #   BENCH_ROUNDS (2), BENCH_REQUESTS (40 per route and learner in (a)), BENCH_DURATION (20s),
 #   BENCH_CONNECTIONS (16), BENCH_THREADS (2), BENCH_PORT (8766)
 #   BENCH_RUN               results directory (default bench/results/<UTC timestamp>-shapes)
+#   BENCH_SHAPES_PARTS      which shapes to measure (default abc; e.g. bc skips heavy vs light)
+#   BENCH_DB_OPTIONS        query options of the server's database URL (e.g. server_side_binding=false)
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -25,6 +27,7 @@ GUNICORN="$ROOT/.venv/bin/gunicorn"
 BENCH_PG_URL=${BENCH_PG_URL:-postgres://postgres@127.0.0.1:5432}
 BENCH_SHAPES_DB=${BENCH_SHAPES_DB:-resee_bench_shapes}
 ROUNDS=${BENCH_ROUNDS:-2}
+PARTS=${BENCH_SHAPES_PARTS:-abc}
 REQUESTS=${BENCH_REQUESTS:-40}
 DURATION=${BENCH_DURATION:-20s}
 CONNECTIONS=${BENCH_CONNECTIONS:-16}
@@ -75,6 +78,7 @@ stop_server() {
 trap stop_server EXIT
 
 start_server() {  # $1: LEARNING_READ_CACHE_SECONDS
+  DATABASE_URL="$DATABASE_URL${BENCH_DB_OPTIONS:+?$BENCH_DB_OPTIONS}" \
   LEARNING_READ_CACHE_SECONDS="$1" "$GUNICORN" config.wsgi:application --bind "127.0.0.1:$PORT" \
     --workers 2 --worker-class sync --timeout 60 --access-logfile /dev/null \
     --error-logfile "$RUN/gunicorn.log" &
@@ -116,26 +120,36 @@ paired() {  # $1: health result name, $2: scenario result name, $3: path, then w
 }
 
 for round in $(seq 1 "$ROUNDS"); do
-  echo "== round $round: (a) heavy vs light, read cache off"
-  start_server 0
-  "$PY" bench/shapes.py heavy-light "$BASE" "$RUN/heavy-light-$round.json" --requests "$REQUESTS"
-  stop_server
+  if [[ $PARTS == *a* ]]; then
+    echo "== round $round: (a) heavy vs light, read cache off"
+    start_server 0
+    "$PY" bench/shapes.py heavy-light "$BASE" "$RUN/heavy-light-$round.json" --requests "$REQUESTS"
+    stop_server
+  fi
 
-  echo "== round $round: (b) the review loop"
-  "$PY" bench/shapes.py reset-loop > /dev/null
-  "$PY" bench/shapes.py loop-file "$RUN/loop-learners.txt"
-  start_server 30
-  # Each round starts from freshly seeded learners (400 due each); every slice starts again at each
-  # learner's first due card, so later slices also review cards ahead of time (the same writes).
-  export BENCH_LOOP_FILE="$RUN/loop-learners.txt"
-  paired "loop-health-$round" "loop-$round" /api/review/today/ -s bench/loop.lua
+  if [[ $PARTS == *b* ]]; then
+    "$PY" bench/shapes.py reset-loop > /dev/null
+    "$PY" bench/shapes.py loop-file "$RUN/loop-learners.txt"
+  fi
+  if [[ $PARTS == *b* || $PARTS == *c* ]]; then
+    start_server 30
+  fi
+  if [[ $PARTS == *b* ]]; then
+    echo "== round $round: (b) the review loop"
+    # Each round starts from freshly seeded learners (400 due each); every slice starts again at each
+    # learner's first due card, so later slices also review cards ahead of time (the same writes).
+    export BENCH_LOOP_FILE="$RUN/loop-learners.txt"
+    paired "loop-health-$round" "loop-$round" /api/review/today/ -s bench/loop.lua
+  fi
 
-  echo "== round $round: (c) repeated reads of one page"
-  TOKEN=$("$PY" bench/shapes.py token "repeat@shapes.bench.resee.local")
-  paired "repeat-health-$round" "repeat-content-$round" "/api/content/?limit=20" \
-    -H "Authorization: Bearer $TOKEN" -s bench/report.lua
-  paired "repeat-health-q-$round" "repeat-queue-$round" /api/review/today/ \
-    -H "Authorization: Bearer $TOKEN" -s bench/report.lua
+  if [[ $PARTS == *c* ]]; then
+    echo "== round $round: (c) repeated reads of one page"
+    TOKEN=$("$PY" bench/shapes.py token "repeat@shapes.bench.resee.local")
+    paired "repeat-health-$round" "repeat-content-$round" "/api/content/?limit=20" \
+      -H "Authorization: Bearer $TOKEN" -s bench/report.lua
+    paired "repeat-health-q-$round" "repeat-queue-$round" /api/review/today/ \
+      -H "Authorization: Bearer $TOKEN" -s bench/report.lua
+  fi
   stop_server
 done
 rm -f "$RUN/loop-learners.txt"

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from django.core.cache.backends.base import DEFAULT_TIMEOUT
-from django.core.cache.backends.redis import RedisCache
+from django.core.cache.backends.redis import RedisCache, RedisCacheClient
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -77,6 +77,24 @@ def _breaker_for(location: str) -> _Breaker:
         return _breakers.setdefault(location, _Breaker())
 
 
+class _ReusedClient(RedisCacheClient):
+    """Django's client, keeping one ``redis.Redis`` per connection pool instead of building a new one
+    for every command (each build copies redis-py's ~170 response callbacks: about 0.1 ms a call).
+    A ``redis.Redis`` over a pool is safe to share between threads: every command borrows a connection
+    from the pool, and the pool itself starts afresh in a forked child."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._clients: dict[int, Any] = {}
+
+    def get_client(self, key: Any = None, *, write: bool = False) -> Any:
+        pool = self._get_connection_pool(write)
+        client = self._clients.get(id(pool))
+        if client is None:
+            client = self._clients.setdefault(id(pool), self._client(connection_pool=pool))
+        return client
+
+
 class ResilientRedisCache(RedisCache):
     RETRY_SECONDS = 5.0
 
@@ -84,6 +102,7 @@ class ResilientRedisCache(RedisCache):
         options = dict(params.get("OPTIONS", {}))
         self.retry_seconds = float(options.pop("retry_seconds", self.RETRY_SECONDS))
         super().__init__(server, {**params, "OPTIONS": options})
+        self._class = _ReusedClient
         self._location = ",".join(self._servers)
         self._breaker = _breaker_for(self._location)
 

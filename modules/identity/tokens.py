@@ -16,9 +16,14 @@ ninja-jwt signs and verifies the tokens (HS256 pinned in settings.NINJA_JWT) and
 from __future__ import annotations
 
 import hashlib
+import threading
+import time
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
+from django.core.signals import setting_changed
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -75,13 +80,48 @@ def active_user_for_claims(claims: Any) -> User:
     return user
 
 
-def user_for_access_token(raw: str) -> User:
-    """The user of a valid access token (signature, ``alg``, expiry, type, version). One query."""
+# Verified access tokens of this process: the raw token -> (its claims, its expiry as a timestamp).
+# A client sends the same token with every request for up to its lifetime, and verifying it again
+# (base64, JSON, HMAC, the claim checks) is a fifth of an authenticated request's Python. Only what
+# does not change for a given string is remembered: that it is a correctly signed access token and
+# what it claims. The expiry is checked on every use (an entry is used only strictly before ``exp``,
+# never within the leeway: that case goes through the full verification again), and the user, its
+# ``is_active`` and ``token_version`` are read on every request as before, so revocation is not
+# delayed. Bounded; emptied when the JWT settings change (tests).
+_VERIFIED_MAX = 4096
+_verified: dict[str, tuple[Mapping[str, Any], float]] = {}
+_verified_lock = threading.Lock()
+
+
+def _forget_verified(**_: Any) -> None:
+    with _verified_lock:
+        _verified.clear()
+
+
+setting_changed.connect(_forget_verified)
+
+
+def _access_claims(raw: str) -> Mapping[str, Any]:
+    found = _verified.get(raw)
+    if found is not None and time.time() < found[1]:
+        return found[0]
     try:
         validated = AccessToken(raw)
     except (TokenError, OverflowError, ValueError) as exc:  # a signed but absurd claim (exp 1e30) too
         raise TokenInvalid() from exc
-    return active_user_for_claims(validated)
+    claims = MappingProxyType(dict(validated.payload))
+    expiry = claims.get("exp")
+    if isinstance(expiry, int | float) and not isinstance(expiry, bool):
+        with _verified_lock:
+            if len(_verified) >= _VERIFIED_MAX:
+                _verified.clear()
+            _verified[raw] = (claims, float(expiry))
+    return claims
+
+
+def user_for_access_token(raw: str) -> User:
+    """The user of a valid access token (signature, ``alg``, expiry, type, version). One query."""
+    return active_user_for_claims(_access_claims(raw))
 
 
 class _RefreshToken(RefreshToken):

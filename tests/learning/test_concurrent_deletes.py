@@ -18,9 +18,11 @@ import pytest
 from django.db import connection, transaction
 from django.test import Client
 
+from modules.common.errors import NotFound
 from modules.identity.testing import auth_headers, make_user
 from modules.learning import services
 from modules.learning.models import Content, ReviewHistory, ReviewSchedule
+from modules.learning.scheduling import ReviewResult
 from modules.learning.services import reviews
 from modules.learning.testing import make_category, make_due_content, record_review
 from tests.concurrency import run_together as run_threads
@@ -105,7 +107,41 @@ def test_deleting_content_while_it_is_reviewed_is_204_and_200_or_404() -> None:
 
 
 def test_a_review_recorded_while_its_content_is_deleted_goes_with_the_content(monkeypatch) -> None:
-    # Pause the real completion after it locked the card: the delete starts during the pause.
+    # Pause the real completion after it read the card (unlocked, services/reviews.py): the delete
+    # starts during the pause. The review's one write then either comes first (the cascade takes its
+    # history row) or, once the delete has locked or removed the card, writes nothing and the review
+    # under the lock finds no card: 404. Never a history row without its content, never a 500.
+    user = make_user()
+    content = make_due_content(user=user)
+    read = threading.Event()
+    choose_scheduler = reviews.scheduler_for_user
+
+    def slow_scheduler(user: Any, **options: Any) -> Any:
+        read.set()
+        time.sleep(0.5)
+        return choose_scheduler(user, **options)
+
+    monkeypatch.setattr(reviews, "scheduler_for_user", slow_scheduler)
+
+    def work(index: int) -> Any:
+        if index == 0:
+            try:
+                return services.complete_review(user=user, content_id=content.pk, result="remembered").stage
+            except NotFound:
+                return "not found"
+        read.wait(timeout=10)
+        services.delete_content(user=user, content_id=content.pk)
+        return "deleted"
+
+    outcome = race(work, 2)
+    assert outcome in ([1, "deleted"], ["not found", "deleted"])
+    assert not ReviewHistory.objects.filter(content_id=content.pk).exists()
+    assert not ReviewSchedule.objects.filter(content_id=content.pk).exists()
+
+
+def test_a_review_holding_the_card_lock_finishes_before_the_delete(monkeypatch) -> None:
+    # The review under the lock (services.reviews.record_review, the path of a card that changed
+    # since it was read): the delete waits for it, then takes its history row along.
     user = make_user()
     content = make_due_content(user=user)
     locked = threading.Event()
@@ -120,7 +156,14 @@ def test_a_review_recorded_while_its_content_is_deleted_goes_with_the_content(mo
 
     def work(index: int) -> Any:
         if index == 0:
-            return services.complete_review(user=user, content_id=content.pk, result="remembered").stage
+            with transaction.atomic():
+                return reviews.record_review(
+                    user=user,
+                    content_id=content.pk,
+                    result=ReviewResult.REMEMBERED,
+                    at=None,
+                    time_spent_seconds=None,
+                ).stage
         locked.wait(timeout=10)
         services.delete_content(user=user, content_id=content.pk)
         return "deleted"

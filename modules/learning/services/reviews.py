@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -13,11 +14,12 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Model
 from django.utils import timezone
 
+from modules.common import db
 from modules.common.errors import Conflict, NotFound, ValidationFailed
 from modules.common.time import local_date, local_day_bounds, zone
 from modules.identity.services import User
 from modules.learning import readcache, selectors
-from modules.learning.models import IdempotencyRecord, ReviewHistory, ReviewSchedule
+from modules.learning.models import Content, IdempotencyRecord, ReviewHistory, ReviewSchedule
 from modules.learning.scheduling import CardState, FsrsScheduler, LadderScheduler, ReviewResult, SchedulerKind
 from modules.learning.services import tallies
 from modules.learning.services.memory import RecallCurves, learner_days
@@ -148,6 +150,17 @@ def complete_review(
     # a key already used makes that insert fail, which rolls the review back; only then is the first
     # answer read (or, when this request cannot be recorded at all, before its error is raised).
     try:
+        outcome = _record_unlocked(
+            user=user,
+            content_id=content_id,
+            result=result,
+            at=at,
+            time_spent_seconds=time_spent_seconds,
+            idempotency=key,
+        )
+        if outcome is not None:
+            return outcome
+        # another write changed the card since it was read: take its lock and review it from there
         with transaction.atomic():
             return record_review(
                 user=user,
@@ -193,6 +206,40 @@ class StoredKey:
     created_at: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class _ReviewState:
+    """A card's schedule as a review starts from it (``selectors.REVIEW_STATE_COLUMNS``)."""
+
+    id: int
+    user_id: int
+    stage: int
+    next_review_date: datetime
+    last_reviewed_at: datetime | None
+    review_count: int
+    scheduler: str
+    stability: float | None
+    difficulty: float | None
+    fsrs_state: int | None
+    fsrs_step: int | None
+    content_created_at: datetime
+    category_id: int | None
+    memory_weights: Any
+    memory_curve: Any
+
+    # the columns whose values the review's UPDATE requires unchanged (the rest are derived or fixed)
+    GUARDED = (
+        "stage",
+        "next_review_date",
+        "last_reviewed_at",
+        "review_count",
+        "scheduler",
+        "stability",
+        "difficulty",
+        "fsrs_state",
+        "fsrs_step",
+    )
+
+
 def record_review(
     *,
     user: User,
@@ -219,23 +266,106 @@ def record_review(
     )
     if schedule is None:
         raise NotFound("Content not found.")
-    # Without a client time, the review happens now: read after the lock, so reviews of one card
-    # are in the order they were recorded.
-    at = at or timezone.now()
-    card = CardState(
-        introduced_at=schedule.content.created_at,
+    state = _ReviewState(
+        id=schedule.pk,
+        user_id=schedule.user_id,
         stage=schedule.stage,
+        next_review_date=schedule.next_review_date,
         last_reviewed_at=schedule.last_reviewed_at,
         review_count=schedule.review_count,
-        scheduler=SchedulerKind(schedule.scheduler),
+        scheduler=schedule.scheduler,
         stability=schedule.stability,
         difficulty=schedule.difficulty,
         fsrs_state=schedule.fsrs_state,
         fsrs_step=schedule.fsrs_step,
+        content_created_at=schedule.content.created_at,
+        category_id=schedule.content.category_id,
+        memory_weights=schedule.memory_weights,
+        memory_curve=schedule.memory_curve,
+    )
+    # Without a client time, the review happens now: read after the lock, so reviews of one card
+    # are in the order they were recorded.
+    outcome, write = _planned(
+        user=user,
+        state=state,
+        content_id=content_id,
+        result=result,
+        at=at or timezone.now(),
+        time_spent_seconds=time_spent_seconds,
+        idempotency=idempotency,
+    )
+    _write_review(user=user, **write)
+    return outcome
+
+
+def _record_unlocked(
+    *,
+    user: User,
+    content_id: int,
+    result: ReviewResult,
+    at: datetime | None,
+    time_spent_seconds: int | None,
+    idempotency: StoredKey | None,
+) -> ReviewOutcome | None:
+    """``record_review`` without a transaction around it, on PostgreSQL: the schedule is read without
+    a lock and the whole write (schedule, history, tallies, key) is one statement whose UPDATE applies
+    only if the card still has the state the review was computed from; the other writes of the
+    statement depend on that UPDATE's row. Two round trips instead of four (BEGIN, the locked read,
+    the write, COMMIT).
+
+    None when the card changed in between (a concurrent review of the same card, any other write to
+    its schedule or its category): nothing was written, and the caller reviews it under the lock.
+    Otherwise the same outcome, rows and errors as ``record_review``; the read comes before ``now``,
+    so a review without a client time is still later than the one it follows.
+    """
+    if connection.vendor != "postgresql":
+        return None
+    row = selectors.review_state(user_id=user.pk, content_id=content_id)
+    if row is None:
+        raise NotFound("Content not found.")
+    state = _ReviewState(*row)
+    outcome, write = _planned(
+        user=user,
+        state=state,
+        content_id=content_id,
+        result=result,
+        at=at or timezone.now(),
+        time_spent_seconds=time_spent_seconds,
+        idempotency=idempotency,
+    )
+    db.note_write()  # a raw statement: the router does not see it (read-your-writes on a replica)
+    # inside a caller's transaction, a refused key must roll back this statement only
+    with transaction.atomic() if connection.in_atomic_block else nullcontext():
+        applied = _write_review(user=user, guard=state, **write)
+    return outcome if applied else None
+
+
+def _planned(
+    *,
+    user: User,
+    state: _ReviewState,
+    content_id: int,
+    result: ReviewResult,
+    at: datetime,
+    time_spent_seconds: int | None,
+    idempotency: StoredKey | None,
+) -> tuple[ReviewOutcome, dict[str, Any]]:
+    """The review's outcome and the rows it writes (``_write_review``'s arguments), from the card's
+    state: the scheduler applied, nothing read or written."""
+    card = CardState(
+        introduced_at=state.content_created_at,
+        stage=state.stage,
+        last_reviewed_at=state.last_reviewed_at,
+        review_count=state.review_count,
+        scheduler=SchedulerKind(state.scheduler),
+        stability=state.stability,
+        difficulty=state.difficulty,
+        fsrs_state=state.fsrs_state,
+        fsrs_step=state.fsrs_step,
     )
     if at < card.anchor:
         raise _reviewed_at_error("reviewed_at is before this content's last review (or its creation).")
-    scheduler = scheduler_for_user(user, fsrs_weights=schedule.memory_weights)
+    scheduler = scheduler_for_user(user, fsrs_weights=state.memory_weights)
     if isinstance(scheduler, FsrsScheduler) and card.review_count and not scheduler.has_memory(card):
         # Switched to FSRS (or never had its memory): rebuild it from the card's own history.
         events = selectors.content_history_events(content_id=content_id)
@@ -243,19 +373,19 @@ def record_review(
     step = scheduler.review(card, result, at)
     retrievability_before = step.retrievability_before
     if isinstance(scheduler, LadderScheduler):
-        calibrated = RecallCurves.parse(schedule.memory_curve).calibrated_ladder(scheduler.intervals)
+        calibrated = RecallCurves.parse(state.memory_curve).calibrated_ladder(scheduler.intervals)
         if calibrated is not None:
             # the learner's calibrated prediction, at whole calendar days as it was fitted (and as
             # FSRS records its own): what the retention view compares with the outcome
             elapsed = learner_days(user.timezone).elapsed_days(card.anchor, at)
             retrievability_before = calibrated.recall(stage=card.stage, elapsed_days=elapsed)
-    early = schedule.next_review_date >= local_day_bounds(local_date(at, user.timezone), user.timezone)[1]
+    early = state.next_review_date >= local_day_bounds(local_date(at, user.timezone), user.timezone)[1]
     new = step.state
     elapsed_days = tallies.elapsed_days_between(at, card.anchor)
     outcome = ReviewOutcome(
         content_id=content_id,
         result=result,
-        previous_stage=schedule.stage,
+        previous_stage=state.stage,
         stage=new.stage,
         interval_days=step.interval_days,
         next_review_date=step.due_at,
@@ -263,14 +393,13 @@ def record_review(
         reviewed_at=at,
         early=early,
     )
-    _write_review(
-        user=user,
-        history=ReviewHistory(
-            user_id=schedule.user_id,
+    write = {
+        "history": ReviewHistory(
+            user_id=state.user_id,
             content_id=content_id,
             result=result.value,
             reviewed_at=at,
-            stage_before=schedule.stage,
+            stage_before=state.stage,
             stage_after=new.stage,
             interval_days=step.interval_days,
             time_spent_seconds=time_spent_seconds,
@@ -279,9 +408,9 @@ def record_review(
             scheduler=scheduler.kind.value,
             elapsed_days=elapsed_days,
         ),
-        category_id=schedule.content.category_id,
-        schedule_id=schedule.pk,
-        schedule_changes={
+        "category_id": state.category_id,
+        "schedule_id": state.id,
+        "schedule_changes": {
             "stage": new.stage,
             "next_review_date": step.due_at,
             "last_reviewed_at": at,
@@ -293,9 +422,9 @@ def record_review(
             "fsrs_state": new.fsrs_state,
             "fsrs_step": new.fsrs_step,
         },
-        key=(
+        "key": (
             IdempotencyRecord(
-                user_id=schedule.user_id,
+                user_id=state.user_id,
                 key=idempotency.key,
                 request_hash=idempotency.request_hash,
                 response=outcome.as_json(),
@@ -304,8 +433,8 @@ def record_review(
             if idempotency is not None
             else None
         ),
-    )
-    return outcome
+    }
+    return outcome, write
 
 
 def _write_review(
@@ -316,10 +445,15 @@ def _write_review(
     schedule_id: int,
     schedule_changes: dict[str, Any],
     key: IdempotencyRecord | None,
-) -> None:
+    guard: _ReviewState | None = None,
+) -> bool:
     """Appends the history row, saves the card's new state, counts the review in the tallies and
     stores the Idempotency-Key's answer: one statement on PostgreSQL (data-modifying CTEs, all or
-    nothing), the ORM's statements elsewhere."""
+    nothing), the ORM's statements elsewhere.
+
+    With a ``guard`` (PostgreSQL only) the card's UPDATE applies only while its schedule still holds
+    the guard's values and its content the guard's category, and every other write of the statement
+    only if that UPDATE did: False when nothing was written."""
     tallied = tallies.TalliedReview(
         reviewed_at=history.reviewed_at,
         category_id=category_id,
@@ -329,30 +463,55 @@ def _write_review(
         time_spent_seconds=history.time_spent_seconds,
     )
     if connection.vendor != "postgresql":
+        assert guard is None
         history.save(force_insert=True)
         ReviewSchedule.objects.filter(pk=schedule_id).update(**schedule_changes)
         if key is not None:
             key.save(force_insert=True)
         tallies.add_reviews(user_id=history.user_id, tz_name=user.timezone, reviews=[tallied])
-        return
-    writes = [_insert(history), _update(ReviewSchedule, schedule_id, schedule_changes)]
+        return True
+    if guard is None:
+        writes = [_insert(history), _update(ReviewSchedule, schedule_id, schedule_changes)]
+        if key is not None:
+            writes.append(_insert(key))
+        statement = tallies.with_tallies(
+            user_id=history.user_id, tz_name=user.timezone, reviews=[tallied], writes=writes
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(*statement)
+        return True
+    # step0 is the guarded UPDATE (the first write); everything else needs its row
+    applied = "EXISTS (SELECT 1 FROM step0)"
+    writes = [
+        _guarded_update(schedule_id, schedule_changes, guard),
+        _insert(history, only_if=applied),
+    ]
     if key is not None:
-        writes.append(_insert(key))
+        writes.append(_insert(key, only_if=applied))
     statement = tallies.with_tallies(
-        user_id=history.user_id, tz_name=user.timezone, reviews=[tallied], writes=writes
+        user_id=history.user_id,
+        tz_name=user.timezone,
+        reviews=[tallied],
+        writes=writes,
+        only_if=applied,
+        then=("SELECT COUNT(*) FROM step0", []),
     )
-    assert statement is not None
     with connection.cursor() as cursor:
         cursor.execute(*statement)
+        row = cursor.fetchone()
+    return bool(row and row[0])
 
 
-def _insert(instance: Model) -> tuple[str, list[Any]]:
-    """The INSERT the ORM would run for ``instance`` (defaults and field conversions included)."""
+def _insert(instance: Model, *, only_if: str = "") -> tuple[str, list[Any]]:
+    """The INSERT the ORM would run for ``instance`` (defaults and field conversions included); with
+    ``only_if``, an INSERT ... SELECT of the same values that inserts nothing unless it holds."""
     fields = [field for field in instance._meta.concrete_fields if not field.primary_key]
     columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
     values = [field.get_db_prep_save(field.pre_save(instance, True), connection) for field in fields]
     table = connection.ops.quote_name(instance._meta.db_table)
     placeholders = ", ".join(["%s"] * len(fields))
+    if only_if:
+        return f"INSERT INTO {table} ({columns}) SELECT {placeholders} WHERE {only_if}", values
     return f"INSERT INTO {table} ({columns}) VALUES ({placeholders})", values  # noqa: S608
 
 
@@ -364,6 +523,27 @@ def _update(model: type[Model], pk: int, changes: dict[str, Any]) -> tuple[str, 
     table = connection.ops.quote_name(model._meta.db_table)
     pk_column = connection.ops.quote_name(model._meta.pk.column)
     return f"UPDATE {table} SET {assignments} WHERE {pk_column} = %s", [*values, pk]  # noqa: S608
+
+
+def _guarded_update(schedule_id: int, changes: dict[str, Any], guard: _ReviewState) -> tuple[str, list[Any]]:
+    """``_update`` of the card's schedule, applied only while the schedule still has the values the
+    review was computed from (``_ReviewState.GUARDED``) and its content the category the review is
+    tallied under; RETURNING the row, for the statement's other writes to depend on."""
+    sql, values = _update(ReviewSchedule, schedule_id, changes)
+    conditions = []
+    for name in _ReviewState.GUARDED:
+        field = ReviewSchedule._meta.get_field(name)
+        conditions.append(f"{connection.ops.quote_name(field.column)} IS NOT DISTINCT FROM %s")
+        values.append(field.get_db_prep_save(getattr(guard, name), connection))
+    content = Content._meta
+    conditions.append(
+        f"EXISTS (SELECT 1 FROM {connection.ops.quote_name(content.db_table)} AS c "  # noqa: S608
+        f"WHERE c.{connection.ops.quote_name(content.pk.column)} = "
+        f"{connection.ops.quote_name(ReviewSchedule._meta.get_field('content').column)} "
+        f"AND c.{connection.ops.quote_name(content.get_field('category').column)} IS NOT DISTINCT FROM %s)"
+    )
+    values.append(guard.category_id)
+    return f"{sql} AND {' AND '.join(conditions)} RETURNING 1", values
 
 
 def prune_idempotency_records(*, now: datetime | None = None) -> int:

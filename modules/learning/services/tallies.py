@@ -97,7 +97,7 @@ def _sums(reviews: Iterable[TalliedReview], tz_name: str, sign: int) -> tuple[di
     return by_key, by_bucket
 
 
-def _upsert_sql(table: str, keys: Sequence[str], rows: int, vendor: str) -> str:
+def _upsert_sql(table: str, keys: Sequence[str], rows: int, vendor: str, only_if: str = "") -> str:
     """An additive upsert of ``rows`` rows into ``table``, which adds nothing unless the user's tallies
     are ready (on PostgreSQL the ``ready`` CTE the caller puts in front; elsewhere its own subquery).
     Placeholders: the rows' values, then (user id, zone) elsewhere, or the zone on PostgreSQL."""
@@ -110,15 +110,20 @@ def _upsert_sql(table: str, keys: Sequence[str], rows: int, vendor: str) -> str:
     if vendor == "postgresql":
         ready = "SELECT 1 FROM ready WHERE ready.timezone_name = %s AND ready.timezone_name <> ''"
         source = f"SELECT * FROM (VALUES {values}) AS v ({quoted}) WHERE EXISTS ({ready})"  # noqa: S608
+        if only_if:
+            source = f"{source} AND {only_if}"
     else:
         ready = "SELECT 1 FROM learning_reviewtallystate WHERE user_id = %s AND timezone_name = %s AND timezone_name <> ''"
         source = f"SELECT * FROM (VALUES {values}) WHERE EXISTS ({ready})"  # noqa: S608
     return f"INSERT INTO {table} ({quoted}) {source} ON CONFLICT ({conflict}) DO UPDATE SET {updates}"
 
 
-def _statements(*, user_id: int, tz_name: str, by_key: dict, by_bucket: dict) -> list[tuple[str, list[Any]]]:
+def _statements(
+    *, user_id: int, tz_name: str, by_key: dict, by_bucket: dict, only_if: str = ""
+) -> list[tuple[str, list[Any]]]:
     """The upserts adding the sums to the user's tallies and totals, with their parameters (see
-    ``_upsert_sql`` for what they need around them)."""
+    ``_upsert_sql`` for what they need around them); ``only_if`` (PostgreSQL): an SQL condition of
+    the composed statement they also need."""
     statements: list[tuple[str, list[Any]]] = []
     for table, keys, sums in (
         ("learning_reviewtally", ("day", "category_id", "bucket"), by_key),
@@ -131,7 +136,7 @@ def _statements(*, user_id: int, tz_name: str, by_key: dict, by_bucket: dict) ->
             ]
             params = [value for row in rows for value in row]
             params += [tz_name] if connection.vendor == "postgresql" else [user_id, tz_name]
-            statements.append((_upsert_sql(table, keys, len(rows), connection.vendor), params))
+            statements.append((_upsert_sql(table, keys, len(rows), connection.vendor, only_if), params))
     return statements
 
 
@@ -156,13 +161,18 @@ def with_tallies(
     tz_name: str,
     reviews: Iterable[TalliedReview],
     writes: Sequence[tuple[str, list[Any]]],
+    only_if: str = "",
+    then: tuple[str, list[Any]] | None = None,
 ) -> tuple[str, list[Any]]:
     """PostgreSQL only: one statement that runs ``writes`` (at least one data-modifying statement of
-    the caller, with its parameters) and counts ``reviews`` in the tallies."""
+    the caller, with its parameters; the first is the CTE ``step0``, the next ``step1``...) and counts
+    ``reviews`` in the tallies, only where the SQL condition ``only_if`` holds (it may name the
+    caller's steps); ``then``: a final query of the statement (its result is the statement's)."""
     by_key, by_bucket = _sums(reviews, tz_name, 1)
-    return _composed(
-        user_id, [*writes, *_statements(user_id=user_id, tz_name=tz_name, by_key=by_key, by_bucket=by_bucket)]
+    counts = _statements(
+        user_id=user_id, tz_name=tz_name, by_key=by_key, by_bucket=by_bucket, only_if=only_if
     )
+    return _composed(user_id, [*writes, *counts, *([then] if then is not None else [])])
 
 
 def _apply(*, user_id: int, tz_name: str, by_key: dict, by_bucket: dict) -> None:
