@@ -28,6 +28,9 @@ BENCH_PG_URL=${BENCH_PG_URL:-postgres://postgres@127.0.0.1:5432}
 BENCH_SHAPES_DB=${BENCH_SHAPES_DB:-resee_bench_shapes}
 ROUNDS=${BENCH_ROUNDS:-2}
 PARTS=${BENCH_SHAPES_PARTS:-abc}
+# the production image's gunicorn settings (docker/entrypoint.sh), overridable as there
+WORKER_CLASS=${GUNICORN_WORKER_CLASS:-sync}
+GUNICORN_THREADS=${GUNICORN_THREADS:-1}
 REQUESTS=${BENCH_REQUESTS:-40}
 DURATION=${BENCH_DURATION:-20s}
 CONNECTIONS=${BENCH_CONNECTIONS:-16}
@@ -63,7 +66,7 @@ fi
 
 cat > "$RUN/meta.json" <<META
 {"rounds": $ROUNDS, "requests": $REQUESTS, "duration": "$DURATION", "connections": $CONNECTIONS,
- "threads": $THREADS, "workers": 2, "cpus": $(nproc), "load_before": "$(cut -d' ' -f1-3 /proc/loadavg)",
+ "threads": $THREADS, "workers": 2, "worker_class": "$WORKER_CLASS", "gunicorn_threads": $GUNICORN_THREADS, "cpus": $(nproc), "load_before": "$(cut -d' ' -f1-3 /proc/loadavg)",
  "git": "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"}
 META
 
@@ -80,7 +83,7 @@ trap stop_server EXIT
 start_server() {  # $1: LEARNING_READ_CACHE_SECONDS
   DATABASE_URL="$DATABASE_URL${BENCH_DB_OPTIONS:+?$BENCH_DB_OPTIONS}" \
   LEARNING_READ_CACHE_SECONDS="$1" "$GUNICORN" config.wsgi:application --bind "127.0.0.1:$PORT" \
-    --workers 2 --worker-class sync --timeout 60 --access-logfile /dev/null \
+    --workers 2 --worker-class "$WORKER_CLASS" --threads "$GUNICORN_THREADS" --timeout 60 --access-logfile /dev/null \
     --error-logfile "$RUN/gunicorn.log" &
   SERVER_PID=$!
   for _ in $(seq 1 60); do
