@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any, Generic, TypeVar
 
 import numpy as np
@@ -379,24 +379,29 @@ def due_counts_by_local_date(*, user_id: int, before: datetime, tz_name: str) ->
     return dict(rows)
 
 
+_EARLIEST = datetime(1, 1, 2, tzinfo=UTC)  # before any schedule: the overdue span's start
+
+
 def due_counts_between(*, user_id: int, bounds: list[datetime]) -> list[int]:
     """Schedules due in each span of ``bounds`` (ascending): ``[0]`` before ``bounds[0]`` (overdue),
     ``[i]`` in [``bounds[i-1]``, ``bounds[i]``); nothing from ``bounds[-1]`` on. One grouped query.
 
     With the local days' bounds computed in Python (their time zone and daylight saving included),
-    PostgreSQL only compares timestamps: ``width_bucket`` over the index-only scan of (user, next
-    review). Converting each schedule's time to a local date (``TruncDate`` in a zone, ``AT TIME
-    ZONE`` per row) cost 7-11 ms for the 3,300 cards the heavy bench learner has due in 30 days,
-    ``width_bucket`` 1.4-1.9 ms (EXPLAIN ANALYZE)."""
+    PostgreSQL only compares timestamps. Converting each schedule's time to a local date (``TruncDate``
+    in a zone, ``AT TIME ZONE`` per row) cost 7-11 ms for the 3,300 cards the heavy bench learner has
+    due in 30 days; ``width_bucket`` over the index-only scan 1.4-1.9 ms (EXPLAIN ANALYZE); now one
+    index-only count per span (a subquery per bound, the spans from ``unnest``): a count touches no
+    expression per row — heavy 2.0 -> 1.4 ms, light 0.46 -> 0.67 ms, median of 200 from Python."""
     counts = [0] * len(bounds)
     connection = connections[router.db_for_read(ReviewSchedule)]
     if connection.vendor == "postgresql":
         table = connection.ops.quote_name(ReviewSchedule._meta.db_table)
         with connection.cursor() as cursor:
             cursor.execute(
-                f"""SELECT width_bucket(next_review_date, %s::timestamptz[]), COUNT(*) FROM {table}
-                     WHERE user_id = %s AND next_review_date < %s GROUP BY 1""",  # noqa: S608
-                [list(bounds), user_id, bounds[-1]],
+                f"""SELECT span.i - 1, (SELECT COUNT(*) FROM {table} s WHERE s.user_id = %s
+                                         AND s.next_review_date >= span.low AND s.next_review_date < span.high)
+                      FROM unnest(%s::timestamptz[], %s::timestamptz[]) WITH ORDINALITY AS span(low, high, i)""",  # noqa: S608
+                [user_id, [_EARLIEST, *bounds[:-1]], list(bounds)],
             )
             rows = cursor.fetchall()
     else:
