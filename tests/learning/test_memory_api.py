@@ -284,7 +284,7 @@ def test_calibrated_recall_replaces_the_fixed_formula_for_a_ladder_user_with_his
     queue = client.get("/api/review/today/?limit=100").json()  # the cached answer was dropped
     now = timezone.now()
     assert queue["count"] > 0
-    changed = 0
+    changed = distinct = 0
     for item, old in zip(queue["items"], before_queue["items"], strict=True):
         schedule = ReviewSchedule.objects.select_related("content").get(content_id=item["content"]["id"])
         elapsed = (now - (schedule.last_reviewed_at or schedule.content.created_at)).total_seconds() / 86_400
@@ -295,12 +295,14 @@ def test_calibrated_recall_replaces_the_fixed_formula_for_a_ladder_user_with_his
             elapsed_days=elapsed,
             intervals=(1, 3, 7, 14, 30, 60, 120, 180),
         )
-        assert item["retrievability"] == pytest.approx(
-            model.recall(stage=schedule.stage, elapsed_days=elapsed), abs=2e-4
-        )
+        calibrated = model.recall(stage=schedule.stage, elapsed_days=elapsed)
+        assert item["retrievability"] == pytest.approx(calibrated, abs=2e-4)
         assert old["retrievability"] == pytest.approx(built_in, abs=2e-4)
-        changed += item["retrievability"] != old["retrievability"]
-    assert changed == len(queue["items"])
+        # the two curves may cross at some elapsed time: a card there shows the same value either way
+        if abs(calibrated - built_in) > 1e-3:
+            distinct += 1
+            changed += item["retrievability"] != old["retrievability"]
+    assert changed == distinct > len(queue["items"]) // 2
 
     detail = client.get(f"/api/content/{queue['items'][0]['content']['id']}/").json()
     assert detail["review"]["retrievability"] == pytest.approx(queue["items"][0]["retrievability"], abs=2e-4)
