@@ -153,22 +153,22 @@ def tally_window(*, user_id: int, tz_name: str, first_day: date, last_day: date)
     migration 0007): at most one row per day and category, where the tallies have one per bucket too
     (heavy bench learner, 30 days: 150 rows instead of 1,016, 1.06 -> 0.2 ms execution)."""
     reader = _reader()
-    table = "learning_reviewdaytally" if reader.vendor == "postgresql" else "learning_reviewtally"
+    if reader.vendor == "postgresql":
+        return _tally_window_grouped(reader, user_id=user_id, tz_name=tz_name, days=(first_day, last_day))
     with reader.cursor() as cursor:
         cursor.execute(
             "SELECT h.zone, h.calibrated, h.reviewed, t.day, t.category_id, "  # noqa: S608 (no value in the text)
             f"SUM(t.remembered), SUM(t.partial), SUM(t.forgot) FROM {_HEADER} "
-            f"LEFT JOIN {table} t ON t.user_id = %s AND t.day >= %s AND t.day <= %s "
+            "LEFT JOIN learning_reviewtally t ON t.user_id = %s AND t.day >= %s AND t.day <= %s "
             "GROUP BY h.zone, h.calibrated, h.reviewed, t.day, t.category_id",
             [user_id, user_id, user_id, user_id, first_day, last_day],
         )
         rows = cursor.fetchall()
     if not _usable(rows[0][:3], tz_name):
         return None
-    rows = [row[3:] for row in rows]
     by_day: dict[date, list[int]] = defaultdict(lambda: [0, 0, 0])
     by_category: dict[int | None, list[int]] = defaultdict(lambda: [0, 0, 0])
-    for day, category_id, *counts in rows:
+    for day, category_id, *counts in (row[3:] for row in rows):
         if day is None:
             continue
         if isinstance(day, str):  # SQLite answers dates as text
@@ -180,6 +180,35 @@ def tally_window(*, user_id: int, tz_name: str, first_day: date, last_day: date)
         by_day={day: ResultCounts(*sums) for day, sums in by_day.items()},
         by_category={key: ResultCounts(*sums) for key, sums in by_category.items()},
     )
+
+
+def _tally_window_grouped(
+    reader: Any, *, user_id: int, tz_name: str, days: tuple[date, date]
+) -> TallyWindow | None:
+    """``tally_window`` on PostgreSQL: the day tallies summed per day and per category by the
+    database (``GROUPING SETS``): heavy bench learner, 30 days, 35 rows to read instead of 150."""
+    with reader.cursor() as cursor:
+        cursor.execute(
+            "SELECT h.zone, h.calibrated, h.reviewed, GROUPING(t.day), t.day, t.category_id, "  # noqa: S608
+            f"SUM(t.remembered), SUM(t.partial), SUM(t.forgot) FROM {_HEADER} "
+            "LEFT JOIN learning_reviewdaytally t ON t.user_id = %s AND t.day >= %s AND t.day <= %s "
+            "GROUP BY h.zone, h.calibrated, h.reviewed, GROUPING SETS ((t.day), (t.category_id))",
+            [user_id, user_id, user_id, user_id, *days],
+        )
+        rows = cursor.fetchall()
+    if not _usable(rows[0][:3], tz_name):
+        return None
+    by_day: dict[date, ResultCounts] = {}
+    by_category: dict[int | None, ResultCounts] = {}
+    for per_category, day, category_id, remembered, partial, forgot in (row[3:] for row in rows):
+        if remembered is None:  # the outer join's empty row: nothing tallied in the window
+            continue
+        counts = ResultCounts(int(remembered), int(partial), int(forgot))
+        if per_category:
+            by_category[category_id or None] = counts  # the day tallies file "no category" under 0
+        else:
+            by_day[day] = counts
+    return TallyWindow(by_day=by_day, by_category=by_category)
 
 
 def category_review_stats(*, user_id: int, window: TallyWindow) -> list[CategoryReviewStats]:
