@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
 import numpy as np
@@ -27,10 +27,9 @@ from django.db.models import (
     When,
 )
 from django.db.models.expressions import OrderBy, RawSQL
-from django.db.models.functions import Coalesce, TruncDate
+from django.db.models.functions import Coalesce
 
 from modules.common.compiled import fetch_rows
-from modules.common.time import zone
 from modules.learning.models import (
     Category,
     CategoryTotal,
@@ -365,18 +364,6 @@ def due_counts(*, user_id: int, before: datetime, overdue_before: datetime) -> t
         due=Count("id"), overdue=Count("id", filter=Q(next_review_date__lt=overdue_before))
     )
     return totals["due"], totals["overdue"]
-
-
-def due_counts_by_local_date(*, user_id: int, before: datetime, tz_name: str) -> dict[date, int]:
-    """{local date: schedules due that day} for everything due before ``before`` (one grouped query)."""
-    rows = (
-        ReviewSchedule.objects.filter(user_id=user_id, next_review_date__lt=before)
-        .annotate(day=TruncDate("next_review_date", tzinfo=zone(tz_name)))
-        .values("day")
-        .annotate(due=Count("id"))
-        .values_list("day", "due")
-    )
-    return dict(rows)
 
 
 _EARLIEST = datetime(1, 1, 2, tzinfo=UTC)  # before any schedule: the overdue span's start

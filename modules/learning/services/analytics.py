@@ -160,14 +160,6 @@ def review_activity_by_user(*, since: datetime, recent_since: datetime) -> dict[
     return {user_id: (reviews, recent) for user_id, reviews, recent in rows}
 
 
-# --- Due reviews -------------------------------------------------------------------------------------
-
-
-def due_counts_by_local_day(*, user_id: int, tz_name: str, before: datetime) -> dict[date, int]:
-    """{local date: schedules due that day} for everything due before ``before`` (one grouped query)."""
-    return selectors.due_counts_by_local_date(user_id=user_id, before=before, tz_name=tz_name)
-
-
 # --- Categories ------------------------------------------------------------------------------------
 
 
