@@ -84,13 +84,18 @@ def holdout_split(table: ReviewTable) -> tuple[np.ndarray, np.ndarray]:
     return targets & (table.reviewed_at < cutoff), targets & (table.reviewed_at >= cutoff)
 
 
+def review_table(log: selectors.ReviewLog, *, days: LearnerDays) -> ReviewTable:
+    """A learner's review log (``selectors.review_log``) prepared for FSRS in their calendar days."""
+    return prepare_epochs(
+        log.content_ids, log.epochs, [_RATINGS[result] for result in log.results], days=days
+    )
+
+
 def fit_models(
     *, user_id: int, intervals: tuple[int, ...], days: LearnerDays, current: LearnerMemoryModel | None
 ) -> Outcome:
     log = selectors.review_log(user_id=user_id)
-    table = prepare_epochs(
-        log.content_ids, log.epochs, [_RATINGS[result] for result in log.results], days=days
-    )
+    table = review_table(log, days=days)
     train, holdout = holdout_split(table)
     current_weights = (
         tuple(current.fsrs_weights)

@@ -28,7 +28,6 @@ from modules.identity.services import User
 from modules.learning import selectors
 from modules.learning.models import LearnerMemoryModel
 from modules.learning.scheduling import DEFAULT_FSRS_PARAMETERS, ReviewResult
-from modules.learning.scheduling.fitting import RATING_OF_RESULT, prepare_epochs
 from modules.learning.scheduling.fsrs6 import final_states, initial_state
 from modules.learning.scheduling.simulator import (
     MAX_RETENTION,
@@ -38,6 +37,7 @@ from modules.learning.scheduling.simulator import (
     answer_seconds,
     simulate,
 )
+from modules.learning.services.fit_models import review_table
 from modules.learning.services.memory import learner_days
 from modules.learning.services.schedulers import ladder_for
 
@@ -48,7 +48,6 @@ MAX_NEW_CARDS_PER_DAY = 500
 MAX_CARD_DAYS = 15_000_000
 NEW_CARDS_WINDOW_DAYS = 30
 COARSE_CANDIDATES: tuple[float, ...] = tuple(round(0.70 + 0.03 * step, 2) for step in range(10))
-_RATINGS = {result.value: RATING_OF_RESULT[result] for result in ReviewResult}
 
 
 @dataclass(frozen=True)
@@ -234,9 +233,7 @@ def _learner_cards(
     starts = selectors.content_starts(user_id=user.pk)
     memory: dict[int, tuple[float, float, int]] = {}  # content id -> stability, difficulty, last day
     if len(log):
-        table = prepare_epochs(
-            log.content_ids, log.epochs, [_RATINGS[result] for result in log.results], days=days
-        )
+        table = review_table(log, days=days)
         stability, difficulty = final_states(weights, table.histories)
         last_seen = table.reviewed_at[np.arange(len(table.card_ids)), table.histories.lengths - 1]
         last_days = days.days_of_epochs(last_seen).tolist()
