@@ -181,3 +181,61 @@ def test_the_shortcut_can_be_turned_off(settings, django_assert_num_queries) -> 
         loaded = active_user_with_subscription(user_id=user.pk)
         assert loaded is not None and loaded.subscription.tier == "PRO"
     assert "identity.active_user" not in compiled._cache
+
+
+# --- prepared statements ------------------------------------------------------------------------------
+
+
+def _prepared_statements_like(text: str) -> list[str]:
+    """The statements this connection has prepared whose text contains ``text`` (pg_prepared_statements
+    is per session: the test's own connection)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements WHERE statement LIKE %s", [f"%{text}%"])
+        return [row[0] for row in cursor.fetchall()]
+
+
+def test_a_compiled_shape_is_prepared_once_per_connection_and_reused(settings) -> None:
+    settings.DATABASE_PREPARED_STATEMENTS = True
+    for name in ("a", "b"):
+        make_user(email=f"{name}@p.test", first_name="Prepared")
+    since = timezone.now() - timedelta(days=1)
+    assert _prepared_statements_like("first_name") == []
+    for _ in range(3):
+        rows = fetch_rows(
+            _joined_since, shape="test.prepared", args={"since": since, "first_name": "Prepared"}
+        )
+        assert [row[1] for row in rows] == ["a@p.test", "b@p.test"]
+    statements = _prepared_statements_like('"identity_user"."first_name" = $')
+    assert len(statements) == 1  # one statement for three calls: parsed and planned once
+    # a new value is bound into the same statement, it is not a new one
+    assert (
+        fetch_rows(_joined_since, shape="test.prepared", args={"since": since, "first_name": "nobody"}) == []
+    )
+    assert _prepared_statements_like('"identity_user"."first_name" = $') == statements
+
+
+def test_prepared_statements_off_prepare_nothing_and_answer_the_same(settings) -> None:
+    settings.DATABASE_PREPARED_STATEMENTS = False
+    make_user(email="a@q.test", first_name="Unprepared")
+    since = timezone.now() - timedelta(days=1)
+    rows = fetch_rows(
+        _joined_since, shape="test.unprepared", args={"since": since, "first_name": "Unprepared"}
+    )
+    assert [row[1] for row in rows] == ["a@q.test"]
+    assert _prepared_statements_like("first_name") == []
+
+
+def test_prepared_statements_are_counted_and_fail_as_django_errors(
+    settings, django_assert_num_queries
+) -> None:
+    from django.db import DatabaseError, connection
+
+    settings.DATABASE_PREPARED_STATEMENTS = True
+    since = timezone.now() - timedelta(days=1)
+    with django_assert_num_queries(2):  # the query-count tests see prepared statements
+        fetch_rows(_joined_since, shape="test.counted", args={"since": since, "first_name": "x"})
+        fetch_rows(_joined_since, shape="test.counted", args={"since": since, "first_name": "y"})
+    with pytest.raises(DatabaseError), compiled.prepared_cursor(connection) as cursor:
+        cursor.execute("SELECT no_such_column FROM identity_user WHERE id = %s", [1])

@@ -14,7 +14,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Model
 from django.utils import timezone
 
-from modules.common import db
+from modules.common import compiled, db
 from modules.common.errors import Conflict, NotFound, ValidationFailed
 from modules.common.time import local_date, local_day_bounds, zone
 from modules.identity.services import User
@@ -496,7 +496,8 @@ def _write_review(
         only_if=applied,
         then=("SELECT COUNT(*) FROM step0", []),
     )
-    with connection.cursor() as cursor:
+    # the statement's text depends only on which writes it holds: prepared once per connection
+    with compiled.prepared_cursor(connection) as cursor:
         cursor.execute(*statement)
         row = cursor.fetchone()
     return bool(row and row[0])
