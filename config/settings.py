@@ -241,13 +241,20 @@ METRICS_BEARER_TOKEN = env_str("METRICS_BEARER_TOKEN")
 REQUEST_METRICS_ENABLED = env_bool("REQUEST_METRICS_ENABLED", True)
 # The compiled-query shortcut of the hot reads (modules/common/compiled.py); 0 runs them through the ORM.
 COMPILED_QUERIES = env_bool("COMPILED_QUERIES", True)
-# Prepare the hot statements (the compiled reads, the review's write) once per connection; 0 for a
-# pooler that cannot keep prepared statements (PgBouncer < 1.21 in transaction mode).
+# Plan the hot statements once per connection (modules/common/compiled.py, docs/benchmarks.md): the
+# compiled reads and the review's write are prepared, and prepared statements and the triggers' SQL
+# keep one generic plan (plan_cache_mode, a startup option). 0 for a pooler that cannot keep prepared
+# statements or refuses startup options (PgBouncer < 1.21 in transaction mode).
 DATABASE_PREPARED_STATEMENTS = env_bool("DATABASE_PREPARED_STATEMENTS", True)
 if DATABASE_PREPARED_STATEMENTS:
     for _database in DATABASES.values():
         if _database["ENGINE"] == "django.db.backends.postgresql":
-            _database["OPTIONS"].setdefault("prepare_threshold", 2**31 - 1)  # compiled.PREPARE_THRESHOLD
+            _options = _database["OPTIONS"]
+            _options.setdefault("prepare_threshold", 2**31 - 1)  # compiled.PREPARE_THRESHOLD
+            if "plan_cache_mode" not in _options.get("options", ""):
+                _options["options"] = (
+                    f"{_options.get('options', '')} -c plan_cache_mode=force_generic_plan".strip()
+                )
 # Seconds a cached today's queue / content list may serve (invalidated by every write; 0 = off).
 LEARNING_READ_CACHE_SECONDS = env_int("LEARNING_READ_CACHE_SECONDS", 30)
 # Off only for a local webhook server (the system tests'); production webhooks are HTTPS.

@@ -239,3 +239,12 @@ def test_prepared_statements_are_counted_and_fail_as_django_errors(
         fetch_rows(_joined_since, shape="test.counted", args={"since": since, "first_name": "y"})
     with pytest.raises(DatabaseError), compiled.prepared_cursor(connection) as cursor:
         cursor.execute("SELECT no_such_column FROM identity_user WHERE id = %s", [1])
+
+
+def test_the_test_connection_keeps_one_generic_plan_per_prepared_statement() -> None:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW plan_cache_mode")
+        assert cursor.fetchone() == ("force_generic_plan",)
+    assert connection.connection.prepare_threshold == compiled.PREPARE_THRESHOLD

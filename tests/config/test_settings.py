@@ -126,3 +126,18 @@ def test_missing_secret_key_without_debug_refuses_to_start() -> None:
     )
     assert result.returncode != 0
     assert "SECRET_KEY must be set" in result.stderr
+
+
+def test_postgres_connections_plan_the_hot_statements_once_unless_a_pooler_forbids_it() -> None:
+    production = {
+        "SECRET_KEY": "k" * 50,
+        "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/resee?options=-c%20work_mem%3D8MB",
+    }
+    on = _settings_under(production)["db"]["OPTIONS"]
+    assert on["prepare_threshold"] == 2**31 - 1  # only prepare=True prepares (modules/common/compiled.py)
+    assert on["options"] == "-c work_mem=8MB -c plan_cache_mode=force_generic_plan"  # the URL's kept
+    off = _settings_under({**production, "DATABASE_PREPARED_STATEMENTS": "0"})["db"]["OPTIONS"]
+    assert "prepare_threshold" not in off
+    assert off["options"] == "-c work_mem=8MB"
+    sqlite = _settings_under({"DEBUG": "1"})["db"]["OPTIONS"]
+    assert "prepare_threshold" not in sqlite and "options" not in sqlite
