@@ -167,5 +167,23 @@ class ResilientRedisCache(RedisCache):
     def delete_many(self, keys: Any, version: int | None = None) -> None:
         self._guard(lambda: super(ResilientRedisCache, self).delete_many(keys, version), lambda: None)
 
+    def run_script(
+        self, script: str, *, keys: list[str], args: list[Any], serialized: tuple[bool, ...]
+    ) -> Any:
+        """Runs a Lua ``script`` on the keys (made as the cache makes them: prefix, version) with
+        the arguments, those marked in ``serialized`` stored as the cache stores values (readable by
+        ``get``). An outage raises ``CacheUnavailable``: a script's effect is the caller's decision."""
+        made = [self.make_and_validate_key(key) for key in keys]
+        values = [
+            self._cache._serializer.dumps(arg) if serialize else arg
+            for arg, serialize in zip(args, serialized, strict=True)
+        ]
+
+        def call() -> Any:
+            client = self._cache.get_client(write=True)
+            return client.eval(script, len(made), *made, *values)
+
+        return self._guard(call, None)
+
     def clear(self) -> bool:
         return self._guard(lambda: super(ResilientRedisCache, self).clear(), lambda: False)

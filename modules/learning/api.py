@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
 from ninja import Header, Query, Router, Status
 from ninja.pagination import paginate
 from ninja.responses import NinjaJSONEncoder
@@ -24,6 +25,7 @@ from modules.common.pagination import (
     CursorPagination,
     LimitOffsetPagination,
 )
+from modules.common.time import local_date
 from modules.learning import services
 from modules.learning.schemas import (
     CategoryIn,
@@ -190,13 +192,83 @@ def today(
     """Everything due by the end of your local today (your profile's time zone), most overdue first,
     with each card's stage, due date, days overdue and estimated recall now. `count` is everything due,
     `overdue_count` what was due on an earlier day; `limit` and `offset` page the items."""
-    return _cached_json(
-        request,
+    user = request.auth
+    if offset:
+        return _cached_json(
+            request,
+            name="queue",
+            variant=(limit, offset),
+            schema=QueueOut,
+            compute=lambda: services.review_queue(user=user, limit=limit, offset=offset),
+        )
+    # The first page is what a learner reads after every answer: it is cached with a window of spare
+    # items, so that a review taking its card out of today's queue patches it (readcache.Patchable).
+    body = services.cached_read(
+        user=user,
         name="queue",
-        variant=(limit, offset),
-        schema=QueueOut,
-        compute=lambda: services.review_queue(user=request.auth, limit=limit, offset=offset),
+        variant=(limit, 0),
+        compute=lambda: b"",  # not used: the read is patchable
+        patch=services.Patchable(
+            compute=lambda: _queue_window(user, limit),
+            apply=_patched_queue,
+        ),
     )
+    return HttpResponse(body, content_type="application/json; charset=utf-8")
+
+
+# Spare items cached after the first page of today's queue: the answers it can absorb before the next
+# recompute (each answer that takes a card out of the page moves one spare item up).
+QUEUE_SPARE = 20
+
+
+def _queue_body(window: dict[str, Any]) -> bytes:
+    """The first page of the queue exactly as ``QueueOut`` renders it, from its window: the page's
+    items are kept rendered one by one (a list renders as its items joined by ", ")."""
+    head = json.dumps({"items": [], **window["page"]}, cls=NinjaJSONEncoder).encode()
+    items = b", ".join(window["items"][: window["limit"]])
+    return head.replace(b'"items": []', b'"items": [' + items + b"]", 1)
+
+
+def _queue_window(user: Any, limit: int) -> tuple[bytes, dict[str, Any]]:
+    """(the first page's bytes, its window: the page's and the spare items as rendered, their order
+    keys, the totals, the local day they are for)."""
+    now = timezone.now()
+    queue = services.review_queue(user=user, now=now, limit=limit + QUEUE_SPARE)
+    data = QueueOut.model_validate(queue).model_dump(by_alias=True)
+    window = {
+        "page": {key: value for key, value in data.items() if key != "items"},
+        "items": [json.dumps(item, cls=NinjaJSONEncoder).encode() for item in data["items"]],
+        "keys": [(item.next_review_date.timestamp(), item.content.id) for item in queue.items],
+        "limit": limit,
+        "date": local_date(now, user.timezone).isoformat(),
+    }
+    return _queue_body(window), window
+
+
+def _patched_queue(window: dict[str, Any], change: services.Change) -> tuple[bytes, dict[str, Any]] | None:
+    """The window after a review's ``change`` (services.review_change), or None when it cannot tell."""
+    if change.kind != services.QUEUE_CHANGE or change.data[1] != window["date"]:
+        return None
+    if change.data[0] == "unchanged":
+        return _queue_body(window), window
+    _, _, content_id, old_due, was_overdue = change.data
+    keys = window["keys"]
+    position = next((index for index, (_, key_id) in enumerate(keys) if key_id == content_id), None)
+    total = window["page"]["count"]
+    if position is None:
+        # Not in the window: either this answer was computed after the review (the card already left)
+        # or the card lies beyond the window; only the first can be told apart.
+        if len(keys) < total and (old_due, content_id) > keys[-1]:
+            return None
+        return _queue_body(window), window
+    items = window["items"][:position] + window["items"][position + 1 :]
+    page = {**window["page"], "count": total - 1}
+    if was_overdue:
+        page["overdue_count"] -= 1
+    if len(items) < window["limit"] and len(items) < page["count"]:
+        return None  # the spare items ran out: recompute
+    patched = {**window, "page": page, "items": items, "keys": keys[:position] + keys[position + 1 :]}
+    return _queue_body(patched), patched
 
 
 @review_router.post(

@@ -7,6 +7,7 @@ user's learning data is declared ``@readcache.learning_write``: the user's cache
 when it ends.
 """
 
+from modules.learning.readcache import Change, Patchable
 from modules.learning.scheduling import ReviewResult
 from modules.learning.services.analytics import (
     CategoryReviewStats,
@@ -86,6 +87,7 @@ from modules.learning.services.portability import (
 )
 from modules.learning.services.portability_import import import_learning_data
 from modules.learning.services.queue import (
+    QUEUE_CHANGE,
     ForecastDay,
     Queue,
     QueueContent,
@@ -134,11 +136,13 @@ __all__ = [
     "ELAPSED_BUCKET_UPPER_DAYS",
     "MAX_REVIEWED_AT_AGE",
     "MIN_REVIEWS_TO_FIT",
+    "QUEUE_CHANGE",
     "BucketTally",
     "CategoryRecord",
     "CategoryRef",
     "CategoryReviewStats",
     "CategoryView",
+    "Change",
     "ContentRecord",
     "ContentRef",
     "ContentView",
@@ -159,6 +163,7 @@ __all__ = [
     "LearningTotals",
     "MemoryFitView",
     "MemoryParameters",
+    "Patchable",
     "PolicyOutcome",
     "Queue",
     "QueueContent",

@@ -16,7 +16,14 @@ from modules.learning.services.schedulers import ladder_for
 T = TypeVar("T")
 
 
-def cached_read(*, user: User, name: str, variant: tuple[Any, ...], compute: Callable[[], T]) -> T:
+def cached_read(
+    *,
+    user: User,
+    name: str,
+    variant: tuple[Any, ...],
+    compute: Callable[[], T],
+    patch: readcache.Patchable | None = None,
+) -> T:
     """A read of the user's learning data through the per-user read cache.
 
     The key holds what changes an answer without a write: the user's local date and zone, scheduler
@@ -35,6 +42,7 @@ def cached_read(*, user: User, name: str, variant: tuple[Any, ...], compute: Cal
             *variant,
         ),
         compute=compute,
+        patch=patch,
     )
 
 

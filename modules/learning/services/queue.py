@@ -11,7 +11,7 @@ from django.utils import timezone
 from modules.common.pagination import DEFAULT_LIMIT
 from modules.common.time import local_date, local_day_bounds, zone
 from modules.identity.services import User
-from modules.learning import selectors
+from modules.learning import readcache, selectors
 from modules.learning.models import ReviewHistory
 from modules.learning.scheduling.base import SECONDS_PER_DAY
 from modules.learning.services.contents import CategoryRef
@@ -109,6 +109,36 @@ def review_queue(
             )
         )
     return Queue(items=items, count=count, overdue_count=overdue)
+
+
+# --- What a review did to today's queue (the read cache applies it: readcache.Patchable) -------------
+
+QUEUE_CHANGE = "queue"
+
+
+def review_change(
+    *, user: User, content_id: int, old_due: datetime, new_due: datetime, now: datetime
+) -> readcache.Change | None:
+    """What a review of ``content_id`` did to the learner's queue of the local ``today`` of ``now``:
+    ``("left", today, content_id, old due as a timestamp, was overdue)`` when the card was due today
+    and no longer is, ``("unchanged", today)`` when it was not due today and still is not; None when
+    it stays in today's queue (its place and values change: the queue is recomputed)."""
+    today = local_date(now, user.timezone)
+    start_of_today, end_of_today = local_day_bounds(today, user.timezone)
+    if new_due < end_of_today:
+        return None
+    if old_due >= end_of_today:
+        return readcache.Change(QUEUE_CHANGE, ("unchanged", today.isoformat()))
+    return readcache.Change(
+        QUEUE_CHANGE, ("left", today.isoformat(), content_id, old_due.timestamp(), old_due < start_of_today)
+    )
+
+
+def note_review_change(**kwargs: object) -> None:
+    """``review_change``, declared to the read cache for the user's next invalidation."""
+    change = review_change(**kwargs)  # type: ignore[arg-type]
+    if change is not None:
+        readcache.note_change(user_id=kwargs["user"].pk, change=change)  # type: ignore[attr-defined]
 
 
 def review_history(*, user: User, content_id: int | None = None) -> QuerySet[ReviewHistory]:

@@ -21,7 +21,7 @@ from modules.identity.services import User
 from modules.learning import readcache, selectors
 from modules.learning.models import Content, IdempotencyRecord, ReviewHistory, ReviewSchedule
 from modules.learning.scheduling import CardState, FsrsScheduler, LadderScheduler, ReviewResult, SchedulerKind
-from modules.learning.services import tallies
+from modules.learning.services import queue, tallies
 from modules.learning.services.memory import RecallCurves, learner_days
 from modules.learning.services.schedulers import rounded, scheduler_for_user
 
@@ -337,7 +337,17 @@ def _record_unlocked(
     # inside a caller's transaction, a refused key must roll back this statement only
     with transaction.atomic() if connection.in_atomic_block else nullcontext():
         applied = _write_review(user=user, guard=state, **write)
-    return outcome if applied else None
+    if not applied:
+        return None
+    # what the review did to today's queue, for the cached queue to be patched rather than recomputed
+    queue.note_review_change(
+        user=user,
+        content_id=content_id,
+        old_due=state.next_review_date,
+        new_due=outcome.next_review_date,
+        now=timezone.now(),
+    )
+    return outcome
 
 
 def _planned(
