@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -10,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import IntegrityError, connection, transaction
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, connections, transaction
 from django.db.models import Model
 from django.utils import timezone
 
@@ -516,45 +517,67 @@ def _write_review(
 def _insert(instance: Model, *, only_if: str = "") -> tuple[str, list[Any]]:
     """The INSERT the ORM would run for ``instance`` (defaults and field conversions included); with
     ``only_if``, an INSERT ... SELECT of the same values that inserts nothing unless it holds."""
-    fields = [field for field in instance._meta.concrete_fields if not field.primary_key]
-    columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
-    values = [field.get_db_prep_save(field.pre_save(instance, True), connection) for field in fields]
-    table = connection.ops.quote_name(instance._meta.db_table)
+    db = connections[DEFAULT_DB_ALIAS]  # once: every attribute of ``django.db.connection`` is a lookup
+    fields, sql = _insert_sql(type(instance), only_if)
+    return sql, [field.get_db_prep_save(field.pre_save(instance, True), db) for field in fields]
+
+
+@functools.cache
+def _insert_sql(model: type[Model], only_if: str) -> tuple[list[Any], str]:
+    """(the fields in order, the statement's text) of ``_insert`` for ``model``: the same every call."""
+    ops = connections[DEFAULT_DB_ALIAS].ops
+    fields = [field for field in model._meta.concrete_fields if not field.primary_key]
+    columns = ", ".join(ops.quote_name(field.column) for field in fields)
+    table = ops.quote_name(model._meta.db_table)
     placeholders = ", ".join(["%s"] * len(fields))
     if only_if:
-        return f"INSERT INTO {table} ({columns}) SELECT {placeholders} WHERE {only_if}", values
-    return f"INSERT INTO {table} ({columns}) VALUES ({placeholders})", values  # noqa: S608
+        return fields, f"INSERT INTO {table} ({columns}) SELECT {placeholders} WHERE {only_if}"
+    return fields, f"INSERT INTO {table} ({columns}) VALUES ({placeholders})"  # noqa: S608
 
 
 def _update(model: type[Model], pk: int, changes: dict[str, Any]) -> tuple[str, list[Any]]:
     """The UPDATE the ORM would run for ``model.objects.filter(pk=pk).update(**changes)``."""
-    fields = [model._meta.get_field(name) for name in changes]
-    assignments = ", ".join(f"{connection.ops.quote_name(field.column)} = %s" for field in fields)
-    values = [field.get_db_prep_save(changes[field.name], connection) for field in fields]
-    table = connection.ops.quote_name(model._meta.db_table)
-    pk_column = connection.ops.quote_name(model._meta.pk.column)
-    return f"UPDATE {table} SET {assignments} WHERE {pk_column} = %s", [*values, pk]  # noqa: S608
+    db = connections[DEFAULT_DB_ALIAS]
+    fields, sql = _update_sql(model, tuple(changes))
+    values = [field.get_db_prep_save(changes[field.name], db) for field in fields]
+    return sql, [*values, pk]
+
+
+@functools.cache
+def _update_sql(model: type[Model], names: tuple[str, ...]) -> tuple[list[Any], str]:
+    ops = connections[DEFAULT_DB_ALIAS].ops
+    fields = [model._meta.get_field(name) for name in names]
+    assignments = ", ".join(f"{ops.quote_name(field.column)} = %s" for field in fields)
+    table = ops.quote_name(model._meta.db_table)
+    pk_column = ops.quote_name(model._meta.pk.column)
+    return fields, f"UPDATE {table} SET {assignments} WHERE {pk_column} = %s"  # noqa: S608
 
 
 def _guarded_update(schedule_id: int, changes: dict[str, Any], guard: _ReviewState) -> tuple[str, list[Any]]:
     """``_update`` of the card's schedule, applied only while the schedule still has the values the
     review was computed from (``_ReviewState.GUARDED``) and its content the category the review is
     tallied under; RETURNING the row, for the statement's other writes to depend on."""
+    db = connections[DEFAULT_DB_ALIAS]
     sql, values = _update(ReviewSchedule, schedule_id, changes)
-    conditions = []
-    for name in _ReviewState.GUARDED:
-        field = ReviewSchedule._meta.get_field(name)
-        conditions.append(f"{connection.ops.quote_name(field.column)} IS NOT DISTINCT FROM %s")
-        values.append(field.get_db_prep_save(getattr(guard, name), connection))
+    fields, conditions = _guard_sql()
+    values += [field.get_db_prep_save(getattr(guard, field.name), db) for field in fields]
+    values.append(guard.category_id)
+    return f"{sql} AND {conditions} RETURNING 1", values
+
+
+@functools.cache
+def _guard_sql() -> tuple[list[Any], str]:
+    ops = connections[DEFAULT_DB_ALIAS].ops
+    fields = [ReviewSchedule._meta.get_field(name) for name in _ReviewState.GUARDED]
+    conditions = [f"{ops.quote_name(field.column)} IS NOT DISTINCT FROM %s" for field in fields]
     content = Content._meta
     conditions.append(
-        f"EXISTS (SELECT 1 FROM {connection.ops.quote_name(content.db_table)} AS c "  # noqa: S608
-        f"WHERE c.{connection.ops.quote_name(content.pk.column)} = "
-        f"{connection.ops.quote_name(ReviewSchedule._meta.get_field('content').column)} "
-        f"AND c.{connection.ops.quote_name(content.get_field('category').column)} IS NOT DISTINCT FROM %s)"
+        f"EXISTS (SELECT 1 FROM {ops.quote_name(content.db_table)} AS c "  # noqa: S608
+        f"WHERE c.{ops.quote_name(content.pk.column)} = "
+        f"{ops.quote_name(ReviewSchedule._meta.get_field('content').column)} "
+        f"AND c.{ops.quote_name(content.get_field('category').column)} IS NOT DISTINCT FROM %s)"
     )
-    values.append(guard.category_id)
-    return f"{sql} AND {' AND '.join(conditions)} RETURNING 1", values
+    return fields, " AND ".join(conditions)
 
 
 def prune_idempotency_records(*, now: datetime | None = None) -> int:
