@@ -131,8 +131,8 @@ def reset_loop() -> None:
         if _exists(email):
             identity.delete_account(user=_user(email))
         _seed(email, LOOP_CONTENTS, 3, LOOP_DUE, (200.0, 300.0), seed=1_000 + index)
-    analyze()
     build_tallies()
+    analyze()  # after the tallies: every table as autovacuum would leave it
 
 
 def token(email: str) -> str:

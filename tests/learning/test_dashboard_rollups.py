@@ -190,3 +190,22 @@ def test_the_dashboards_reads_answer_as_the_counts_did(learner, django_assert_ma
     with django_assert_max_num_queries(1):
         stats = services.category_review_stats(user_id=learner.pk, window=window)
     assert [(row.name, row.content_count) for row in stats] == [("History", 2), ("Science", 2)]
+
+
+def test_the_rollup_tables_leave_room_for_hot_updates_and_are_vacuumed_by_dead_rows() -> None:
+    """Migration 0008: the rollups are rewritten on every review; their pages keep room for the next
+    row versions (HOT updates, no index entries) and autovacuum runs after 1,000 dead rows."""
+    import importlib
+
+    module = importlib.import_module("modules.learning.migrations.0008_rollup_storage")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT relname, reloptions FROM pg_class WHERE relname = ANY(%s) ORDER BY relname",
+            [list(module.TABLES)],
+        )
+        found = dict(cursor.fetchall())
+    assert set(found) == set(module.TABLES)
+    for options in found.values():
+        assert "fillfactor=70" in options
+        assert "autovacuum_vacuum_threshold=1000" in options
+        assert "autovacuum_vacuum_scale_factor=0" in options
