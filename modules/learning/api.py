@@ -207,7 +207,7 @@ def today(
         user=user,
         name="queue",
         variant=(limit, 0),
-        compute=lambda: b"",  # not used: the read is patchable
+        compute=lambda: _queue_window(user, limit)[0],
         patch=services.Patchable(
             compute=lambda: _queue_window(user, limit),
             apply=_patched_queue,

@@ -134,11 +134,13 @@ def review_change(
     )
 
 
-def note_review_change(**kwargs: object) -> None:
+def note_review_change(
+    *, user: User, content_id: int, old_due: datetime, new_due: datetime, now: datetime
+) -> None:
     """``review_change``, declared to the read cache for the user's next invalidation."""
-    change = review_change(**kwargs)  # type: ignore[arg-type]
+    change = review_change(user=user, content_id=content_id, old_due=old_due, new_due=new_due, now=now)
     if change is not None:
-        readcache.note_change(user_id=kwargs["user"].pk, change=change)  # type: ignore[attr-defined]
+        readcache.note_change(user_id=user.pk, change=change)
 
 
 def review_history(*, user: User, content_id: int | None = None) -> QuerySet[ReviewHistory]:
