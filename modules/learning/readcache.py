@@ -222,11 +222,16 @@ def invalidate(user_id: int) -> None:
 @contextmanager
 def writing(*, user_id: int) -> Iterator[None]:
     """Around writes of the user's learning data: invalidates when the block ends, even by an error
-    (a write may have committed before a later step failed)."""
+    (a write may have committed before a later step failed). A change declared inside the block
+    (``note_change``) is carried by this invalidation or dropped with the block: never by another."""
+    outer = _pending.set(None)
     try:
         yield
     finally:
-        invalidate(user_id)
+        try:
+            invalidate(user_id)
+        finally:
+            _pending.reset(outer)
 
 
 def learning_write(func: Callable[P, T]) -> Callable[P, T]:

@@ -185,6 +185,18 @@ def test_a_change_is_applied_only_to_the_version_it_replaced(learner) -> None:
     assert read_once() == "value" and calls["computed"] == 3
 
 
+def test_a_change_never_outlives_the_write_that_declared_it(learner) -> None:
+    patch = readcache.Patchable(
+        compute=lambda: ("fresh", []), apply=lambda window, change: ("patched", window)
+    )
+    read_once = lambda: readcache.cached(user_id=learner.pk, name="t", variant=(), compute=str, patch=patch)  # noqa: E731
+    assert read_once() == "fresh"
+    readcache.note_change(user_id=learner.pk, change=readcache.Change("t", ()))  # outside any write
+    with readcache.writing(user_id=learner.pk):  # another write (a title edit, say): not its change
+        pass
+    assert read_once() == "fresh"  # recomputed, the stray change was not applied
+
+
 def test_a_page_computed_after_the_review_is_not_patched_twice() -> None:
     """The entry of the version a review replaced may already have been computed without the card
     (a reader that read the version before the review and the rows after it): the card is then not
