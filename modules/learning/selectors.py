@@ -546,6 +546,12 @@ def _review_state(*, user_id: int, content_id: int) -> QuerySet:
     )
 
 
+def locked_review_state(*, user_id: int, content_id: int) -> tuple | None:
+    """``review_state`` with the schedule's row locked until the transaction ends (the review's slow
+    path, after a concurrent change). None: not one of the user's contents."""
+    return _review_state(user_id=user_id, content_id=content_id).select_for_update(of=("self",)).first()
+
+
 def review_state(*, user_id: int, content_id: int) -> tuple | None:
     """The card's schedule as a review reads it (``REVIEW_STATE_COLUMNS``), unlocked; one query
     (compiled once, modules/common/compiled.py). None: not one of the user's contents."""

@@ -179,25 +179,6 @@ def complete_review(
         return stored
 
 
-_SCHEDULE_COLUMNS = (
-    "id",
-    "content_id",
-    "user_id",
-    "stage",
-    "next_review_date",
-    "last_reviewed_at",
-    "review_count",
-    "interval_days",
-    "scheduler",
-    "stability",
-    "difficulty",
-    "fsrs_state",
-    "fsrs_step",
-    "content__created_at",
-    "content__category_id",
-)
-
-
 @dataclass(frozen=True)
 class StoredKey:
     """An ``Idempotency-Key`` to store with the review it answers."""
@@ -255,35 +236,10 @@ def record_review(
     The learner's memory model (fitted FSRS weights, calibrated ladder) comes with the locked row, in
     the same statement (scalar subqueries).
     """
-    schedule = (
-        ReviewSchedule.objects.select_for_update(of=("self",))
-        .select_related("content")
-        .only(*_SCHEDULE_COLUMNS)
-        .annotate(
-            memory_weights=selectors.memory_weights(user.pk), memory_curve=selectors.memory_curve(user.pk)
-        )
-        .filter(user=user, content_id=content_id)
-        .first()
-    )
-    if schedule is None:
+    row = selectors.locked_review_state(user_id=user.pk, content_id=content_id)
+    if row is None:
         raise NotFound("Content not found.")
-    state = _ReviewState(
-        id=schedule.pk,
-        user_id=schedule.user_id,
-        stage=schedule.stage,
-        next_review_date=schedule.next_review_date,
-        last_reviewed_at=schedule.last_reviewed_at,
-        review_count=schedule.review_count,
-        scheduler=schedule.scheduler,
-        stability=schedule.stability,
-        difficulty=schedule.difficulty,
-        fsrs_state=schedule.fsrs_state,
-        fsrs_step=schedule.fsrs_step,
-        content_created_at=schedule.content.created_at,
-        category_id=schedule.content.category_id,
-        memory_weights=schedule.memory_weights,
-        memory_curve=schedule.memory_curve,
-    )
+    state = _ReviewState(*row)
     # Without a client time, the review happens now: read after the lock, so reviews of one card
     # are in the order they were recorded.
     outcome, write = _planned(
