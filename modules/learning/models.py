@@ -25,8 +25,9 @@ SCHEDULER_CHOICES = model_choices(SchedulerKind, SCHEDULER_LABELS)
 
 
 class Category(models.Model):
+    # no index of its own: the slug index (user, slug) leads with it
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="learning_categories"
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="learning_categories", db_index=False
     )
     name = models.CharField(max_length=CATEGORY_NAME_MAX_LENGTH)
     slug = models.SlugField(max_length=120, allow_unicode=True)
@@ -47,8 +48,9 @@ class Category(models.Model):
 class Content(models.Model):
     """One thing a learner saved. Search on PostgreSQL is backed by trigram indexes (migration 0002)."""
 
+    # no index of its own: the indexes below lead with it
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="learning_contents"
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="learning_contents", db_index=False
     )
     category = models.ForeignKey(
         Category, on_delete=models.SET_NULL, null=True, blank=True, related_name="contents"
@@ -87,7 +89,10 @@ class ReviewSchedule(models.Model):
 
     content = models.OneToOneField(Content, on_delete=models.CASCADE, related_name="schedule")
     # Denormalised from content.user so today's queue is one index range scan (user, next_review_date).
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    # no index of its own: the queue index (user, next_review_date) leads with it (one less to write)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
     stage = models.PositiveSmallIntegerField(default=0)
     next_review_date = models.DateTimeField()
     last_reviewed_at = models.DateTimeField(null=True, blank=True)
@@ -113,8 +118,11 @@ class ReviewSchedule(models.Model):
 class ReviewHistory(models.Model):
     """Append-only: one row per completed review. No route edits or deletes it."""
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
-    content = models.ForeignKey(Content, on_delete=models.CASCADE, related_name="history")
+    # no indexes of their own: (user, reviewed_at) and (content, reviewed_at) below lead with them
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    content = models.ForeignKey(Content, on_delete=models.CASCADE, related_name="history", db_index=False)
     result = models.CharField(max_length=10, choices=model_choices(ReviewResult))
     reviewed_at = models.DateTimeField()
     recorded_at = models.DateTimeField(default=timezone.now)
@@ -178,7 +186,10 @@ class ReviewTally(models.Model):
     Kept by every write of the history, in its transaction (services/tallies.py); the dashboard and the
     retention view read these instead of walking the history."""
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    # no index of its own: the unique constraint below leads with it (one less to write)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
     day = models.DateField()
     category_id = models.PositiveBigIntegerField(default=0)  # not a foreign key: 0 stands for none
     bucket = models.PositiveSmallIntegerField()
@@ -204,7 +215,10 @@ class ReviewTally(models.Model):
 class ReviewTotal(models.Model):
     """All of one user's reviews in one elapsed-time bucket, counted (the same writes keep it)."""
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    # no index of its own: the unique constraint below leads with it (one less to write)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
     bucket = models.PositiveSmallIntegerField()
     remembered = models.IntegerField(default=0)
     partial = models.IntegerField(default=0)
@@ -229,7 +243,10 @@ class RecallGroup(models.Model):
     card never reviewed), in the transaction of every write, whatever wrote it (migration 0006). The
     anchor is the card's last review, or its content's creation; ``day`` counts UTC days since 1970."""
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    # no index of its own: the unique constraint below leads with it (one less to write)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
     fsrs = models.BooleanField()  # the card carries FSRS memory (its own stability): not summed here
     stage = models.IntegerField()
     day = models.IntegerField()
@@ -322,7 +339,10 @@ class ReviewDayTally(models.Model):
 class IdempotencyRecord(models.Model):
     """The first answer to a request made with an ``Idempotency-Key`` (kept at least 24 hours)."""
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    # no index of its own: the unique constraint below leads with it (one less to write)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
     key = models.CharField(max_length=255)
     request_hash = models.CharField(max_length=64)
     response = models.JSONField()
@@ -338,7 +358,10 @@ class IdempotencyRecord(models.Model):
 class ReminderLog(models.Model):
     """One review reminder per user and local day, at most."""
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    # no index of its own: the unique constraint below leads with it
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
     local_date = models.DateField()
     due_count = models.PositiveIntegerField()
     sent_at = models.DateTimeField(default=timezone.now, db_index=True)
@@ -377,7 +400,10 @@ class MemoryModelFit(models.Model):
     """One fit of a learner's memory models (FSRS-6 weights and the calibrated ladder): the job and
     its result. Kept whether or not it was applied."""
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    # no index of its own: the index below (user, requested_at) leads with it
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
     status = models.CharField(max_length=10, choices=FitStatus.choices, default=FitStatus.QUEUED)
     trigger = models.CharField(max_length=10, choices=FitTrigger.choices, default=FitTrigger.API)
     # the learner calendar the reviews' days were counted in

@@ -188,3 +188,34 @@ def test_the_content_total_follows_creations_and_deletions(django_assert_num_que
     assert services.count_contents(user_id=user.pk) == 3
     # a filtered list still counts its matches
     assert services.content_list(user=user, search="c1").count() == 1
+
+
+def test_the_groups_follow_every_kind_of_schedule_change_in_both_orders_of_the_two_groups() -> None:
+    """The inlined trigger (migration 0010): moves to a later and to an earlier group (the two writes'
+    order flips), to and from FSRS memory, a reset to never reviewed, another stage on the same day and
+    a change that leaves the group as it was; the groups equal the cards rebuilt after each round."""
+    user = make_user(tier="BASIC")
+    now = timezone.now()
+    contents = _cards(user, count=24, now=now, seed=11)
+    rng = random.Random(5)
+    for _ in range(4):
+        for content in contents:
+            choice = rng.randrange(6)
+            schedule = ReviewSchedule.objects.filter(content=content)
+            if choice == 0:  # later anchor, higher stage
+                schedule.update(
+                    stage=rng.randrange(5, 10), last_reviewed_at=now - timedelta(hours=rng.randrange(1, 48))
+                )
+            elif choice == 1:  # earlier anchor, lower stage
+                schedule.update(
+                    stage=rng.randrange(0, 5), last_reviewed_at=now - timedelta(days=rng.randrange(30, 300))
+                )
+            elif choice == 2:  # FSRS memory on, then off
+                schedule.update(scheduler="fsrs", stability=rng.uniform(1, 50), difficulty=rng.uniform(1, 10))
+            elif choice == 3:
+                schedule.update(scheduler="ladder", stability=None, difficulty=None)
+            elif choice == 4:  # a reset: anchored at the content's creation again
+                schedule.update(stage=0, last_reviewed_at=None)
+            else:  # nothing the groups hold changes
+                schedule.update(next_review_date=now + timedelta(days=rng.randrange(1, 30)))
+        _assert_groups_kept(user.pk)
