@@ -201,17 +201,10 @@ def today(
             schema=QueueOut,
             compute=lambda: services.review_queue(user=user, limit=limit, offset=offset),
         )
-    # The first page is what a learner reads after every answer: it is cached with a window of spare
-    # items, so that a review taking its card out of today's queue patches it (readcache.Patchable).
-    body = services.cached_read(
-        user=user,
-        name="queue",
-        variant=(limit, 0),
-        compute=lambda: _queue_window(user, limit)[0],
-        patch=services.Patchable(
-            compute=lambda: _queue_window(user, limit),
-            apply=_patched_queue,
-        ),
+    # The first page is what a learner reads after every answer: it is cached as a window with spare
+    # items, which a review taking its card out of today's queue patches in Redis (readcache.Window).
+    body = services.cached_window(
+        user=user, name="queue", variant=(limit, 0), compute=lambda: _queue_window(user, limit)
     )
     return HttpResponse(body, content_type="application/json; charset=utf-8")
 
@@ -219,56 +212,31 @@ def today(
 # Spare items cached after the first page of today's queue: the answers it can absorb before the next
 # recompute (each answer that takes a card out of the page moves one spare item up).
 QUEUE_SPARE = 20
+# Rendered in place of the items and the totals to find them in the page's JSON (readcache.window_template)
+_STAND_INS = {"items": 987654321987654320, "count": 987654321987654321, "overdue_count": 987654321987654322}
 
 
-def _queue_body(window: dict[str, Any]) -> bytes:
-    """The first page of the queue exactly as ``QueueOut`` renders it, from its window: the page's
-    items are kept rendered one by one (a list renders as its items joined by ", ")."""
-    head = json.dumps({"items": [], **window["page"]}, cls=NinjaJSONEncoder).encode()
-    items = b", ".join(window["items"][: window["limit"]])
-    return head.replace(b'"items": []', b'"items": [' + items + b"]", 1)
-
-
-def _queue_window(user: Any, limit: int) -> tuple[bytes, dict[str, Any]]:
-    """(the first page's bytes, its window: the page's and the spare items as rendered, their order
-    keys, the totals, the local day they are for)."""
+def _queue_window(user: Any, limit: int) -> services.Window:
+    """The first page of today's queue as ``QueueOut`` renders it, kept as a window: the page's and the
+    spare items rendered one by one (a list renders as its items joined by ", "), their order keys, the
+    totals, the local day they are for."""
     now = timezone.now()
     queue = services.review_queue(user=user, now=now, limit=limit + QUEUE_SPARE)
     data = QueueOut.model_validate(queue).model_dump(by_alias=True)
-    window = {
-        "page": {key: value for key, value in data.items() if key != "items"},
-        "items": [json.dumps(item, cls=NinjaJSONEncoder).encode() for item in data["items"]],
-        "keys": [(item.next_review_date.timestamp(), item.content.id) for item in queue.items],
-        "limit": limit,
-        "date": local_date(now, user.timezone).isoformat(),
-    }
-    return _queue_body(window), window
-
-
-def _patched_queue(window: dict[str, Any], change: services.Change) -> tuple[bytes, dict[str, Any]] | None:
-    """The window after a review's ``change`` (services.review_change), or None when it cannot tell."""
-    if change.kind != services.QUEUE_CHANGE or change.data[1] != window["date"]:
-        return None
-    if change.data[0] == "unchanged":
-        return _queue_body(window), window
-    _, _, content_id, old_due, was_overdue = change.data
-    keys = window["keys"]
-    position = next((index for index, (_, key_id) in enumerate(keys) if key_id == content_id), None)
-    total = window["page"]["count"]
-    if position is None:
-        # Not in the window: either this answer was computed after the review (the card already left)
-        # or the card lies beyond the window; only the first can be told apart.
-        if len(keys) < total and (old_due, content_id) > keys[-1]:
-            return None
-        return _queue_body(window), window
-    items = window["items"][:position] + window["items"][position + 1 :]
-    page = {**window["page"], "count": total - 1}
-    if was_overdue:
-        page["overdue_count"] -= 1
-    if len(items) < window["limit"] and len(items) < page["count"]:
-        return None  # the spare items ran out: recompute
-    patched = {**window, "page": page, "items": items, "keys": keys[:position] + keys[position + 1 :]}
-    return _queue_body(patched), patched
+    return services.Window(
+        template=services.window_template(
+            json.dumps({**data, **_STAND_INS}, cls=NinjaJSONEncoder).encode(),
+            items=_STAND_INS["items"],
+            total=_STAND_INS["count"],
+            subtotal=_STAND_INS["overdue_count"],
+        ),
+        items=[json.dumps(item, cls=NinjaJSONEncoder).encode() for item in data["items"]],
+        keys=[services.order_key(item.next_review_date, item.content.id) for item in queue.items],
+        limit=limit,
+        total=queue.count,
+        subtotal=queue.overdue_count,
+        scope=local_date(now, user.timezone).isoformat(),
+    )
 
 
 @review_router.post(

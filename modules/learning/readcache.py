@@ -21,15 +21,17 @@ backend (``LocMemCache``) is accepted only in DEBUG (``make run``: one runserver
 read cache is switched off, a WARNING is logged at startup and ``manage.py check`` reports
 ``learning.W001`` (see docs/learning.md, "Read cache").
 
-**Patched, not recomputed, after a review.** A review changes one card of today's queue, and the
-learner reads the queue right after every answer. So a review that takes its card out of today's
-queue (or that was ahead of time and leaves it as it was) says so when it replaces the version: the
-change is kept under the version it replaced (``learning:readdelta:<user>:<old version>``, set with the
-new version in one Redis script). A read that finds its entry one version behind, with that change
-from exactly its entry's version to the current one, applies the change to the entry's window (the
-page plus spare items, kept beside it) instead of recomputing: no query. Anything it cannot decide
-(the card is not in the window and could lie beyond it, the spare items run out, another write came
-in between) recomputes as before. The patched answer keeps the expiry of the answer it came from.
+**Patched where the version is replaced, after a review.** A review changes one card of today's
+queue, and the learner reads the queue right after every answer. So the queue's first page is kept in
+Redis as a *window* (``Window``: the page's JSON template, its items and some spare ones rendered one
+by one, their order keys, the totals), and a review that takes its card out of today's queue (or that
+was ahead of time and leaves it as it was) says so (``Change``). The Redis script that replaces the
+version then applies the change to every window of that user that was current until then, and stores
+the patched page under the new version, in the same atomic step: the learner's next read is a plain
+hit, no query and no patching. Anything the script cannot decide (the card is not in the window and
+could lie beyond it, the spare items run out, a change for another day, a window already older than
+the replaced version) leaves the page stale: the next read recomputes as before. The patched page keeps
+the expiry of the page it came from.
 
 What is time-dependent without a write (``retrievability``, a few decimals of a slowly decaying
 curve) may lag by at most ``LEARNING_READ_CACHE_SECONDS`` (default 30; 0 turns the cache off). The
@@ -45,7 +47,6 @@ import hashlib
 import inspect
 import logging
 import secrets
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -138,35 +139,28 @@ def _bump(user_id: int) -> None:
         logger.warning("read cache: could not bump the version", extra={"user_id": user_id}, exc_info=True)
 
 
-def _delta_key(user_id: int, version: int) -> str:
-    return f"learning:readdelta:{user_id}:{version}"
-
-
-# Replaces the version and keeps the change under the version it replaced, atomically. KEYS[1]: the
-# version; KEYS[2]: the change's key without the old version; ARGV: new version, its TTL, the change
-# (serialized by the cache), the change's TTL.
-_BUMP_WITH_CHANGE = """
-local old = redis.call('GET', KEYS[1])
-redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
-if old then redis.call('SET', KEYS[2] .. old, ARGV[3], 'EX', ARGV[4]) end
-return 1
-"""
+def _registry_key(user_id: int) -> str:
+    """The user's windows (their entries' keys): what a change is applied to."""
+    return f"learning:readwin:{user_id}"
 
 
 @dataclass(frozen=True)
 class Change:
-    """What one write did to a patchable read (``kind`` and ``data`` mean what that read says)."""
+    """What one write did to the user's windows (``Window``) of ``scope``: the item with the order key
+    ``left`` left the list (the total drops by one, the sub-total too when ``subtotal``), or, with
+    ``left`` None, nothing in them changed."""
 
-    kind: str
-    data: tuple[Any, ...]
+    scope: str
+    left: str | None = None
+    subtotal: bool = False
 
 
 _pending: ContextVar[tuple[int, Change] | None] = ContextVar("resee_readcache_change", default=None)
 
 
 def note_change(*, user_id: int, change: Change) -> None:
-    """Declares what the write about to invalidate did, so that a patchable read can apply it instead
-    of recomputing (consumed by the next ``invalidate`` of that user outside a transaction)."""
+    """Declares what the write about to invalidate did, so that the user's windows are patched rather
+    than recomputed (consumed by the next ``invalidate`` of that user outside a transaction)."""
     _pending.set((user_id, change))
 
 
@@ -178,22 +172,146 @@ def _take_change(user_id: int) -> Change | None:
     return pending[1] if pending[0] == user_id else None
 
 
+# A window's template holds these three bytes where its items, its total and its sub-total go: JSON never
+# holds a raw control character (json.dumps escapes them in strings), so they cannot occur elsewhere.
+ITEMS, TOTAL, SUBTOTAL = b"\x01", b"\x02", b"\x03"
+
+
+@dataclass(frozen=True)
+class Window:
+    """A list's first page kept with spare items, which a write's ``Change`` patches in Redis.
+
+    ``template`` is the page's JSON with ``ITEMS``, ``TOTAL`` and ``SUBTOTAL`` in place of the items,
+    the total and the sub-total; ``items`` the page's and the spare items rendered (joined by ", " in the
+    page), ``keys`` their order keys (strings that sort as the list does); ``scope`` what the window is
+    valid for (a change for another scope does not apply)."""
+
+    template: bytes
+    items: list[bytes]
+    keys: list[str]
+    limit: int
+    total: int
+    subtotal: int
+    scope: str
+
+    def render(self) -> bytes:
+        """The page, as the script renders it after a change (``_FILL``)."""
+        return (
+            self.template.replace(ITEMS, b", ".join(self.items[: self.limit]), 1)
+            .replace(TOTAL, str(self.total).encode(), 1)
+            .replace(SUBTOTAL, str(self.subtotal).encode(), 1)
+        )
+
+
+def window_template(page: bytes, *, items: int, total: int, subtotal: int) -> bytes:
+    """A ``Window.template`` from a page's JSON rendered with three stand-in numbers (large, distinct,
+    nowhere else in it) in place of its items list, its total and its sub-total."""
+    for stand_in, mark in ((items, b"[" + ITEMS + b"]"), (total, TOTAL), (subtotal, SUBTOTAL)):
+        digits = str(stand_in).encode()
+        if page.count(digits) != 1:
+            raise ValueError(f"the stand-in {stand_in} is not in the page exactly once")
+        page = page.replace(digits, mark)
+    return page
+
+
+# The Lua side of Window.render: the three markers replaced from the last one back (positions hold).
+_FILL = """
+local function fill(t, items, total, sub)
+  local marks = {}
+  for _, m in ipairs({{'\\1', items}, {'\\2', tostring(total)}, {'\\3', tostring(sub)}}) do
+    local at = string.find(t, m[1], 1, true)
+    if at then marks[#marks + 1] = {at, m[2]} end
+  end
+  table.sort(marks, function(a, b) return a[1] > b[1] end)
+  for _, m in ipairs(marks) do t = string.sub(t, 1, m[1] - 1) .. m[2] .. string.sub(t, m[1] + 1) end
+  return t
+end
+"""
+
+# Stores a computed page and its window. KEYS[1]: the entry, KEYS[2]: the user's windows; ARGV: the
+# version, seconds, page, template, limit, total, sub-total, scope, item count n, n keys, n items.
+# The window lives beside its entry (<entry>:w a hash, <entry>:w:k its keys, <entry>:w:i its items).
+_STORE_WINDOW = """
+local e, w, ttl, n = KEYS[1], KEYS[1] .. ':w', tonumber(ARGV[2]), tonumber(ARGV[9])
+redis.call('SET', e, ARGV[1] .. ':' .. ARGV[3], 'EX', ttl)
+redis.call('DEL', w, w .. ':k', w .. ':i')
+redis.call('HSET', w, 'v', ARGV[1], 't', ARGV[4], 'limit', ARGV[5], 'total', ARGV[6], 'sub', ARGV[7],
+  'scope', ARGV[8])
+redis.call('EXPIRE', w, ttl)
+if n > 0 then
+  redis.call('RPUSH', w .. ':k', unpack(ARGV, 10, 9 + n))
+  redis.call('RPUSH', w .. ':i', unpack(ARGV, 10 + n, 9 + 2 * n))
+  redis.call('EXPIRE', w .. ':k', ttl)
+  redis.call('EXPIRE', w .. ':i', ttl)
+end
+redis.call('SADD', KEYS[2], e)
+redis.call('EXPIRE', KEYS[2], ttl + 60)
+return 1
+"""
+
+# Replaces the version and applies the change to each of the user's windows that was current until
+# then. KEYS[1]: the version, KEYS[2]: the user's windows; ARGV: the new version, its TTL, the change's
+# scope, the order key that left ('' for none), '1' when it counted in the sub-total.
+_BUMP_WITH_CHANGE = (
+    _FILL
+    + """
+local old = redis.call('GET', KEYS[1])
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+if not old then return 0 end
+local patched = 0
+for _, e in ipairs(redis.call('SMEMBERS', KEYS[2])) do
+  local w = e .. ':w'
+  local m = redis.call('HMGET', w, 'v', 'scope', 't', 'limit', 'total', 'sub')
+  if not m[1] then
+    redis.call('SREM', KEYS[2], e)
+  elseif m[1] == old and m[2] == ARGV[3] then
+    local limit, total, sub = tonumber(m[4]), tonumber(m[5]), tonumber(m[6])
+    local n = redis.call('LLEN', w .. ':k')
+    local ok = true
+    if ARGV[4] ~= '' then
+      local at = redis.call('LPOS', w .. ':k', ARGV[4])
+      if at then
+        if n - 1 < limit and n - 1 < total - 1 then
+          ok = false -- the spare items ran out
+        else
+          redis.call('LREM', w .. ':k', 1, ARGV[4])
+          redis.call('LSET', w .. ':i', at, '')
+          redis.call('LREM', w .. ':i', 1, '')
+          total = total - 1
+          if ARGV[5] == '1' then sub = sub - 1 end
+        end
+      elseif n < total and ARGV[4] > (redis.call('LINDEX', w .. ':k', -1) or '') then
+        ok = false -- not in the window and possibly beyond it
+      end
+    end
+    if ok and redis.call('EXISTS', e) == 1 then
+      local page = fill(m[3], table.concat(redis.call('LRANGE', w .. ':i', 0, limit - 1), ', '), total, sub)
+      redis.call('SET', e, ARGV[1] .. ':' .. page, 'KEEPTTL')
+      redis.call('HSET', w, 'v', ARGV[1], 'total', total, 'sub', sub)
+      patched = patched + 1
+    end
+  end
+end
+return patched
+"""
+)
+
+
 def _bump_with_change(user_id: int, change: Change) -> bool:
     script = getattr(cache, "run_script", None)
     if script is None:  # a cache without scripts (local memory under DEBUG): a plain bump
         return False
-    new = _new_version()
     try:
-        done = script(
+        script(
             _BUMP_WITH_CHANGE,
-            keys=[_version_key(user_id), _delta_key(user_id, 0)[:-1]],
-            args=[new, VERSION_TTL_SECONDS, (new, change), configured_seconds() + 60],
-            serialized=(False, False, True, False),
+            keys=[_version_key(user_id), _registry_key(user_id)],
+            args=[_new_version(), VERSION_TTL_SECONDS, change.scope, change.left or "", int(change.subtotal)],
+            serialized=(False,) * 5,
         )
     except Exception:
-        logger.warning("read cache: could not record a change", extra={"user_id": user_id}, exc_info=True)
+        logger.warning("read cache: could not apply a change", extra={"user_id": user_id}, exc_info=True)
         return False
-    return bool(done)
+    return True
 
 
 def invalidate(user_id: int) -> None:
@@ -263,103 +381,96 @@ def learning_write(func: Callable[P, T]) -> Callable[P, T]:
 # --- Reads --------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Patchable:
-    """A read that can apply a write's ``Change`` to its last answer instead of recomputing.
-
-    ``compute()`` answers ``(value, window)``: the value served and what a change is applied to;
-    ``apply(window, change)`` answers the next ``(value, window)``, or None when it cannot tell
-    (then the read recomputes)."""
-
-    compute: Callable[[], tuple[Any, Any]]
-    apply: Callable[[Any, Change], tuple[Any, Any] | None]
+def _entry_key(user_id: int, name: str, variant: tuple[Any, ...]) -> str:
+    digest = hashlib.blake2b(repr(variant).encode(), digest_size=12).hexdigest()
+    return f"learning:read:{user_id}:{name}:{digest}"
 
 
-def _patched(
-    *, user_id: int, entry_key: str, version: int, entry_version: int, patch: Patchable
-) -> tuple[Any] | None:
-    """(value,) when the change from ``entry_version`` to ``version`` was applied to the entry's
-    window and stored; None when there is no such change or it could not be applied."""
-    window_key = f"{entry_key}:window"
-    delta_key = _delta_key(user_id, entry_version)
+def _version_to_store(version_key: str, version: Any) -> Any:
+    """The version an answer computed now is stored under: the current one, or a new one when there is
+    none yet; None (store nothing) when another process created one meanwhile or the cache failed."""
+    if version is not None:
+        return version
+    version = _new_version()
     try:
-        found = cache.get_many([delta_key, window_key])
+        if not cache.add(version_key, version, timeout=VERSION_TTL_SECONDS):
+            return None  # another process created it meanwhile: store nothing under a guess
     except Exception:
+        logger.warning("read cache: could not create a version", exc_info=True)
         return None
-    delta, window = found.get(delta_key), found.get(window_key)
-    if delta is None or window is None or delta[0] != version or window[0] != entry_version:
-        return None  # another write came in between, or the window is gone: recompute
-    _, computed_at, state = window
-    remaining = int(configured_seconds() - (time.time() - computed_at))
-    if remaining < 1:
-        return None
-    applied = patch.apply(state, delta[1])
-    if applied is None:
-        return None
-    value, state = applied
-    try:
-        cache.set_many(
-            {entry_key: (version, value), window_key: (version, computed_at, state)}, timeout=remaining
-        )
-    except Exception:
-        logger.warning("read cache: could not store a patched answer", exc_info=True)
-    return (value,)
+    return version
 
 
-def cached(
-    *,
-    user_id: int,
-    name: str,
-    variant: tuple[Any, ...],
-    compute: Callable[[], T],
-    patch: Patchable | None = None,
-) -> T:
-    """``compute()``, or its answer cached for the user under ``name`` and ``variant``; with a
-    ``patch``, ``patch.compute()``'s value, patched after a write that declared its change.
+def cached(*, user_id: int, name: str, variant: tuple[Any, ...], compute: Callable[[], T]) -> T:
+    """``compute()``, or its answer cached for the user under ``name`` and ``variant``.
 
-    A hit is one cache round trip (``get_many`` of the version and the entry); a patch three.
+    A hit is one cache round trip (``get_many`` of the version and the entry).
     """
     seconds = effective_seconds()
     if seconds <= 0:
-        return patch.compute()[0] if patch is not None else compute()
+        return compute()
     version_key = _version_key(user_id)
-    digest = hashlib.blake2b(repr(variant).encode(), digest_size=12).hexdigest()
-    entry_key = f"learning:read:{user_id}:{name}:{digest}"
+    entry_key = _entry_key(user_id, name, variant)
     try:
         found = cache.get_many([version_key, entry_key])
     except Exception:
         logger.warning("read cache unavailable; computing", exc_info=True)
-        return patch.compute()[0] if patch is not None else compute()
+        return compute()
     version = found.get(version_key)
     entry = found.get(entry_key)
     if version is not None and entry is not None and entry[0] == version:
-        return entry[1]
-    if patch is not None and version is not None and entry is not None:
-        patched = _patched(
-            user_id=user_id, entry_key=entry_key, version=version, entry_version=entry[0], patch=patch
-        )
-        if patched is not None:
-            return patched[0]  # type: ignore[no-any-return]
-    if version is None:
-        version = _new_version()
-        try:
-            if not cache.add(version_key, version, timeout=VERSION_TTL_SECONDS):
-                version = None  # another process created it meanwhile: store nothing under a guess
-        except Exception:
-            logger.warning("read cache: could not create a version", exc_info=True)
-            version = None
-    computed_at = time.time()
-    if patch is not None:
-        value, state = patch.compute()
-    else:
-        value, state = compute(), None
+        return entry[1]  # type: ignore[no-any-return]
+    version = _version_to_store(version_key, version)
+    value = compute()
     if version is not None:
         try:
-            if patch is None:
-                cache.set(entry_key, (version, value), timeout=seconds)
-            else:
-                window = (version, computed_at, state)
-                cache.set_many({entry_key: (version, value), f"{entry_key}:window": window}, timeout=seconds)
+            cache.set(entry_key, (version, value), timeout=seconds)
         except Exception:
             logger.warning("read cache: could not store an answer", exc_info=True)
-    return value  # type: ignore[no-any-return]
+    return value
+
+
+def cached_window(
+    *, user_id: int, name: str, variant: tuple[Any, ...], compute: Callable[[], Window]
+) -> bytes:
+    """``compute().render()``, cached for the user as a ``Window`` that a write's ``Change`` patches
+    in Redis (see the module's docstring). A hit is one round trip; a miss computes and stores the page
+    and its window in a second one. With a cache without scripts (local memory under DEBUG) it is
+    ``cached`` of the page, recomputed after every write."""
+    raw_get_many = getattr(cache, "raw_get_many", None)
+    if raw_get_many is None or effective_seconds() <= 0:
+        return cached(user_id=user_id, name=name, variant=variant, compute=lambda: compute().render())
+    seconds = effective_seconds()
+    version_key = _version_key(user_id)
+    entry_key = _entry_key(user_id, f"{name}:window", variant)
+    version, entry = raw_get_many([version_key, entry_key])
+    if version is not None and entry is not None:
+        entry_version, _, page = entry.partition(b":")
+        if entry_version == version:
+            return page  # type: ignore[no-any-return]
+    stored = _version_to_store(version_key, int(version) if version is not None else None)
+    window = compute()
+    page = window.render()
+    if stored is not None:
+        try:
+            cache.run_script(
+                _STORE_WINDOW,
+                keys=[entry_key, _registry_key(user_id)],
+                args=[
+                    stored,
+                    seconds,
+                    page,
+                    window.template,
+                    window.limit,
+                    window.total,
+                    window.subtotal,
+                    window.scope,
+                    len(window.keys),
+                    *window.keys,
+                    *window.items,
+                ],
+                serialized=(False,) * (9 + 2 * len(window.keys)),
+            )
+        except Exception:
+            logger.warning("read cache: could not store an answer", exc_info=True)
+    return page

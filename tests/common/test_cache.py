@@ -31,6 +31,9 @@ def test_an_unreachable_redis_answers_misses_and_refuses_deciding_answers() -> N
     assert cache.delete("k") is False
     assert cache.touch("k") is False
     assert cache.set_many({"a": 1}) == ["a"]
+    assert cache.raw_get_many(["a", "b"]) == [None, None]
+    with pytest.raises(CacheUnavailable):
+        cache.run_script("return 1", keys=[], args=[], serialized=())
     with pytest.raises(CacheUnavailable):
         cache.add("k", 1)
     with pytest.raises(CacheUnavailable):
@@ -81,3 +84,18 @@ def test_throttles_count_in_process_while_the_cache_is_down(settings) -> None:
     request = RequestFactory().get("/", REMOTE_ADDR="203.0.113.9")
     assert [throttle.allow_request(request) for _ in range(3)] == [True, True, False]
     assert throttle.wait() is not None
+
+
+def test_raw_reads_see_what_scripts_and_integers_stored_under_the_cache_s_keys() -> None:
+    server = PrivateRedis()
+    server.start()
+    try:
+        cache = _cache(server.port)
+        cache.set("number", 42)  # the cache keeps integers as digits
+        cache.run_script(
+            "redis.call('SET', KEYS[1], ARGV[1])", keys=["raw"], args=[b"a:b"], serialized=(False,)
+        )
+        assert cache.raw_get_many(["number", "raw", "missing"]) == [b"42", b"a:b", None]
+        assert cache.get("number") == 42
+    finally:
+        server.stop()

@@ -158,68 +158,101 @@ def test_another_write_between_the_answer_and_the_read_recomputes(
     same_queue(page, fresh(client, settings))
 
 
+def _window(
+    keys: list[str], *, total: int, subtotal: int = 0, limit: int = 2, scope: str = "d"
+) -> readcache.Window:
+    """A list of numbers kept as a window: each item is its key."""
+    return readcache.Window(
+        template=b'{"items": [\x01], "total": \x02, "overdue": \x03}',
+        items=[key.encode() for key in keys],
+        keys=keys,
+        limit=limit,
+        total=total,
+        subtotal=subtotal,
+        scope=scope,
+    )
+
+
+class Counted:
+    """A window's computation, counted."""
+
+    def __init__(self, window: readcache.Window) -> None:
+        self.window, self.calls = window, 0
+
+    def __call__(self) -> readcache.Window:
+        self.calls += 1
+        return self.window
+
+
+def _read(user_id: int, compute: Counted) -> dict[str, Any]:
+    import json
+
+    return json.loads(readcache.cached_window(user_id=user_id, name="t", variant=(), compute=compute))
+
+
+def _write(user_id: int, change: readcache.Change | None = None) -> None:
+    with readcache.writing(user_id=user_id):
+        if change is not None:
+            readcache.note_change(user_id=user_id, change=change)
+
+
 def test_a_change_is_applied_only_to_the_version_it_replaced(learner) -> None:
-    calls = {"computed": 0}
-
-    def compute() -> tuple[str, list[int]]:
-        calls["computed"] += 1
-        return "value", [1, 2, 3]
-
-    def apply(window: list[int], change: readcache.Change) -> tuple[str, list[int]] | None:
-        kept = [item for item in window if item != change.data[0]]
-        return ",".join(map(str, kept)), kept
-
-    patch = readcache.Patchable(compute=compute, apply=apply)
-    read_once = lambda: readcache.cached(user_id=learner.pk, name="t", variant=(), compute=str, patch=patch)  # noqa: E731
-    assert read_once() == "value"
-    readcache.note_change(user_id=learner.pk, change=readcache.Change("t", (2,)))
-    readcache.invalidate(learner.pk)
-    assert read_once() == "1,3" and calls["computed"] == 1  # applied, not recomputed
-    readcache.note_change(user_id=learner.pk, change=readcache.Change("t", (3,)))
-    readcache.invalidate(learner.pk)
-    readcache.invalidate(learner.pk)  # another write: the change no longer leads to the current version
-    assert read_once() == "value" and calls["computed"] == 2
+    compute = Counted(_window(["1", "2", "3", "4"], total=4, subtotal=2))
+    assert _read(learner.pk, compute) == {"items": [1, 2], "total": 4, "overdue": 2}
+    _write(learner.pk, readcache.Change(scope="d", left="2", subtotal=True))
+    # applied where the version was replaced: the next read is a hit of the patched page
+    assert _read(learner.pk, compute) == {"items": [1, 3], "total": 3, "overdue": 1}
+    assert compute.calls == 1
+    _write(learner.pk, readcache.Change(scope="d", left="1"))
+    assert _read(learner.pk, compute) == {"items": [3, 4], "total": 2, "overdue": 1}
+    assert compute.calls == 1
+    # another write in between: the window is a version behind, the next change leaves it stale
+    _write(learner.pk)
+    _write(learner.pk, readcache.Change(scope="d", left="3"))
+    assert _read(learner.pk, compute) == {"items": [1, 2], "total": 4, "overdue": 2}
+    assert compute.calls == 2
     # a change declared for another user is not carried by this user's invalidation
-    readcache.note_change(user_id=learner.pk + 1, change=readcache.Change("t", (1,)))
+    readcache.note_change(user_id=learner.pk + 1, change=readcache.Change(scope="d", left="1"))
     readcache.invalidate(learner.pk)
-    assert read_once() == "value" and calls["computed"] == 3
+    assert _read(learner.pk, compute)["items"] == [1, 2] and compute.calls == 3
 
 
 def test_a_change_never_outlives_the_write_that_declared_it(learner) -> None:
-    patch = readcache.Patchable(
-        compute=lambda: ("fresh", []), apply=lambda window, change: ("patched", window)
-    )
-    read_once = lambda: readcache.cached(user_id=learner.pk, name="t", variant=(), compute=str, patch=patch)  # noqa: E731
-    assert read_once() == "fresh"
-    readcache.note_change(user_id=learner.pk, change=readcache.Change("t", ()))  # outside any write
-    with readcache.writing(user_id=learner.pk):  # another write (a title edit, say): not its change
-        pass
-    assert read_once() == "fresh"  # recomputed, the stray change was not applied
+    compute = Counted(_window(["1", "2", "3"], total=3))
+    _read(learner.pk, compute)
+    readcache.note_change(
+        user_id=learner.pk, change=readcache.Change(scope="d", left="1")
+    )  # outside any write
+    _write(learner.pk)  # another write (a title edit, say): not its change
+    assert _read(learner.pk, compute)["items"] == [1, 2] and compute.calls == 2  # recomputed
 
 
-def test_a_page_computed_after_the_review_is_not_patched_twice() -> None:
-    """The entry of the version a review replaced may already have been computed without the card
-    (a reader that read the version before the review and the rows after it): the card is then not
-    in the window, and the counts are left alone — unless it could lie beyond the window."""
-    window = {
-        "page": {"count": 3, "overdue_count": 1},
-        "items": [b'{"content": {"id": 1}}', b'{"content": {"id": 3}}'],
-        "keys": [(100.0, 1), (300.0, 3)],
-        "limit": 2,
-        "date": "2026-11-30",
-    }
-    within = services.Change(services.QUEUE_CHANGE, ("left", "2026-11-30", 2, 200.0, True))
-    patched = api._patched_queue(window, within)
-    assert patched is not None and patched[1] == window  # nothing removed twice
-    beyond = services.Change(services.QUEUE_CHANGE, ("left", "2026-11-30", 9, 900.0, False))
-    assert api._patched_queue(window, beyond) is None  # 3 due, 2 in the window: cannot tell
-    other_day = services.Change(services.QUEUE_CHANGE, ("left", "2026-12-01", 1, 100.0, True))
-    assert api._patched_queue(window, other_day) is None
-    found = services.Change(services.QUEUE_CHANGE, ("left", "2026-11-30", 1, 100.0, True))
-    assert api._patched_queue({**window, "page": {"count": 2, "overdue_count": 1}}, found) is not None
+def test_what_a_window_cannot_tell_is_recomputed_and_a_page_is_never_patched_twice(learner) -> None:
+    """The page of the version a review replaced may already have been computed without the card
+    (a reader that read the version before the review and the rows after it): the card is then not in
+    the window and the totals are left alone — unless it could lie beyond the window."""
+    compute = Counted(_window(["1", "3"], total=3, subtotal=1))  # 3 due, 2 in the window
+    _read(learner.pk, compute)
+    _write(learner.pk, readcache.Change(scope="d", left="2", subtotal=True))  # before the last: already gone
+    assert _read(learner.pk, compute) == {"items": [1, 3], "total": 3, "overdue": 1}
+    assert compute.calls == 1
+    _write(learner.pk, readcache.Change(scope="d", left="9"))  # after the last: it may lie beyond
+    _read(learner.pk, compute)
+    assert compute.calls == 2
+    _write(learner.pk, readcache.Change(scope="another day", left="1"))
+    _read(learner.pk, compute)
+    assert compute.calls == 3
+    _write(learner.pk, readcache.Change(scope="d"))  # nothing changed (a review ahead of time)
+    _read(learner.pk, compute)
+    assert compute.calls == 3
+    _write(learner.pk, readcache.Change(scope="d", left="1"))  # the spare items ran out (3 due, 1 left)
+    _read(learner.pk, compute)
+    assert compute.calls == 4
 
 
-def test_the_window_renders_the_page_byte_for_byte_as_the_route_does(learner) -> None:
+def test_the_window_renders_the_page_byte_for_byte_as_the_route_does_and_so_does_the_script(
+    learner, client, settings
+) -> None:
     import json
 
     from ninja.responses import NinjaJSONEncoder
@@ -229,12 +262,31 @@ def test_the_window_renders_the_page_byte_for_byte_as_the_route_does(learner) ->
     for count in (0, 1, 25):
         ReviewSchedule.objects.filter(user=learner).delete()
         due_cards(learner, count)
-        body, window = api._queue_window(learner, 20)
+        window = api._queue_window(learner, 20)
+        body = window.render()
         page = services.review_queue(user=learner, limit=20)
         rendered = json.dumps(QueueOut.model_validate(page).model_dump(by_alias=True), cls=NinjaJSONEncoder)
         same_queue(json.loads(body), json.loads(rendered))  # recall estimates aside; byte for byte below
-        assert body.split(b'"retrievability"')[0] == rendered.encode().split(b'"retrievability"')[0]
-        assert len(window["items"]) == min(count, 40) and window["page"]["count"] == count
+        assert _without_recall(body) == _without_recall(rendered.encode())
+        assert len(window.items) == len(window.keys) == min(count, 40) and window.total == count
+    # the script's rendering of a patched page is the window's own, byte for byte
+    served = client.get("/api/review/today/").content
+    first = json.loads(served)["items"][0]["content"]["id"]
+    answer(client, first)
+    patched = client.get("/api/review/today/").content
+    kept = api._queue_window(learner, 20)
+    assert first not in [item["content"]["id"] for item in json.loads(patched)["items"]]
+    assert _without_recall(patched) == _without_recall(kept.render())
+    assert _without_recall(patched) != _without_recall(served)
+
+
+def _without_recall(page: bytes) -> bytes:
+    """The page with its recall estimates blanked: they decay between two computations."""
+    import re
+
+    blanked, found = re.subn(rb'"retrievability": [0-9.e-]+', b'"retrievability": _', page)
+    assert found == page.count(b'"retrievability"')
+    return blanked
 
 
 def test_without_a_shared_cache_an_answer_still_invalidates(learner, client, settings) -> None:

@@ -321,6 +321,11 @@ ARGUMENTS: dict[str, Callable[[World], Any]] = {
     "upper_bounds_days": lambda w: [1.0, 7.0],
     "variant": lambda w: (),
     "compute": lambda w: lambda: "computed",
+    "page": lambda w: b'{"items": 11, "count": 12, "overdue_count": 13}',
+    "items": lambda w: 11,
+    "total": lambda w: 12,
+    "subtotal": lambda w: 13,
+    "due": lambda w: w.now,
     "scheduler": lambda w: "ladder",
     "stage": lambda w: 0,
     "stability": lambda w: None,
@@ -354,7 +359,15 @@ def _with_reviews(world: World) -> dict[str, Any]:
     return {}
 
 
+def _window(world: World) -> dict[str, Any]:
+    window = services.Window(
+        template=b"[\x01]", items=[b"1"], keys=["a"], limit=1, total=1, subtotal=0, scope="x"
+    )
+    return {"compute": lambda: window}
+
+
 SETUPS: dict[str, Callable[[World], dict[str, Any]]] = {
+    "cached_window": _window,
     "seed_demo_content": _newcomer,
     "ensure_schedule": _without_schedule,
     "start_memory_fit": _with_reviews,

@@ -7,7 +7,7 @@ user's learning data is declared ``@readcache.learning_write``: the user's cache
 when it ends.
 """
 
-from modules.learning.readcache import Change, Patchable
+from modules.learning.readcache import Change, Window, window_template
 from modules.learning.scheduling import ReviewResult
 from modules.learning.services.analytics import (
     CategoryReviewStats,
@@ -24,7 +24,7 @@ from modules.learning.services.analytics import (
     review_counts_by_local_day,
     reviewer_ids,
 )
-from modules.learning.services.cached_reads import cached_read, forget_cached_reads
+from modules.learning.services.cached_reads import cached_read, cached_window, forget_cached_reads
 from modules.learning.services.categories import (
     CategoryView,
     category_list,
@@ -87,13 +87,13 @@ from modules.learning.services.portability import (
 )
 from modules.learning.services.portability_import import import_learning_data
 from modules.learning.services.queue import (
-    QUEUE_CHANGE,
     ForecastDay,
     Queue,
     QueueContent,
     QueueItem,
     due_by_local_day,
     forecast,
+    order_key,
     review_history,
     review_queue,
 )
@@ -136,7 +136,6 @@ __all__ = [
     "ELAPSED_BUCKET_UPPER_DAYS",
     "MAX_REVIEWED_AT_AGE",
     "MIN_REVIEWS_TO_FIT",
-    "QUEUE_CHANGE",
     "BucketTally",
     "CategoryRecord",
     "CategoryRef",
@@ -163,7 +162,6 @@ __all__ = [
     "LearningTotals",
     "MemoryFitView",
     "MemoryParameters",
-    "Patchable",
     "PolicyOutcome",
     "Queue",
     "QueueContent",
@@ -179,10 +177,12 @@ __all__ = [
     "ScheduleRecord",
     "SimulatedDay",
     "TallyWindow",
+    "Window",
     "bucket_tallies",
     "build_review_tallies",
     "build_review_tallies_of",
     "cached_read",
+    "cached_window",
     "category_list",
     "category_review_counts",
     "category_review_stats",
@@ -218,6 +218,7 @@ __all__ = [
     "mean_recall",
     "memory_fit_detail",
     "memory_parameters",
+    "order_key",
     "prune_idempotency_records",
     "rebuild_review_tallies",
     "review_activity_by_user",
@@ -235,4 +236,5 @@ __all__ = [
     "tally_window",
     "update_category",
     "update_content",
+    "window_template",
 ]

@@ -22,7 +22,6 @@ def cached_read(
     name: str,
     variant: tuple[Any, ...],
     compute: Callable[[], T],
-    patch: readcache.Patchable | None = None,
 ) -> T:
     """A read of the user's learning data through the per-user read cache.
 
@@ -31,18 +30,24 @@ def cached_read(
     invalidates it: the write functions are decorated ``@readcache.learning_write``
     (tests/learning/test_read_cache.py calls every public function and fails on a write that does not).
     """
-    return readcache.cached(
-        user_id=user.pk,
-        name=name,
-        variant=(
-            local_date(timezone.now(), user.timezone),
-            user.timezone,
-            user.scheduler,
-            ladder_for(user),
-            *variant,
-        ),
-        compute=compute,
-        patch=patch,
+    return readcache.cached(user_id=user.pk, name=name, variant=_key(user, variant), compute=compute)
+
+
+def cached_window(
+    *, user: User, name: str, variant: tuple[Any, ...], compute: Callable[[], readcache.Window]
+) -> bytes:
+    """``cached_read`` of a list's first page kept as a ``readcache.Window``: a write that declares its
+    ``readcache.Change`` patches it instead of making the next read recompute it."""
+    return readcache.cached_window(user_id=user.pk, name=name, variant=_key(user, variant), compute=compute)
+
+
+def _key(user: User, variant: tuple[Any, ...]) -> tuple[Any, ...]:
+    return (
+        local_date(timezone.now(), user.timezone),
+        user.timezone,
+        user.scheduler,
+        ladder_for(user),
+        *variant,
     )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from django.db.models import QuerySet
 from django.utils import timezone
@@ -111,26 +111,34 @@ def review_queue(
     return Queue(items=items, count=count, overdue_count=overdue)
 
 
-# --- What a review did to today's queue (the read cache applies it: readcache.Patchable) -------------
+# --- What a review did to today's queue (the read cache applies it to its window: readcache.Change) ----
 
-QUEUE_CHANGE = "queue"
+
+def order_key(due: datetime, content_id: int) -> str:
+    """A queue item's place as a string that sorts as the queue does (due date, then content id): the
+    key of the item in the read cache's window of the first page, and of a change to it."""
+    micros = (due - _EPOCH) // timedelta(microseconds=1)
+    return f"{micros:020d}:{content_id:020d}"
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def review_change(
     *, user: User, content_id: int, old_due: datetime, new_due: datetime, now: datetime
 ) -> readcache.Change | None:
     """What a review of ``content_id`` did to the learner's queue of the local ``today`` of ``now``:
-    ``("left", today, content_id, old due as a timestamp, was overdue)`` when the card was due today
-    and no longer is, ``("unchanged", today)`` when it was not due today and still is not; None when
-    it stays in today's queue (its place and values change: the queue is recomputed)."""
+    its item left (``left``: its order key; ``subtotal``: it was overdue) when the card was due today
+    and no longer is, nothing (``left`` None) when it was not due today and still is not; None when it
+    stays in today's queue (its place and values change: the queue is recomputed)."""
     today = local_date(now, user.timezone)
     start_of_today, end_of_today = local_day_bounds(today, user.timezone)
     if new_due < end_of_today:
         return None
     if old_due >= end_of_today:
-        return readcache.Change(QUEUE_CHANGE, ("unchanged", today.isoformat()))
+        return readcache.Change(scope=today.isoformat())
     return readcache.Change(
-        QUEUE_CHANGE, ("left", today.isoformat(), content_id, old_due.timestamp(), old_due < start_of_today)
+        scope=today.isoformat(), left=order_key(old_due, content_id), subtotal=old_due < start_of_today
     )
 
 
