@@ -214,17 +214,31 @@ def window_template(page: bytes, *, items: int, total: int, subtotal: int) -> by
     return page
 
 
-# The Lua side of Window.render: the three markers replaced from the last one back (positions hold).
+# The Lua side of Window.render, prefixed with ``head``: the page is assembled in one table.concat (each
+# big string Lua creates costs Redis ~10 µs per 15 KB; splicing the markers one by one took 0.1 ms).
 _FILL = """
-local function fill(t, items, total, sub)
+local function fill(head, t, items, total, sub)
   local marks = {}
-  for _, m in ipairs({{'\\1', items}, {'\\2', tostring(total)}, {'\\3', tostring(sub)}}) do
+  for _, m in ipairs({{'\\1', 0}, {'\\2', tostring(total)}, {'\\3', tostring(sub)}}) do
     local at = string.find(t, m[1], 1, true)
     if at then marks[#marks + 1] = {at, m[2]} end
   end
-  table.sort(marks, function(a, b) return a[1] > b[1] end)
-  for _, m in ipairs(marks) do t = string.sub(t, 1, m[1] - 1) .. m[2] .. string.sub(t, m[1] + 1) end
-  return t
+  table.sort(marks, function(a, b) return a[1] < b[1] end)
+  local parts, from = {head}, 1
+  for _, m in ipairs(marks) do
+    parts[#parts + 1] = string.sub(t, from, m[1] - 1)
+    if m[2] == 0 then
+      for i, item in ipairs(items) do
+        if i > 1 then parts[#parts + 1] = ', ' end
+        parts[#parts + 1] = item
+      end
+    else
+      parts[#parts + 1] = m[2]
+    end
+    from = m[1] + 1
+  end
+  parts[#parts + 1] = string.sub(t, from)
+  return table.concat(parts)
 end
 """
 
@@ -285,8 +299,8 @@ for _, e in ipairs(redis.call('SMEMBERS', KEYS[2])) do
       end
     end
     if ok and redis.call('EXISTS', e) == 1 then
-      local page = fill(m[3], table.concat(redis.call('LRANGE', w .. ':i', 0, limit - 1), ', '), total, sub)
-      redis.call('SET', e, ARGV[1] .. ':' .. page, 'KEEPTTL')
+      local page = fill(ARGV[1] .. ':', m[3], redis.call('LRANGE', w .. ':i', 0, limit - 1), total, sub)
+      redis.call('SET', e, page, 'KEEPTTL')
       redis.call('HSET', w, 'v', ARGV[1], 'total', total, 'sub', sub)
       patched = patched + 1
     end
