@@ -248,3 +248,22 @@ def test_the_test_connection_keeps_one_generic_plan_per_prepared_statement() -> 
         cursor.execute("SHOW plan_cache_mode")
         assert cursor.fetchone() == ("force_generic_plan",)
     assert connection.connection.prepare_threshold == compiled.PREPARE_THRESHOLD
+
+
+def test_placeholders_become_postgresql_s_own_once_per_text() -> None:
+    converted = compiled.native_placeholders("SELECT %s, '100%%', %s FROM t WHERE a = %s")
+    assert converted == "SELECT $1, '100%', $2 FROM t WHERE a = $3"
+    assert compiled.native_placeholders("SELECT 1") == "SELECT 1"
+
+
+def test_a_statement_of_more_parameters_than_psycopg_caches_runs_prepared_with_repeated_values() -> None:
+    """62 parameters, like the review's statement: psycopg would convert its text on every call."""
+    from django.db import connection
+
+    values = list(range(62))
+    sql = "SELECT " + " + ".join(["%s::int"] * 62) + " WHERE '50%%' LIKE '%%'"
+    for _ in range(2):
+        with compiled.prepared_cursor(connection) as cursor:
+            cursor.execute(sql, values)
+            assert cursor.fetchone() == (sum(values),)
+    assert len(_prepared_statements_like("$62::int")) == 1
