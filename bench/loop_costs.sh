@@ -55,7 +55,9 @@ ticks() {  # utime + stime of every process whose name matches $1, in clock tick
   echo "$total"
 }
 
-snapshot() { echo "$(ticks gunicorn) $(ticks postgres) $(ticks redis) $(ticks wrk) $(awk '/^cpu /{print $5}' /proc/stat)"; }
+snapshot() {  # $1: wrk's pid
+  echo "$(ticks gunicorn) $(ticks postgres) $(ticks redis) $(awk '{print $14 + $15}' "/proc/$1/stat") $(awk '/^cpu /{print $5}' /proc/stat)"
+}
 
 measure() {  # $1: label, then wrk's script and URL
   local label=$1; shift
@@ -64,9 +66,9 @@ measure() {  # $1: label, then wrk's script and URL
   wrk -t2 -c16 -d"${SECONDS_RUN}s" -H "X-Forwarded-Proto: https" "$@" > "$out" &
   local wrk_pid=$!
   sleep 0.5
-  local before after; before=$(snapshot); local started; started=$(date +%s.%N)
+  local before after; before=$(snapshot "$wrk_pid"); local started; started=$(date +%s.%N)
   sleep $((SECONDS_RUN - 1))
-  after=$(snapshot); local ended; ended=$(date +%s.%N)
+  after=$(snapshot "$wrk_pid"); local ended; ended=$(date +%s.%N)
   wait "$wrk_pid"
   local rps; rps=$(grep RESULT "$out" | sed 's/.*"rps": \([0-9.]*\).*/\1/'); rm -f "$out"
   "$PY" - "$label" "$rps" "$started" "$ended" $before $after "$(getconf CLK_TCK)" <<'PYEOF'
