@@ -105,6 +105,7 @@ class ResilientRedisCache(RedisCache):
         self._class = _ReusedClient
         self._location = ",".join(self._servers)
         self._breaker = _breaker_for(self._location)
+        self._scripts: dict[tuple[int, str], Any] = {}
 
     @property
     def available(self) -> bool:
@@ -192,7 +193,11 @@ class ResilientRedisCache(RedisCache):
 
         def call() -> Any:
             client = self._cache.get_client(write=True)
-            return client.eval(script, len(made), *made, *values)
+            # EVALSHA (the script loaded again after a Redis restart): not the script's text on every call
+            registered = self._scripts.get((id(client), script))
+            if registered is None:
+                registered = self._scripts.setdefault((id(client), script), client.register_script(script))
+            return registered(keys=made, args=values, client=client)
 
         return self._guard(call, None)
 

@@ -99,3 +99,18 @@ def test_raw_reads_see_what_scripts_and_integers_stored_under_the_cache_s_keys()
         assert cache.get("number") == 42
     finally:
         server.stop()
+
+
+def test_scripts_run_by_their_digest_and_survive_a_flushed_script_cache() -> None:
+    server = PrivateRedis()
+    server.start()
+    try:
+        cache = _cache(server.port)
+        script = "return tonumber(ARGV[1]) + 1"
+        assert cache.run_script(script, keys=[], args=[1], serialized=(False,)) == 2
+        client = cache._cache.get_client(write=True)
+        client.script_flush()  # as after a restart of Redis: the digest is unknown again
+        assert cache.run_script(script, keys=[], args=[41], serialized=(False,)) == 42
+        assert client.info("commandstats").get("cmdstat_evalsha", {}).get("calls", 0) >= 2
+    finally:
+        server.stop()
