@@ -36,7 +36,7 @@ cleanup() {
 }
 trap cleanup EXIT
 .venv/bin/gunicorn config.wsgi:application --bind "127.0.0.1:$PORT" --workers 2 --timeout 60 \
-  --access-logfile /dev/null --error-logfile /dev/null &
+  --access-logfile /dev/null --error-logfile "${BENCH_GUNICORN_LOG:-/dev/null}" &
 SERVER_PID=$!
 for _ in $(seq 1 60); do curl -fsS -o /dev/null -H "X-Forwarded-Proto: https" "$BASE/api/health/live/" 2>/dev/null && break; sleep 0.5; done
 
@@ -45,18 +45,28 @@ fresh_loop() {
   "$PY" bench/shapes.py loop-file "$LOOP_FILE"
 }
 
-ticks() {  # utime + stime of every process whose name matches $1, in clock ticks
-  local total=0 name value
-  for stat in /proc/[0-9]*/stat; do
-    name=$(cut -d' ' -f2 "$stat" 2>/dev/null) || continue
-    case "$name" in "($1"*) value=$(awk '{print $14 + $15}' "$stat" 2>/dev/null) || continue
-      total=$((total + ${value:-0})) ;; esac
-  done
-  echo "$total"
-}
-
-snapshot() {  # $1: wrk's pid
-  echo "$(ticks gunicorn) $(ticks postgres) $(ticks redis) $(awk '{print $14 + $15}' "/proc/$1/stat") $(awk '/^cpu /{print $5}' /proc/stat)"
+snapshot() {  # CPU ticks of gunicorn, postgres, redis, wrk ($1: its pid), then the machine's idle ticks
+  "$PY" - "$1" <<'PYEOF'
+import os, sys
+sums = {"gunicorn": 0, "postgres": 0, "redis": 0}
+wrk = 0
+for pid in filter(str.isdigit, os.listdir("/proc")):
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)
+    except OSError:
+        continue
+    name = fields[0].split("(", 1)[1]
+    ticks = sum(int(value) for value in fields[1].split()[11:13])
+    if pid == sys.argv[1]:
+        wrk = ticks
+    for prefix in sums:
+        if name.startswith(prefix):
+            sums[prefix] += ticks
+with open("/proc/stat") as stat:
+    idle = int(stat.readline().split()[4])
+print(sums["gunicorn"], sums["postgres"], sums["redis"], wrk, idle)
+PYEOF
 }
 
 measure() {  # $1: label, then wrk's script and URL
@@ -98,7 +108,7 @@ case "$MODE" in
     "${PSQL[@]}" "ALTER DATABASE $DB SET log_min_duration_statement = 0"
     kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true  # new connections take the setting
     .venv/bin/gunicorn config.wsgi:application --bind "127.0.0.1:$PORT" --workers 2 --timeout 60 \
-      --access-logfile /dev/null --error-logfile /dev/null &
+      --access-logfile /dev/null --error-logfile "${BENCH_GUNICORN_LOG:-/dev/null}" &
     SERVER_PID=$!
     for _ in $(seq 1 60); do curl -fsS -o /dev/null -H "X-Forwarded-Proto: https" "$BASE/api/health/live/" 2>/dev/null && break; sleep 0.5; done
     wrk -t1 -c2 -d2s -H "X-Forwarded-Proto: https" -s bench/loop.lua "$BASE/api/review/today/" > /dev/null
