@@ -244,7 +244,8 @@ end
 
 # Stores a computed page and its window. KEYS[1]: the entry, KEYS[2]: the user's windows; ARGV: the
 # version, seconds, page, template, limit, total, sub-total, scope, item count n, n keys, n items.
-# The window lives beside its entry (<entry>:w a hash, <entry>:w:k its keys, <entry>:w:i its items).
+# The window lives beside its entry (<entry>:w a hash, <entry>:w:k its keys, <entry>:w:i its items);
+# the user's set of windows is kept under 9 (a client reading many page sizes forgets the older ones).
 _STORE_WINDOW = """
 local e, w, ttl, n = KEYS[1], KEYS[1] .. ':w', tonumber(ARGV[2]), tonumber(ARGV[9])
 redis.call('SET', e, ARGV[1] .. ':' .. ARGV[3], 'EX', ttl)
@@ -258,6 +259,7 @@ if n > 0 then
   redis.call('EXPIRE', w .. ':k', ttl)
   redis.call('EXPIRE', w .. ':i', ttl)
 end
+if redis.call('SCARD', KEYS[2]) >= 8 then redis.call('DEL', KEYS[2]) end -- the older ones go stale
 redis.call('SADD', KEYS[2], e)
 redis.call('EXPIRE', KEYS[2], ttl + 60)
 return 1
@@ -265,7 +267,8 @@ return 1
 
 # Replaces the version and applies the change to each of the user's windows that was current until
 # then. KEYS[1]: the version, KEYS[2]: the user's windows; ARGV: the new version, its TTL, the change's
-# scope, the order key that left ('' for none), '1' when it counted in the sub-total.
+# scope, the order key that left ('' for none), '1' when it counted in the sub-total, how many windows at
+# most to patch.
 _BUMP_WITH_CHANGE = (
     _FILL
     + """
@@ -274,6 +277,7 @@ redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
 if not old then return 0 end
 local patched = 0
 for _, e in ipairs(redis.call('SMEMBERS', KEYS[2])) do
+  if patched >= tonumber(ARGV[6]) then break end -- the others go stale: their next read recomputes
   local w = e .. ':w'
   local m = redis.call('HMGET', w, 'v', 'scope', 't', 'limit', 'total', 'sub')
   if not m[1] then
@@ -311,6 +315,12 @@ return patched
 )
 
 
+# Windows a change patches at most (a learner reads one or two page sizes): each costs Redis ~0.1 ms
+# while it blocks every other client, and a client asking for every page size in turn must not make
+# each answer cost that many times over. The others go stale, as after any write.
+MAX_PATCHED_WINDOWS = 3
+
+
 def _bump_with_change(user_id: int, change: Change) -> bool:
     script = getattr(cache, "run_script", None)
     if script is None:  # a cache without scripts (local memory under DEBUG): a plain bump
@@ -319,8 +329,15 @@ def _bump_with_change(user_id: int, change: Change) -> bool:
         script(
             _BUMP_WITH_CHANGE,
             keys=[_version_key(user_id), _registry_key(user_id)],
-            args=[_new_version(), VERSION_TTL_SECONDS, change.scope, change.left or "", int(change.subtotal)],
-            serialized=(False,) * 5,
+            args=[
+                _new_version(),
+                VERSION_TTL_SECONDS,
+                change.scope,
+                change.left or "",
+                int(change.subtotal),
+                MAX_PATCHED_WINDOWS,
+            ],
+            serialized=(False,) * 6,
         )
     except Exception:
         logger.warning("read cache: could not apply a change", extra={"user_id": user_id}, exc_info=True)

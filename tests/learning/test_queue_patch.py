@@ -299,3 +299,22 @@ def test_without_a_shared_cache_an_answer_still_invalidates(learner, client, set
     first = read(client)
     answer(client, first["items"][0]["content"]["id"])
     assert read(client)["count"] == 2
+
+
+def test_a_learner_s_windows_are_bounded_and_a_change_patches_a_few_of_them(learner) -> None:
+    """A client asking for many page sizes: the user's set of windows stays small (the older ones are
+    forgotten: their next read recomputes) and one change patches at most MAX_PATCHED_WINDOWS."""
+    from django.core.cache import cache as default_cache
+
+    computes = [Counted(_window(["1", "2", "3", "4"], total=4, limit=2)) for _ in range(12)]
+    for variant, compute in enumerate(computes):
+        readcache.cached_window(user_id=learner.pk, name="t", variant=(variant,), compute=compute)
+    client = default_cache._cache.get_client()
+    members = client.smembers(default_cache.make_key(readcache._registry_key(learner.pk)))
+    assert 1 <= len(members) <= 8
+    _write(learner.pk, readcache.Change(scope="d", left="1"))
+    patched = 0
+    for variant, compute in enumerate(computes):
+        readcache.cached_window(user_id=learner.pk, name="t", variant=(variant,), compute=compute)
+        patched += compute.calls == 1
+    assert 1 <= patched <= readcache.MAX_PATCHED_WINDOWS
