@@ -35,6 +35,11 @@ cleanup() {
   rm -f "$LOOP_FILE"
 }
 trap cleanup EXIT
+trap 'cleanup; exit 1' INT TERM HUP PIPE
+if curl -fsS -o /dev/null "$BASE/api/health/live/" 2>/dev/null; then
+  echo "something already answers on $BASE: stop it first (it would be measured instead)" >&2
+  exit 1
+fi
 .venv/bin/gunicorn config.wsgi:application --bind "127.0.0.1:$PORT" --workers 2 --timeout 60 \
   --access-logfile /dev/null --error-logfile "${BENCH_GUNICORN_LOG:-/dev/null}" &
 SERVER_PID=$!
