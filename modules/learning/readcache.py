@@ -469,9 +469,9 @@ def cached_window(
     and its window in a second one. With a cache without scripts (local memory under DEBUG) it is
     ``cached`` of the page, recomputed after every write."""
     raw_get_many = getattr(cache, "raw_get_many", None)
-    if raw_get_many is None or effective_seconds() <= 0:
-        return cached(user_id=user_id, name=name, variant=variant, compute=lambda: compute().render())
     seconds = effective_seconds()
+    if raw_get_many is None or seconds <= 0:
+        return cached(user_id=user_id, name=name, variant=variant, compute=lambda: compute().render())
     version_key = _version_key(user_id)
     entry_key = _entry_key(user_id, f"{name}:window", variant)
     version, entry = raw_get_many([version_key, entry_key])

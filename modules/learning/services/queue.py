@@ -113,15 +113,14 @@ def review_queue(
 
 # --- What a review did to today's queue (the read cache applies it to its window: readcache.Change) ----
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
 
 def order_key(due: datetime, content_id: int) -> str:
     """A queue item's place as a string that sorts as the queue does (due date, then content id): the
     key of the item in the read cache's window of the first page, and of a change to it."""
     micros = (due - _EPOCH) // timedelta(microseconds=1)
     return f"{micros:020d}:{content_id:020d}"
-
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def review_change(
