@@ -54,6 +54,7 @@ snapshot() {  # CPU ticks of gunicorn, postgres, redis, wrk ($1: its pid), then 
   "$PY" - "$1" <<'PYEOF'
 import os, sys
 sums = {"gunicorn": 0, "postgres": 0, "redis": 0}
+system = {"gunicorn": 0, "postgres": 0, "redis": 0}
 wrk = 0
 for pid in filter(str.isdigit, os.listdir("/proc")):
     try:
@@ -68,9 +69,11 @@ for pid in filter(str.isdigit, os.listdir("/proc")):
     for prefix in sums:
         if name.startswith(prefix):
             sums[prefix] += ticks
+            system[prefix] += int(fields[1].split()[12])
 with open("/proc/stat") as stat:
     idle = int(stat.readline().split()[4])
-print(sums["gunicorn"], sums["postgres"], sums["redis"], wrk, idle)
+print(sums["gunicorn"], sums["postgres"], sums["redis"], wrk, idle,
+      system["gunicorn"], system["postgres"], system["redis"])
 PYEOF
 }
 
@@ -89,14 +92,16 @@ measure() {  # $1: label, then wrk's script and URL
   "$PY" - "$label" "$rps" "$started" "$ended" $before $after "$(getconf CLK_TCK)" <<'PYEOF'
 import sys
 label, rps, t0, t1 = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4])
-values = [int(v) for v in sys.argv[5:15]]
-tick = 1 / int(sys.argv[15])
+values = [int(v) for v in sys.argv[5:21]]
+tick = 1 / int(sys.argv[21])
 seconds, requests = t1 - t0, float(sys.argv[2]) * (t1 - t0)
 print(f"{label}: {rps:.0f} requests/s")
 for index, name in enumerate(("gunicorn", "postgres", "redis", "wrk")):
-    used = (values[5 + index] - values[index]) * tick
-    print(f"  {name:9s} {used / requests * 1000:6.3f} ms CPU per request  {used / seconds:5.2f} cores")
-print(f"  idle      {(values[9] - values[4]) * tick / seconds:5.2f} cores")
+    used = (values[8 + index] - values[index]) * tick
+    kernel = (values[13 + index] - values[5 + index]) * tick if index < 3 else None
+    share = f"  ({kernel / used:.0%} in the kernel)" if kernel is not None and used else ""
+    print(f"  {name:9s} {used / requests * 1000:6.3f} ms CPU per request  {used / seconds:5.2f} cores{share}")
+print(f"  idle      {(values[12] - values[4]) * tick / seconds:5.2f} cores")
 PYEOF
 }
 
