@@ -54,7 +54,10 @@ class AIUsage(models.Model):
     request gives its reservation back.
     """
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="ai_usage")
+    # no index of its own: the unique constraint (user, date) below leads with it (one less to write)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="ai_usage", db_index=False
+    )
     date = models.DateField(help_text="The user's local calendar day.")
     questions_generated = models.PositiveIntegerField(default=0)
     tokens_used = models.PositiveBigIntegerField(default=0)
@@ -80,7 +83,10 @@ class AIUsage(models.Model):
 class AIJob(models.Model):
     """A batch generation over several contents, run by the worker."""
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="ai_jobs")
+    # no index of its own: the index (user, created_at) below leads with it (one less to write)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="ai_jobs", db_index=False
+    )
     status = models.CharField(max_length=10, choices=JobStatus.choices, default=JobStatus.QUEUED)
     params = models.JSONField(default=dict, help_text="question_types, difficulty_level, count (per content)")
     content_ids = models.JSONField(default=list)
@@ -108,7 +114,10 @@ class AIJob(models.Model):
 
 
 class AIQuestion(models.Model):
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="ai_questions")
+    # no index of its own: the two indexes below lead with it (one less to write)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="ai_questions", db_index=False
+    )
     content = models.ForeignKey("learning.Content", on_delete=models.CASCADE, related_name="ai_questions")
     job = models.ForeignKey(AIJob, null=True, blank=True, on_delete=models.SET_NULL, related_name="questions")
     type = models.CharField(max_length=20, choices=model_choices(QuestionType, QUESTION_TYPE_LABELS))
@@ -139,8 +148,14 @@ class AIQuestion(models.Model):
 class AIRequestLog(models.Model):
     """Every provider call, successful or not. Append-only: rows are written once, never changed."""
 
+    # no index of its own: the index (user, created_at) below leads with it (one less to write)
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
     )
     provider = models.CharField(max_length=20)
     model = models.CharField(max_length=100)

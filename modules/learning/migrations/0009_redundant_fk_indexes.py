@@ -2,7 +2,7 @@
 column (it serves every lookup the single-column one did, the cascades' included): each was one more
 index to write with every row — on every review, the history's two, the schedule's, the key's and the
 tallies' — and the history's two held 17 MB of the heavy bench learner's 156 MB of history indexes
-(docs/benchmarks.md, session 18). tests/learning/test_indexes.py keeps new ones from coming back.
+(docs/benchmarks.md, session 18). tests/test_indexes.py keeps new ones from coming back.
 
 Only the indexes go: Django's own AlterField would also drop and re-add each foreign key constraint,
 which re-checks every row of the history under a lock. The same index names on PostgreSQL and SQLite.
