@@ -50,9 +50,22 @@ def template_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]
         _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """A failed system test's report carries the last lines of its stacks' logs (web and workers):
+    the processes are gone once the run ends, and their logs with the temporary directory."""
+    report = yield
+    stacks: list[Stack] = getattr(item, "_system_stacks", [])
+    if report.failed and stacks:
+        for index, stack in enumerate(stacks):
+            report.sections.append((f"stack{index} logs", stack.log_tails()))
+    return report
+
+
 @pytest.fixture
-def stack_factory(tmp_path: Path, template_database: str) -> Iterator[Any]:
+def stack_factory(request: pytest.FixtureRequest, tmp_path: Path, template_database: str) -> Iterator[Any]:
     created: list[tuple[Stack, str | None]] = []
+    request.node._system_stacks = []  # read by pytest_runtest_makereport
 
     def make(
         *,
@@ -80,6 +93,7 @@ def stack_factory(tmp_path: Path, template_database: str) -> Iterator[Any]:
         if release:
             stack.release()
         created.append((stack, own_db))
+        request.node._system_stacks.append(stack)
         return stack
 
     yield make
@@ -121,6 +135,15 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         terminalreporter.section("system tier measurements")
         for test, name, value in rows:
             terminalreporter.write_line(f"{test}: {name} = {value}")
+    # The whole error line of each failure, untruncated: the short summary after this cuts it to the
+    # terminal's width, and a CI excerpt keeps the end of the output.
+    failed = [r for r in terminalreporter.getreports("failed") if "tests/system/" in r.nodeid]
+    if failed:
+        terminalreporter.section("system tier failures")
+        for report in failed:
+            crash = getattr(report.longrepr, "reprcrash", None)
+            message = crash.message if crash is not None else str(report.longrepr).splitlines()[-1]
+            terminalreporter.write_line(f"{report.nodeid.split('::')[-1]}: {message[:3000]}")
 
 
 @pytest.fixture(autouse=True)

@@ -42,6 +42,9 @@ BROKER_ERRORS = (
     "Traceback",
 )
 
+_LOG_LINE = re.compile(r'"level": "(?P<level>[A-Z]+)".*?"message": "(?P<message>(?:[^"\\]|\\.)*)"')
+_TASK_WORDS = ("processing", "Processed", "Failed", "reincarnated", "killed", "stopping", "running.")
+
 
 def base_env(*, database_url: str, redis_url: str, workdir: Path, **overrides: str) -> dict[str, str]:
     """The production environment of the image, pointed at the given servers."""
@@ -226,9 +229,62 @@ class Stack:
     def broker_errors(self) -> list[str]:
         return [line for line in self.worker_log_text().splitlines() if any(e in line for e in BROKER_ERRORS)]
 
+    def worker_events(self, *, limit: int = 12) -> str:
+        """The worker logs' task and failure lines, one line: what a timeout message should carry, since
+        CI shows a failure's first line and little else."""
+        events = []
+        for index in range(1, self._workers_started + 1):
+            path = self.worker_log(index)
+            if not path.exists():
+                continue
+            for line in path.read_text(errors="replace").splitlines():
+                match = _LOG_LINE.search(line)
+                if match is None:
+                    continue
+                level, message = match.group("level"), match.group("message")
+                if level in {"WARNING", "ERROR", "CRITICAL"} or any(w in message for w in _TASK_WORDS):
+                    clock = line[19:27] if line.startswith('{"ts": "') else "?"
+                    events.append(f"w{index} {clock} {level[0]} {message[:110]}")
+        shown = events[-limit:]
+        return f"worker events ({len(events)}, last {len(shown)}): " + " | ".join(shown)
+
+    def queue_state(self) -> str:
+        """The broker's queue (ORM) and the last task results, one line, read through a Django shell."""
+        code = (
+            "from django.utils import timezone; from django_q.models import OrmQ, Task; now = timezone.now()\n"
+            "queued = [f'{q.name()} lock{(q.lock - now).total_seconds():+.0f}s' for q in OrmQ.objects.all()]\n"
+            "done = [f'{t.name} ok={t.success} tries={t.attempt_count}' for t in Task.objects.order_by('-stopped')[:5]]\n"
+            "print(f'queue={queued} results={done}')"
+        )
+        return (self.shell(code, timeout=60).strip().splitlines() or [""])[-1]  # after Django's banner
+
+    def job_diagnosis(self, access: str, job_id: int) -> str:
+        """Where an AI job stands (its API view, the queue, the workers' events), one line."""
+        with self.client(access) as http:
+            job = http.get(f"/api/ai-review/jobs/{job_id}/").json()
+        fields = {key: job.get(key) for key in ("status", "error", "started_at", "finished_at")}
+        return f"job={fields} {self.queue_state()} {self.worker_events()}"
+
+    def log_tails(self, *, lines: int = 40) -> str:
+        """The last lines of every log of this stack, for a failed test's report."""
+        parts = []
+        for path in [self.web_log, *(self.worker_log(i) for i in range(1, self._workers_started + 1))]:
+            if path.exists():
+                tail = path.read_text(errors="replace").splitlines()[-lines:]
+                parts.append(f"--- {path.name} (last {len(tail)} lines)\n" + "\n".join(tail))
+        return "\n".join(parts)
+
     # --- waiting ------------------------------------------------------------------------------------
     @staticmethod
-    def wait_until(check: Callable[[], bool], *, timeout: float, what: str = "the condition") -> float:
+    def wait_until(
+        check: Callable[[], bool],
+        *,
+        timeout: float,
+        what: str = "the condition",
+        explain: Callable[[], str] | None = None,
+    ) -> float:
+        """Polls ``check`` until it holds; on timeout the error names ``what`` and, on the same line,
+        whatever ``explain`` says about the state it was stuck in."""
         start = time.monotonic()
         while True:
             try:
@@ -237,7 +293,14 @@ class Stack:
             except (httpx.HTTPError, OSError):
                 pass
             if time.monotonic() - start > timeout:
-                raise TimeoutError(f"waited {timeout} s for {what}")
+                detail = ""
+                if explain is not None:
+                    try:
+                        detail = f"; {explain()}"
+                    except Exception as exc:  # the diagnosis must not hide the timeout
+                        last = (str(exc).strip().splitlines() or [""])[-1]
+                        detail = f"; (no diagnosis: {type(exc).__name__}: {last})"
+                raise TimeoutError(f"waited {timeout} s for {what}{detail}")
             time.sleep(0.1)
 
 

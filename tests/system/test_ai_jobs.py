@@ -54,7 +54,12 @@ def _finished(stack: Stack, access: str, job_id: int, *, timeout: float) -> dict
             seen.update(http.get(f"/api/ai-review/jobs/{job_id}/").json())
         return seen["status"] in {"done", "failed"}
 
-    stack.wait_until(done, timeout=timeout, what=f"job {job_id} to finish")
+    stack.wait_until(
+        done,
+        timeout=timeout,
+        what=f"job {job_id} to finish",
+        explain=lambda: stack.job_diagnosis(access, job_id),
+    )
     return seen
 
 

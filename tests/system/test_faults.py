@@ -202,6 +202,7 @@ def test_sigterm_stops_the_cluster_and_its_children_within_20_seconds_even_mid_t
                     lambda: http.get(f"/api/ai-review/jobs/{job_id}/").json()["status"] == "done",
                     timeout=60,
                     what="the interrupted job to be finished by the next cluster",
+                    explain=lambda: stack.job_diagnosis(access, job_id),
                 )
                 assert len(http.get(f"/api/ai-review/jobs/{job_id}/").json()["questions"]) == 2
             idle = stack.stop_worker(timeout=20)
