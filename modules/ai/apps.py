@@ -10,3 +10,4 @@ class AIConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     schedules = (ScheduleSpec("ai.fail_stale_jobs", "modules.ai.tasks.fail_stale_jobs", "*/10 * * * *"),)
+    warm_ups = ("modules.ai.providers.registry.preload",)  # modules/common/warmup.py

@@ -2,6 +2,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 from config.logging import JsonFormatter
 
@@ -46,16 +50,12 @@ def test_sentry_initialises_with_pii_off() -> None:
         sentry_sdk.init(dsn=None)
 
 
-def test_the_wsgi_app_loads_without_the_heavy_sdks() -> None:
-    """anthropic, boto3 and sentry_sdk load on first use, so a web container starts fast."""
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
-
+def _modules_loaded_by_wsgi(**env_overrides: str) -> subprocess.CompletedProcess[str]:
+    """Imports config.wsgi (as a gunicorn worker does) in a fresh interpreter; prints which heavy
+    SDKs and which of our modules it loaded."""
     code = (
         "import sys, config.wsgi; "
-        "print(','.join(m for m in ('anthropic', 'boto3', 'botocore', 'sentry_sdk') if m in sys.modules))"
+        "print(','.join(m for m in ('anthropic', 'boto3', 'botocore', 'sentry_sdk', 'config.api') if m in sys.modules))"
     )
     env = {
         "PATH": os.environ.get("PATH", ""),
@@ -63,8 +63,10 @@ def test_the_wsgi_app_loads_without_the_heavy_sdks() -> None:
         "DJANGO_SETTINGS_MODULE": "config.settings",
         # no REDIS_URL: off, or learning's startup warning about a local-memory cache prints on stdout
         "LEARNING_READ_CACHE_SECONDS": "0",
+        "LOG_LEVEL": "WARNING",
+        **env_overrides,
     }
-    result = subprocess.run(  # noqa: S603 (our own interpreter, a fixed script)
+    return subprocess.run(  # noqa: S603 (our own interpreter, a fixed script)
         [sys.executable, "-c", code],
         env=env,
         cwd=Path(__file__).resolve().parents[2],
@@ -72,5 +74,17 @@ def test_the_wsgi_app_loads_without_the_heavy_sdks() -> None:
         text=True,
         check=False,
     )
+
+
+def test_the_wsgi_app_loads_the_urlconf_but_not_the_heavy_sdks_it_does_not_use() -> None:
+    """anthropic, boto3 and sentry_sdk load only when configured; the URLconf (the API) loads before
+    the first request (modules/common/warmup.py)."""
+    result = _modules_loaded_by_wsgi()
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == ""
+    assert result.stdout.strip() == "config.api"
+
+
+def test_with_claude_configured_the_wsgi_app_loads_its_sdk_before_the_first_request() -> None:
+    result = _modules_loaded_by_wsgi(AI_PROVIDER="claude", ANTHROPIC_API_KEY="sk-ant-test")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "anthropic,config.api"

@@ -206,4 +206,7 @@ def test_sigterm_stops_the_cluster_and_its_children_within_20_seconds_even_mid_t
                 )
                 assert len(http.get(f"/api/ai-review/jobs/{job_id}/").json()["questions"]) == 2
             idle = stack.stop_worker(timeout=20)
+            # The master loaded the AI SDK before forking (modules/common/warmup.py): no task pays it.
+            log = stack.worker_log(1).read_text(errors="replace")
+            assert "modules.ai.providers.registry.preload" in log.split("Q Cluster")[0], log[:2000]
             record_property("seconds from SIGTERM until the cluster was gone (idle)", round(idle, 1))

@@ -40,6 +40,13 @@ def get_provider() -> AIProvider:
     raise ProviderError(f"Unknown AI_PROVIDER {name!r}; use one of {', '.join(PROVIDERS)}.", kind="config")
 
 
+def preload() -> None:
+    """Imports the configured provider's code and SDK (anthropic's: 2.2 s here) without creating a
+    client or opening a connection: a serving process runs it at start (modules/common/warmup.py)."""
+    if str(getattr(settings, "AI_PROVIDER", "local")).lower() == "claude":
+        import modules.ai.providers.claude.provider  # noqa: F401
+
+
 @lru_cache(maxsize=1)
 def _local() -> LocalProvider:
     return LocalProvider()

@@ -19,6 +19,8 @@ from django.conf import settings
 from django_q.cluster import Cluster
 from django_q.management.commands.qcluster import Command as DjangoQCommand
 
+from modules.common.warmup import warm_up
+
 logger = logging.getLogger(__name__)
 
 KILL_WAIT_SECONDS = 5.0
@@ -84,6 +86,7 @@ class Command(DjangoQCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         settings.SECRET_KEY  # noqa: B018 - the cluster signs tasks: fail now if it is missing
+        warm_up()  # before the fork: every worker process, recycled ones too, starts with it loaded
         cluster = GracefulCluster()
         cluster.start()
         if options.get("run_once", False):
