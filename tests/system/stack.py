@@ -150,7 +150,12 @@ class Stack:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        self.wait_until(lambda: "running" in self.worker_log().read_text(errors="replace"), timeout=30)
+        self.wait_until(
+            lambda: "running" in self.worker_log().read_text(errors="replace"),
+            timeout=30,
+            what="the cluster to run",
+            explain=lambda: self.worker_log().read_text(errors="replace")[-1500:].replace("\n", " | "),
+        )
         return self.worker
 
     def stop_worker(self, *, timeout: float = 20) -> float:
@@ -215,7 +220,7 @@ class Stack:
             found[:] = [m for m in self.mails_to(address) if subject.lower() in str(m["Subject"]).lower()]
             return bool(found)
 
-        self.wait_until(arrived, timeout=timeout, what=f"an email to {address}")
+        self.wait_until(arrived, timeout=timeout, what=f"an email to {address}", explain=self.worker_events)
         return found[0]
 
     # --- logs ---------------------------------------------------------------------------------------

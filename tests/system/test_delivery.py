@@ -92,6 +92,7 @@ def test_two_hundred_emails_queued_at_once_are_each_delivered_once(stack_factory
             lambda: len({str(m["To"]) for m in stack.mails()}) >= EMAILS_AT_ONCE,
             timeout=DELIVERY_BOUND_SECONDS,
             what=f"{EMAILS_AT_ONCE} reset emails",
+            explain=lambda: f"{len(stack.mails())} delivered; {stack.queue_state()} {stack.worker_events()}",
         )
         time.sleep(2)  # a duplicate would arrive right behind its original
         recipients = sorted(str(m["To"]) for m in stack.mails())

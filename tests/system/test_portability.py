@@ -29,7 +29,12 @@ def _finished(stack: Stack, access: str, path: str, *, timeout: float) -> dict:
             seen.update(http.get(path).json())
         return seen["status"] in {"done", "failed"}
 
-    stack.wait_until(done, timeout=timeout, what=f"{path} to finish")
+    stack.wait_until(
+        done,
+        timeout=timeout,
+        what=f"{path} to finish",
+        explain=lambda: f"last seen {seen}; {stack.queue_state()} {stack.worker_events()}",
+    )
     return seen
 
 

@@ -88,7 +88,12 @@ def test_the_worker_collects_alerts_into_slack_and_email_and_reminds_once(
             _run_now(stack, COLLECT, SWEEP, REMIND)
             started = time.monotonic()
             stack.start_worker()
-            stack.wait_until(lambda: any("FIRING" in t for t in slack.texts()), timeout=60, what="Slack")
+            stack.wait_until(
+                lambda: any("FIRING" in t for t in slack.texts()),
+                timeout=60,
+                what="Slack",
+                explain=stack.worker_events,
+            )
             record_property(
                 "seconds from worker start to the Slack alert", round(time.monotonic() - started, 1)
             )
@@ -102,7 +107,12 @@ def test_the_worker_collects_alerts_into_slack_and_email_and_reminds_once(
                 patched = http.patch(f"/api/monitoring/alert-rules/{rule_id}/", json={"threshold": 1000})
                 assert patched.status_code == 200, patched.text
             _run_now(stack, SWEEP, REMIND)  # a second round in the same local hour
-            stack.wait_until(lambda: any("RESOLVED" in t for t in slack.texts()), timeout=60, what="resolve")
+            stack.wait_until(
+                lambda: any("RESOLVED" in t for t in slack.texts()),
+                timeout=60,
+                what="resolve",
+                explain=stack.worker_events,
+            )
             stack.wait_for_mail("ops@example.com", subject="resolved", timeout=30)
             with stack.client(admin) as http:
                 events = http.get("/api/monitoring/alerts/").json()["items"]
