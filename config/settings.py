@@ -233,6 +233,8 @@ AI_MAX_RETRIES = env_int("AI_MAX_RETRIES", 3)
 # Dotted path of a callable returning an httpx2.Client for the Anthropic SDK (a proxy; tests: a mock transport).
 AI_HTTP_CLIENT_FACTORY = env_str("AI_HTTP_CLIENT_FACTORY")
 AI_JOB_STALE_MINUTES = env_int("AI_JOB_STALE_MINUTES", 30)  # a queued/running job older than this is failed
+# A generation job's task works this long, then queues the job's continuation (modules/ai/services/jobs.py).
+AI_JOB_SLICE_SECONDS = env_float("AI_JOB_SLICE_SECONDS", max(1.0, Q_CLUSTER["timeout"] / 2))
 
 # --- Ops ------------------------------------------------------------------------------------
 SLACK_WEBHOOK_URL = env_str("SLACK_WEBHOOK_URL")

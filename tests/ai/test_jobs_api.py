@@ -251,3 +251,131 @@ def _two_questions():
             },
         ]
     }
+
+
+# --- Jobs longer than one task may run ------------------------------------------------------------
+
+
+@pytest.fixture
+def job_tasks(monkeypatch) -> list[int]:
+    """The job ids each run of the queue's task was given, in order (the queue runs tasks inline here)."""
+    from modules.ai import tasks
+
+    ran: list[int] = []
+    real = tasks.run_generation_job
+
+    def recording(job_id: int) -> str | None:
+        ran.append(job_id)
+        return real(job_id)
+
+    monkeypatch.setattr(tasks, "run_generation_job", recording)
+    return ran
+
+
+@pytest.fixture
+def task_timeout_one_second(monkeypatch) -> None:
+    """Django-Q2's own alarm (SIGALRM, then its TimeoutException in the task) after 1 s instead of
+    Q_TIMEOUT: the worker function takes the timeout as a default bound at import."""
+    from django_q import worker
+
+    monkeypatch.setattr(worker.worker, "__defaults__", (1,))
+
+
+@pytest.fixture
+def slow_calls(monkeypatch):
+    """Makes the provider calls whose 1-based numbers are given take 1.5 s (past the 1 s timeout)."""
+    import time
+
+    from modules.ai.services import jobs
+
+    real = jobs.call_generate
+    calls = {"n": 0}
+
+    def use(*slow: int) -> dict[str, int]:
+        def call_generate(**kwargs):
+            calls["n"] += 1
+            if calls["n"] in slow:
+                time.sleep(1.5)
+            return real(**kwargs)
+
+        monkeypatch.setattr(jobs, "call_generate", call_generate)
+        return calls
+
+    return use
+
+
+def _post_job(client, ids, django_capture_on_commit_callbacks) -> int:
+    with django_capture_on_commit_callbacks(execute=True):
+        answer = client.post(JOBS, job_body(ids), content_type="application/json")
+    assert answer.status_code == 202, answer.content
+    return int(answer.json()["id"])
+
+
+def test_a_job_longer_than_its_slice_goes_on_in_new_tasks_until_done(
+    basic_user, paragraph_contents, client_for, settings, job_tasks, django_capture_on_commit_callbacks
+) -> None:
+    settings.AI_PROVIDER = "local"
+    settings.AI_JOB_SLICE_SECONDS = 0  # every task settles one content, then queues the rest
+    client = client_for(basic_user)
+    ids = [c.pk for c in paragraph_contents.values()]
+
+    job_id = _post_job(client, ids, django_capture_on_commit_callbacks)
+
+    assert job_tasks == [job_id, job_id, job_id]
+    job = client.get(f"{JOBS}{job_id}/").json()
+    assert (job["status"], job["error"]) == ("done", "")
+    assert sorted(q["content_id"] for q in job["questions"]) == sorted(ids * 3)
+    assert AIUsage.objects.get(user=basic_user).questions_generated == 9
+    assert AIJob.objects.get().reserved == 0
+
+
+def test_a_task_timeout_after_a_settled_content_continues_the_job_in_a_new_task(
+    basic_user,
+    paragraph_contents,
+    client_for,
+    settings,
+    job_tasks,
+    task_timeout_one_second,
+    slow_calls,
+    django_capture_on_commit_callbacks,
+) -> None:
+    settings.AI_PROVIDER = "local"
+    calls = slow_calls(2)  # the second content's first call passes the task's timeout
+    client = client_for(basic_user)
+    ids = [c.pk for c in paragraph_contents.values()]
+
+    job_id = _post_job(client, ids, django_capture_on_commit_callbacks)
+
+    assert job_tasks == [job_id, job_id]
+    assert calls["n"] == 4  # the interrupted call is made again by the continuation, nothing else
+    job = client.get(f"{JOBS}{job_id}/").json()
+    assert (job["status"], job["error"]) == ("done", "")
+    assert sorted(q["content_id"] for q in job["questions"]) == sorted(ids * 3)  # each content once
+    assert AIUsage.objects.get(user=basic_user).questions_generated == 9
+    assert AIJob.objects.get().reserved == 0
+
+
+def test_a_task_timeout_before_any_content_fails_the_job_and_releases_its_quota(
+    basic_user,
+    paragraph_contents,
+    client_for,
+    settings,
+    job_tasks,
+    task_timeout_one_second,
+    slow_calls,
+    django_capture_on_commit_callbacks,
+) -> None:
+    settings.AI_PROVIDER = "local"
+    slow_calls(1)
+    client = client_for(basic_user)
+    ids = [c.pk for c in paragraph_contents.values()]
+
+    job_id = _post_job(client, ids, django_capture_on_commit_callbacks)
+
+    assert job_tasks == [job_id]
+    job = client.get(f"{JOBS}{job_id}/").json()
+    assert job["status"] == "failed"
+    assert "longer than the worker allows" in job["error"] and "released" in job["error"]
+    assert job["questions"] == []
+    assert AIJob.objects.get().reserved == 0
+    assert AIUsage.objects.get(user=basic_user).questions_generated == 0

@@ -2,7 +2,8 @@
 
 - ``WebhookServer``: a Slack incoming webhook that records every JSON body posted to it.
 - ``AnthropicServer``: the Anthropic Messages API (``ANTHROPIC_BASE_URL`` points the SDK at it),
-  answering with tests.ai.fake_anthropic's bodies; ``hold()`` makes calls wait until ``release()``.
+  answering with tests.ai.fake_anthropic's bodies; ``holding()`` makes calls wait until its block ends,
+  ``delay`` makes every answer take that many seconds.
 """
 
 from __future__ import annotations
@@ -84,6 +85,8 @@ class _AnthropicHandler(_Quiet):
         if held:
             owner.arrived.set()
             owner.gate.wait(timeout=120)
+        if owner.delay:
+            time.sleep(owner.delay)  # a slow model
         request = httpx2.Request("POST", f"http://anthropic{self.path}", content=body)
         response = owner.fake.handle(request)
         self.send_response(response.status_code)
@@ -105,6 +108,7 @@ class AnthropicServer(_Server):
         self.gate.set()
         self.arrived = threading.Event()
         self.hold_from = 1
+        self.delay = 0.0  # seconds every answer takes
         super().__init__(_AnthropicHandler)
 
     @property

@@ -109,3 +109,37 @@ def test_a_worker_killed_mid_job_leaves_it_to_the_next_worker_which_finishes_it_
         assert len(job["questions"]) == 4
         assert usage["questions_generated"] == 4  # the quota counts them once
         assert anthropic.calls == 3  # content 1 once; content 2 killed once, then redone
+
+
+def test_a_job_longer_than_a_task_may_run_is_finished_across_tasks(stack_factory, record_property) -> None:
+    """Five contents at 3 s a call with an 8 s task timeout: one task could not finish the job.
+    Before tasks worked in slices, Django-Q2's timeout ended the task mid-job and left the job running
+    until the stale sweep (30 min); now each task queues the rest after AI_JOB_SLICE_SECONDS (4 s)."""
+    with AnthropicServer() as anthropic:
+        anthropic.delay = 3.0
+        stack = stack_factory(
+            AI_PROVIDER="claude",
+            ANTHROPIC_API_KEY="sk-ant-system-test",
+            ANTHROPIC_BASE_URL=anthropic.url,
+            AI_MAX_RETRIES="0",
+            Q_TIMEOUT="8",
+            Q_RETRY="10",
+        )
+        with running(stack):
+            access, ids = _learner_with_contents(stack, "patient@example.com", 5)
+            start = time.monotonic()
+            job_id = _start_job(stack, access, ids, count=2)
+            job = _finished(stack, access, job_id, timeout=90)
+            record_property("job of 5 contents at 3 s a call done in (s)", round(time.monotonic() - start, 1))
+            with stack.client(access) as http:
+                usage = http.get("/api/ai-review/usage/").json()
+        tasks = [line for line in stack.worker_log_text().splitlines() if "processing ai-job-" in line]
+        record_property("tasks the job took", len(tasks))
+        assert job["status"] == "done", job
+        assert sorted(q["content_id"] for q in job["questions"]) == sorted(ids * 2)  # each content once
+        assert usage["questions_generated"] == 10
+        assert anthropic.calls == 5  # no call made twice
+        assert len(tasks) >= 2, tasks
+        log = stack.worker_log_text()
+        assert "exceeded maximum timeout" not in log and "after timeout" not in log  # no task timed out
+    assert stack.broker_errors() == []

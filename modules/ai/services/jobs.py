@@ -1,16 +1,25 @@
 """Generation jobs over several contents: the whole quota is reserved when the job is accepted, the
 queue's worker generates content by content and settles each content's share, and a sweeper fails
-jobs whose worker died and releases what they still hold."""
+jobs whose worker died and releases what they still hold.
+
+A job may take longer than one task may run (``Q_TIMEOUT``, 120 s: twenty contents at 10-20 s a call).
+A task works for ``AI_JOB_SLICE_SECONDS`` (half of ``Q_TIMEOUT``), then queues the job's continuation
+and ends; the next task resumes after the last settled content. Should a call run past ``Q_TIMEOUT``
+anyway, Django-Q2 raises its ``TimeoutException`` (a ``SystemExit``) inside the task: the job is
+continued if this task settled a content, else failed with its quota released — never left running
+until the stale sweep (the task itself is acknowledged as failed and not retried by the queue)."""
 
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
+from django_q.exceptions import TimeoutException
 
 from modules.ai import selectors
 from modules.ai.models import AIJob, AIQuestion, JobStatus
@@ -60,10 +69,12 @@ def create_job(
     return _job_view(job, questions=[])
 
 
-def _enqueue_job(job_id: int) -> None:
+def _enqueue_job(job_id: int, *, done: int = 0) -> None:
+    """Queues the job's task; ``done``: how many of its contents are settled (a continuation)."""
     from django_q.tasks import async_task
 
-    async_task("modules.ai.tasks.run_generation_job", job_id, task_name=f"ai-job-{job_id}")
+    name = f"ai-job-{job_id}" if not done else f"ai-job-{job_id}-after-{done}"
+    async_task("modules.ai.tasks.run_generation_job", job_id, task_name=name)
 
 
 def job_detail(*, user: User, job_id: int) -> JobView:
@@ -100,7 +111,8 @@ def _claim(job_id: int) -> AIJob | None:
 
 
 def run_job(*, job_id: int) -> str | None:
-    """Generates the job's questions content by content; returns the final status."""
+    """Generates the job's questions content by content; returns its status: ``done`` or ``failed``
+    when it ended, ``running`` when this task's slice ran out and the job's continuation is queued."""
     job = _claim(job_id)
     if job is None:
         return None
@@ -112,38 +124,59 @@ def run_job(*, job_id: int) -> str | None:
     )
     pending = [cid for cid in job.content_ids if cid not in set(job.completed_content_ids)]
     refs = {ref.id: ref for ref in contents_for_user(user=user, ids=pending)}
-    notes: list[str] = []
+    deadline = time.monotonic() + float(settings.AI_JOB_SLICE_SECONDS)
+    settled = 0  # contents this task settled
+
+    def finish(
+        content_id: int, *, drafts: list[QuestionDraft], stats: CallStats | None = None, note: str = ""
+    ) -> None:
+        nonlocal settled
+        _finish_content(
+            job_id=job.pk,
+            content_id=content_id,
+            questions=drafts,
+            stats=stats,
+            reserved=params.count,
+            user=user,
+            note=note,
+        )
+        settled += 1
+
     try:
         provider = get_provider()
         for content_id in pending:
+            if settled and time.monotonic() >= deadline:
+                _enqueue_job(job.pk, done=len(job.content_ids) - len(pending) + settled)
+                return JobStatus.RUNNING
             ref = refs.get(content_id)
             if ref is None:  # deleted since the job was accepted
-                _finish_content(
-                    job_id=job.pk, content_id=content_id, questions=[], stats=None, reserved=params.count
-                )
-                notes.append(f"Content {content_id} no longer exists; skipped.")
+                finish(content_id, drafts=[], note=f"Content {content_id} no longer exists; skipped.")
                 continue
             request = request_for(user=user, ref=ref, params=params, provider=provider)
             try:
                 drafts, stats = call_generate(user=user, provider=provider, request=request)
             except NotEnoughMaterial as exc:
-                _finish_content(
-                    job_id=job.pk, content_id=content_id, questions=[], stats=None, reserved=params.count
-                )
-                notes.append(f"“{ref.title}”: {exc}")
+                finish(content_id, drafts=[], note=f"“{ref.title}”: {exc}")
                 continue
-            kept = _finish_content(
-                job_id=job.pk,
-                content_id=content_id,
-                questions=drafts,
-                stats=stats,
-                reserved=params.count,
-                user=user,
-            )
-            if not kept:
-                notes.append(f"Content {content_id} was deleted during generation; skipped.")
+            finish(content_id, drafts=drafts, stats=stats)
     except ProviderError as exc:
         _fail_job(job_id=job.pk, error=f"Generation stopped: {exc.message} The unused quota was released.")
+        return JobStatus.FAILED
+    except TimeoutException:
+        # Django-Q2's alarm at Q_TIMEOUT, raised wherever the task was (a call, a transaction, which
+        # rolled back): the connection may be mid-protocol, so the next statement gets a fresh one
+        # (unless an outer transaction holds it: a synchronous run inside one, as in tests).
+        if not connection.in_atomic_block:
+            connection.close()
+        if settled:
+            logger.warning("AI job %s reached the task timeout; continued in a new task", job.pk)
+            _enqueue_job(job.pk, done=len(job.content_ids) - len(pending) + settled)
+            return JobStatus.RUNNING
+        logger.error("AI job %s: one content took longer than a task may run (Q_TIMEOUT)", job.pk)
+        _fail_job(
+            job_id=job.pk,
+            error="Generating one content took longer than the worker allows. The unused quota was released.",
+        )
         return JobStatus.FAILED
     except Exception:
         logger.exception("AI job %s crashed", job.pk)
@@ -152,10 +185,9 @@ def run_job(*, job_id: int) -> str | None:
     made = AIQuestion.objects.filter(job_id=job.pk).exists()
     with transaction.atomic():
         job = AIJob.objects.select_for_update().get(pk=job.pk)
-        job.status = JobStatus.DONE if made or not notes else JobStatus.FAILED
-        job.error = " ".join(notes)
+        job.status = JobStatus.DONE if made or not job.error else JobStatus.FAILED
         job.finished_at = timezone.now()
-        job.save(update_fields=["status", "error", "finished_at", "updated_at"])
+        job.save(update_fields=["status", "finished_at", "updated_at"])
     return job.status
 
 
@@ -167,27 +199,28 @@ def _finish_content(
     stats: CallStats | None,
     reserved: int,
     user: User | None = None,
-) -> bool:
-    """Stores one content's questions and settles its share of the job's reservation, atomically.
-    False when the content was deleted while its questions were generated (nothing is stored)."""
+    note: str = "",
+) -> None:
+    """Stores one content's questions and settles its share of the job's reservation, atomically,
+    with the job's progress and what the learner should know about it (``note``, added to the job's
+    error text: it outlives the task, which a continuation may not share)."""
     with transaction.atomic():
         job = AIJob.objects.select_for_update().get(pk=job_id)
         if content_id in job.completed_content_ids:
-            return True
-        kept = True
+            return
         if questions and stats is not None and user is not None:
-            kept = hold_content(user=user, content_id=content_id)
-            if kept:
+            if hold_content(user=user, content_id=content_id):
                 store_questions(user=user, content_id=content_id, drafts=questions, stats=stats, job=job)
             else:  # deleted while the provider worked: the call is logged and paid, nothing stored
                 questions = []
+                note = f"Content {content_id} was deleted during generation; skipped."
             log_call(user=user, task="generate_questions", stats=stats)
         if job.usage_id is not None:
             settle(usage_id=job.usage_id, reserved=reserved, used=len(questions), stats=stats)
         job.completed_content_ids = [*job.completed_content_ids, content_id]
         job.reserved = max(0, job.reserved - reserved)
-        job.save(update_fields=["completed_content_ids", "reserved", "updated_at"])
-    return kept
+        job.error = f"{job.error} {note}".strip() if note else job.error
+        job.save(update_fields=["completed_content_ids", "reserved", "error", "updated_at"])
 
 
 def _fail_job(*, job_id: int, error: str) -> None:
