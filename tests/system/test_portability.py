@@ -100,3 +100,37 @@ def test_an_uploaded_apkg_is_imported_by_the_worker_and_an_export_downloads(
         assert len(document["contents"]) == 200 and len(document["reviews"]) == 800
         assert {c["external_source"] for c in document["contents"]} == {"anki"}
     assert stack.broker_errors() == []
+
+
+def test_an_import_past_the_task_timeout_is_failed_with_its_reason_and_keeps_nothing(
+    stack_factory, tmp_path: Path, record_property
+) -> None:
+    """Before: Django-Q2's alarm ended the task, the queue recorded it failed and never ran it again, and
+    the job read ``running`` until the prune's ``stale`` six hours later."""
+    stack = stack_factory(
+        PORTABILITY_EXPORT_DIR=str(tmp_path / "exports"),
+        PORTABILITY_UPLOAD_DIR=str(tmp_path / "uploads"),
+        Q_TIMEOUT="2",
+        Q_RETRY="4",
+    )
+    package = _package(tmp_path / "big.apkg", 8000)  # 40x the 200 notes the test above imports in 0.5-1.4 s
+    with running(stack):
+        stack.shell(LEARNER.format(email="hoarder@example.com", password=PASSWORD))
+        access = stack.login("hoarder@example.com", PASSWORD)
+        start = time.monotonic()
+        with stack.client(access) as http:
+            accepted = http.post(
+                "/api/portability/imports/",
+                data={"kind": "apkg"},
+                files={"file": ("big.apkg", package.read_bytes(), "application/octet-stream")},
+            )
+        assert accepted.status_code == 202, accepted.text
+        job = _finished(stack, access, f"/api/portability/imports/{accepted.json()['id']}/", timeout=60)
+        record_property(
+            "import stopped at a 2 s task timeout, failed after (s)", round(time.monotonic() - start, 1)
+        )
+        assert (job["status"], job["error_code"]) == ("failed", "timeout"), job
+        assert "took longer than the worker allows (2 s)" in job["error"]
+        with stack.client(access) as http:
+            assert http.get("/api/content/").json()["count"] == 0  # one transaction: nothing kept
+    assert not list((tmp_path / "uploads").glob("*"))  # the upload is removed with the failed job

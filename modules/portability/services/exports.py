@@ -14,6 +14,7 @@ from django.conf import settings
 from django.core import signing
 from django.db import DatabaseError, OperationalError
 from django.utils import timezone
+from django_q.exceptions import TimeoutException
 
 from modules.ai import services as ai
 from modules.common.errors import NotFound
@@ -25,7 +26,13 @@ from modules.portability.errors import LinkExpired
 from modules.portability.formats import bundle
 from modules.portability.models import ExportFormat, ExportJob, JobStatus
 from modules.portability.services.files import storage_dir
-from modules.portability.services.jobs import claim_job, enqueue_job, fail_job, instance_id
+from modules.portability.services.jobs import (
+    claim_job,
+    enqueue_job,
+    fail_after_timeout,
+    fail_job,
+    instance_id,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -182,6 +189,11 @@ def run_export(*, job_id: int) -> str | None:
             with partial.open("wb") as binary:
                 bundle.write_csv_zip(binary, header, sections, ticker)
         os.replace(partial, directory / name)
+    except TimeoutException:
+        partial.unlink(missing_ok=True)
+        logger.error("export stopped at the task timeout", extra={"job_id": job.pk})
+        fail_after_timeout(job, what="export")
+        return JobStatus.FAILED
     except OperationalError:
         partial.unlink(missing_ok=True)
         raise  # the database went away: the queue runs the task again

@@ -15,6 +15,7 @@ from typing import IO
 from django.core.cache import cache
 from django.db import DatabaseError, OperationalError, transaction
 from django.utils import timezone
+from django_q.exceptions import TimeoutException
 
 from modules.ai import services as ai
 from modules.common.errors import NotFound, ValidationFailed
@@ -27,7 +28,13 @@ from modules.portability.formats import anki, bundle, csvfile
 from modules.portability.formats.archive import SafeZip, bounded_copy
 from modules.portability.models import ImportJob, ImportKind, JobStatus
 from modules.portability.services.files import archive_limits, storage_dir, upload_limit
-from modules.portability.services.jobs import claim_job, enqueue_job, fail_job, instance_id
+from modules.portability.services.jobs import (
+    claim_job,
+    enqueue_job,
+    fail_after_timeout,
+    fail_job,
+    instance_id,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -313,6 +320,10 @@ def run_import(*, job_id: int) -> str | None:
         return JobStatus.FAILED
     except ValidationFailed as exc:
         fail_job(job, code=exc.code, message="; ".join(error.message for error in exc.fields) or exc.detail)
+        return JobStatus.FAILED
+    except TimeoutException:
+        logger.error("import stopped at the task timeout", extra={"job_id": job.pk})
+        fail_after_timeout(job, what="import")
         return JobStatus.FAILED
     except OperationalError:
         raise  # the database went away: nothing was written, the queue runs the task again

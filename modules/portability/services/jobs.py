@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db import transaction
+from django.conf import settings
+from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
@@ -34,6 +35,22 @@ def claim_job(model: type[ExportJob] | type[ImportJob], job_id: int) -> Any:
 def fail_job(job: ExportJob | ImportJob, *, code: str, message: str) -> None:
     type(job).objects.filter(pk=job.pk).update(
         status=JobStatus.FAILED, error_code=code, error=message[:2000], finished_at=timezone.now()
+    )
+
+
+def fail_after_timeout(job: ExportJob | ImportJob, *, what: str) -> None:
+    """Django-Q2 raised its ``TimeoutException`` (a ``SystemExit``) in the task at ``Q_TIMEOUT``: the
+    queue records the task failed and never runs it again, so the job is failed here, or it would read
+    ``running`` until the prune's ``stale`` hours later. The alarm may have cut a statement mid-protocol:
+    the failure is written on a fresh connection (unless an outer transaction holds it, as in tests)."""
+    if not connection.in_atomic_block:
+        connection.close()
+    seconds = settings.Q_CLUSTER["timeout"]
+    fail_job(
+        job,
+        code="timeout",
+        message=f"The {what} took longer than the worker allows ({seconds} s) and was stopped; nothing was "
+        "kept. A smaller file, or a longer Q_TIMEOUT (and Q_RETRY) on the worker, lets it finish.",
     )
 
 

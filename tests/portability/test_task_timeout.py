@@ -1,0 +1,76 @@
+"""An import or export that passes the worker's task timeout (Django-Q2's alarm at Q_TIMEOUT) is failed
+with a readable error, not left running until the prune's ``stale`` hours later."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.test import Client
+
+from modules.identity.testing import auth_headers, make_user
+from modules.learning import services as learning
+from modules.learning.testing import make_due_content
+from modules.portability.formats import bundle
+from modules.portability.models import ImportJob
+from modules.portability.services.files import storage_dir
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def task_timeout_one_second(monkeypatch) -> None:
+    """Django-Q2's own alarm (SIGALRM, then its TimeoutException in the task) after 1 s instead of
+    Q_TIMEOUT: the worker function takes the timeout as a default bound at import."""
+    from django_q import worker
+
+    monkeypatch.setattr(worker.worker, "__defaults__", (1,))
+
+
+def slower(real: Any) -> Any:
+    def slow(*args: Any, **kwargs: Any) -> Any:
+        time.sleep(1.5)
+        return real(*args, **kwargs)
+
+    return slow
+
+
+def test_an_export_past_the_task_timeout_is_failed_and_leaves_no_file(
+    monkeypatch, task_timeout_one_second, django_capture_on_commit_callbacks
+) -> None:
+    user = make_user()
+    make_due_content(user=user)
+    monkeypatch.setattr(bundle, "write_json", slower(bundle.write_json))
+    client = Client(headers=auth_headers(user))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        created = client.post(
+            "/api/portability/exports/", {"format": "json"}, content_type="application/json"
+        )
+
+    job = client.get(f"/api/portability/exports/{created.json()['id']}/").json()
+    assert (job["status"], job["error_code"]) == ("failed", "timeout"), job
+    assert "took longer than the worker allows" in job["error"]
+    assert job["download_url"] is None
+    assert list(storage_dir("PORTABILITY_EXPORT_DIR").iterdir()) == []  # the partial file is gone
+
+
+def test_an_import_past_the_task_timeout_is_failed_and_writes_nothing(
+    monkeypatch, task_timeout_one_second, tmp_path: Path, upload, job_of
+) -> None:
+    user = make_user()
+    path = tmp_path / "cards.csv"
+    path.write_text("front,back\nWhat is 2+2?,4\nCapital of France?,Paris\n", encoding="utf-8")
+    monkeypatch.setattr(learning, "import_learning_data", slower(learning.import_learning_data))
+
+    answer = upload(user, path, "csv")
+
+    assert answer.status_code == 202, answer.content
+    job = job_of(user, "imports", answer.json()["id"])
+    assert (job["status"], job["error_code"]) == ("failed", "timeout"), job
+    assert "import took longer than the worker allows" in job["error"]
+    assert not list(learning.export_contents(user=user))  # one transaction: nothing was kept
+    assert ImportJob.objects.get().upload_name  # the record stays; its upload is removed
+    assert list(storage_dir("PORTABILITY_UPLOAD_DIR").glob("*")) == []
