@@ -17,9 +17,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
-from django_q.exceptions import TimeoutException
 
 from modules.ai import selectors
 from modules.ai.models import AIJob, AIQuestion, JobStatus
@@ -29,6 +28,7 @@ from modules.ai.services.calls import log_call
 from modules.ai.services.generation import GenerationParams, call_generate, request_for, store_questions
 from modules.ai.services.quota import ensure_ai_allowed, released_on_failure, reserve, settle
 from modules.common.errors import NotFound, ValidationFailed
+from modules.common.task_timeout import TaskTimeout, after_task_timeout
 from modules.identity.services import User
 from modules.learning.services import contents_for_user, hold_content
 
@@ -162,12 +162,8 @@ def run_job(*, job_id: int) -> str | None:
     except ProviderError as exc:
         _fail_job(job_id=job.pk, error=f"Generation stopped: {exc.message} The unused quota was released.")
         return JobStatus.FAILED
-    except TimeoutException:
-        # Django-Q2's alarm at Q_TIMEOUT, raised wherever the task was (a call, a transaction, which
-        # rolled back): the connection may be mid-protocol, so the next statement gets a fresh one
-        # (unless an outer transaction holds it: a synchronous run inside one, as in tests).
-        if not connection.in_atomic_block:
-            connection.close()
+    except TaskTimeout:  # Django-Q2's alarm at Q_TIMEOUT (modules/common/task_timeout.py)
+        after_task_timeout()
         if settled:
             logger.warning("AI job %s reached the task timeout; continued in a new task", job.pk)
             _enqueue_job(job.pk, done=len(job.content_ids) - len(pending) + settled)

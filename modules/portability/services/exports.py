@@ -14,10 +14,10 @@ from django.conf import settings
 from django.core import signing
 from django.db import DatabaseError, OperationalError
 from django.utils import timezone
-from django_q.exceptions import TimeoutException
 
 from modules.ai import services as ai
 from modules.common.errors import NotFound
+from modules.common.task_timeout import TaskTimeout
 from modules.identity import services as identity
 from modules.identity.services import User
 from modules.learning import services as learning
@@ -189,7 +189,7 @@ def run_export(*, job_id: int) -> str | None:
             with partial.open("wb") as binary:
                 bundle.write_csv_zip(binary, header, sections, ticker)
         os.replace(partial, directory / name)
-    except TimeoutException:
+    except TaskTimeout:
         partial.unlink(missing_ok=True)
         logger.error("export stopped at the task timeout", extra={"job_id": job.pk})
         fail_after_timeout(job, what="export")

@@ -15,10 +15,10 @@ from typing import IO
 from django.core.cache import cache
 from django.db import DatabaseError, OperationalError, transaction
 from django.utils import timezone
-from django_q.exceptions import TimeoutException
 
 from modules.ai import services as ai
 from modules.common.errors import NotFound, ValidationFailed
+from modules.common.task_timeout import TaskTimeout
 from modules.identity import services as identity
 from modules.identity.services import User
 from modules.learning import services as learning
@@ -321,7 +321,7 @@ def run_import(*, job_id: int) -> str | None:
     except ValidationFailed as exc:
         fail_job(job, code=exc.code, message="; ".join(error.message for error in exc.fields) or exc.detail)
         return JobStatus.FAILED
-    except TimeoutException:
+    except TaskTimeout:
         logger.error("import stopped at the task timeout", extra={"job_id": job.pk})
         fail_after_timeout(job, what="import")
         return JobStatus.FAILED

@@ -6,10 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
+from modules.common.task_timeout import after_task_timeout
 from modules.portability.models import ExportJob, ImportJob, JobStatus
 
 
@@ -39,12 +40,10 @@ def fail_job(job: ExportJob | ImportJob, *, code: str, message: str) -> None:
 
 
 def fail_after_timeout(job: ExportJob | ImportJob, *, what: str) -> None:
-    """Django-Q2 raised its ``TimeoutException`` (a ``SystemExit``) in the task at ``Q_TIMEOUT``: the
-    queue records the task failed and never runs it again, so the job is failed here, or it would read
-    ``running`` until the prune's ``stale`` hours later. The alarm may have cut a statement mid-protocol:
-    the failure is written on a fresh connection (unless an outer transaction holds it, as in tests)."""
-    if not connection.in_atomic_block:
-        connection.close()
+    """The task was stopped at ``Q_TIMEOUT`` (modules/common/task_timeout.py): the queue never runs it
+    again, so the job is failed here, or it would read ``running`` until the prune's ``stale`` hours
+    later."""
+    after_task_timeout()
     seconds = settings.Q_CLUSTER["timeout"]
     fail_job(
         job,
