@@ -73,3 +73,12 @@ def staff_api_client(db, client_for) -> Client:
     from modules.identity.testing import make_admin
 
     return client_for(make_admin())
+
+
+@pytest.fixture
+def task_timeout_one_second(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tasks run inline meet Django-Q2's own alarm (SIGALRM, then its TimeoutException inside the
+    task) after 1 s instead of Q_TIMEOUT: its worker function binds the timeout as a default."""
+    from django_q import worker
+
+    monkeypatch.setattr(worker.worker, "__defaults__", (1,))

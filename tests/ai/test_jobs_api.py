@@ -273,15 +273,6 @@ def job_tasks(monkeypatch) -> list[int]:
 
 
 @pytest.fixture
-def task_timeout_one_second(monkeypatch) -> None:
-    """Django-Q2's own alarm (SIGALRM, then its TimeoutException in the task) after 1 s instead of
-    Q_TIMEOUT: the worker function takes the timeout as a default bound at import."""
-    from django_q import worker
-
-    monkeypatch.setattr(worker.worker, "__defaults__", (1,))
-
-
-@pytest.fixture
 def slow_calls(monkeypatch):
     """Makes the provider calls whose 1-based numbers are given take 1.5 s (past the 1 s timeout)."""
     import time

@@ -20,15 +20,6 @@ from modules.portability.services.files import storage_dir
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def task_timeout_one_second(monkeypatch) -> None:
-    """Django-Q2's own alarm (SIGALRM, then its TimeoutException in the task) after 1 s instead of
-    Q_TIMEOUT: the worker function takes the timeout as a default bound at import."""
-    from django_q import worker
-
-    monkeypatch.setattr(worker.worker, "__defaults__", (1,))
-
-
 def slower(real: Any) -> Any:
     def slow(*args: Any, **kwargs: Any) -> Any:
         time.sleep(1.5)

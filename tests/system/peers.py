@@ -115,6 +115,14 @@ class AnthropicServer(_Server):
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    def env(self) -> dict[str, str]:
+        """A stack's settings for Claude served by this stand-in."""
+        return {
+            "AI_PROVIDER": "claude",
+            "ANTHROPIC_API_KEY": "sk-ant-system-test",
+            "ANTHROPIC_BASE_URL": self.url,
+        }
+
     @contextmanager
     def holding(self, *, from_call: int = 1) -> Iterator[None]:
         """Calls from the ``from_call``-th on wait (up to two minutes) until the block ends."""

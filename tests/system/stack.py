@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import json
 import os
 import re
 import signal
@@ -42,7 +43,6 @@ BROKER_ERRORS = (
     "Traceback",
 )
 
-_LOG_LINE = re.compile(r'"level": "(?P<level>[A-Z]+)".*?"message": "(?P<message>(?:[^"\\]|\\.)*)"')
 _TASK_WORDS = ("processing", "Processed", "Failed", "reincarnated", "killed", "stopping", "running.")
 
 
@@ -243,13 +243,14 @@ class Stack:
             if not path.exists():
                 continue
             for line in path.read_text(errors="replace").splitlines():
-                match = _LOG_LINE.search(line)
-                if match is None:
-                    continue
-                level, message = match.group("level"), match.group("message")
+                try:
+                    record = json.loads(line)
+                except ValueError:
+                    continue  # not one of the JSON log lines (a traceback's continuation)
+                level, message = str(record.get("level", "")), str(record.get("message", ""))
                 if level in {"WARNING", "ERROR", "CRITICAL"} or any(w in message for w in _TASK_WORDS):
-                    clock = line[19:27] if line.startswith('{"ts": "') else "?"
-                    events.append(f"w{index} {clock} {level[0]} {message[:110]}")
+                    clock = str(record.get("ts", ""))[11:19]
+                    events.append(f"w{index} {clock} {level[:1]} {message[:110]}")
         shown = events[-limit:]
         return f"worker events ({len(events)}, last {len(shown)}): " + " | ".join(shown)
 

@@ -83,9 +83,7 @@ def test_a_worker_killed_mid_job_leaves_it_to_the_next_worker_which_finishes_it_
 ) -> None:
     with AnthropicServer() as anthropic:
         stack = stack_factory(
-            AI_PROVIDER="claude",
-            ANTHROPIC_API_KEY="sk-ant-system-test",
-            ANTHROPIC_BASE_URL=anthropic.url,
+            **anthropic.env(),
             AI_MAX_RETRIES="0",
             Q_TIMEOUT="20",  # room for a slow, loaded machine; retry must exceed it
             Q_RETRY="22",  # a task whose worker died is handed out again after 22 s
@@ -118,9 +116,7 @@ def test_a_job_longer_than_a_task_may_run_is_finished_across_tasks(stack_factory
     with AnthropicServer() as anthropic:
         anthropic.delay = 3.0
         stack = stack_factory(
-            AI_PROVIDER="claude",
-            ANTHROPIC_API_KEY="sk-ant-system-test",
-            ANTHROPIC_BASE_URL=anthropic.url,
+            **anthropic.env(),
             AI_MAX_RETRIES="0",
             Q_TIMEOUT="8",
             Q_RETRY="10",

@@ -173,9 +173,7 @@ def test_sigterm_stops_the_cluster_and_its_children_within_20_seconds_even_mid_t
 ) -> None:
     with AnthropicServer() as anthropic:
         stack = stack_factory(
-            AI_PROVIDER="claude",
-            ANTHROPIC_API_KEY="sk-ant-system-test",
-            ANTHROPIC_BASE_URL=anthropic.url,
+            **anthropic.env(),
             # The task's own timeout stays well past the stop's 12 s of grace plus a slow start of the
             # task on a loaded machine: were it reached first, Django-Q2's alarm would end the task
             # (and the job) before the stop kills the worker, which is not what this test is about.

@@ -38,6 +38,23 @@ def _finished(stack: Stack, access: str, path: str, *, timeout: float) -> dict:
     return seen
 
 
+def _learner(stack: Stack, email: str) -> str:
+    stack.shell(LEARNER.format(email=email, password=PASSWORD))
+    return stack.login(email, PASSWORD)
+
+
+def _upload(stack: Stack, access: str, package: Path) -> str:
+    """POSTs the package as an Anki import; answers the job's path."""
+    with stack.client(access) as http:
+        accepted = http.post(
+            "/api/portability/imports/",
+            data={"kind": "apkg"},
+            files={"file": (package.name, package.read_bytes(), "application/octet-stream")},
+        )
+    assert accepted.status_code == 202, accepted.text
+    return f"/api/portability/imports/{accepted.json()['id']}/"
+
+
 def _package(path: Path, notes: int) -> Path:
     now = datetime.now(UTC)
     built = []
@@ -61,17 +78,9 @@ def test_an_uploaded_apkg_is_imported_by_the_worker_and_an_export_downloads(
     )
     package = _package(tmp_path / "deck.apkg", 200)
     with running(stack):
-        stack.shell(LEARNER.format(email="anki@example.com", password=PASSWORD))
-        access = stack.login("anki@example.com", PASSWORD)
+        access = _learner(stack, "anki@example.com")
         start = time.monotonic()
-        with stack.client(access) as http:
-            accepted = http.post(
-                "/api/portability/imports/",
-                data={"kind": "apkg"},
-                files={"file": ("deck.apkg", package.read_bytes(), "application/octet-stream")},
-            )
-        assert accepted.status_code == 202, accepted.text
-        job = _finished(stack, access, f"/api/portability/imports/{accepted.json()['id']}/", timeout=60)
+        job = _finished(stack, access, _upload(stack, access, package), timeout=60)
         record_property("import of 200 notes / 800 reviews done in (s)", round(time.monotonic() - start, 1))
         assert job["status"] == "done", job
         assert job["counts"]["contents_created"] == 200 and job["counts"]["reviews_imported"] == 800
@@ -115,17 +124,9 @@ def test_an_import_past_the_task_timeout_is_failed_with_its_reason_and_keeps_not
     )
     package = _package(tmp_path / "big.apkg", 8000)  # 40x the 200 notes the test above imports in 0.5-1.4 s
     with running(stack):
-        stack.shell(LEARNER.format(email="hoarder@example.com", password=PASSWORD))
-        access = stack.login("hoarder@example.com", PASSWORD)
+        access = _learner(stack, "hoarder@example.com")
         start = time.monotonic()
-        with stack.client(access) as http:
-            accepted = http.post(
-                "/api/portability/imports/",
-                data={"kind": "apkg"},
-                files={"file": ("big.apkg", package.read_bytes(), "application/octet-stream")},
-            )
-        assert accepted.status_code == 202, accepted.text
-        job = _finished(stack, access, f"/api/portability/imports/{accepted.json()['id']}/", timeout=60)
+        job = _finished(stack, access, _upload(stack, access, package), timeout=60)
         record_property(
             "import stopped at a 2 s task timeout, failed after (s)", round(time.monotonic() - start, 1)
         )

@@ -142,12 +142,15 @@ def run_job(*, job_id: int) -> str | None:
         )
         settled += 1
 
+    def continue_later() -> str:
+        _enqueue_job(job.pk, done=len(job.content_ids) - len(pending) + settled)
+        return JobStatus.RUNNING
+
     try:
         provider = get_provider()
         for content_id in pending:
             if settled and time.monotonic() >= deadline:
-                _enqueue_job(job.pk, done=len(job.content_ids) - len(pending) + settled)
-                return JobStatus.RUNNING
+                return continue_later()
             ref = refs.get(content_id)
             if ref is None:  # deleted since the job was accepted
                 finish(content_id, drafts=[], note=f"Content {content_id} no longer exists; skipped.")
@@ -166,8 +169,7 @@ def run_job(*, job_id: int) -> str | None:
         after_task_timeout()
         if settled:
             logger.warning("AI job %s reached the task timeout; continued in a new task", job.pk)
-            _enqueue_job(job.pk, done=len(job.content_ids) - len(pending) + settled)
-            return JobStatus.RUNNING
+            return continue_later()
         logger.error("AI job %s: one content took longer than a task may run (Q_TIMEOUT)", job.pk)
         _fail_job(
             job_id=job.pk,
