@@ -235,6 +235,11 @@ AI_HTTP_CLIENT_FACTORY = env_str("AI_HTTP_CLIENT_FACTORY")
 AI_JOB_STALE_MINUTES = env_int("AI_JOB_STALE_MINUTES", 30)  # a queued/running job older than this is failed
 # A generation job's task works this long, then queues the job's continuation (modules/ai/services/jobs.py).
 AI_JOB_SLICE_SECONDS = env_float("AI_JOB_SLICE_SECONDS", max(1.0, Q_CLUSTER["timeout"] / 2))
+# The web server's own limit on a request (docker/entrypoint.sh passes it to gunicorn, whose arbiter
+# kills a worker still busy after it: the client gets a bare 500 page), and the part of it a Claude call
+# made while the user waits may take, retries included (generate, evaluate, analyze; docs/ai.md).
+GUNICORN_TIMEOUT = env_float("GUNICORN_TIMEOUT", 30.0)
+AI_SYNC_TIMEOUT_SECONDS = env_float("AI_SYNC_TIMEOUT_SECONDS", round(GUNICORN_TIMEOUT * 0.8, 1))
 
 # --- Ops ------------------------------------------------------------------------------------
 SLACK_WEBHOOK_URL = env_str("SLACK_WEBHOOK_URL")

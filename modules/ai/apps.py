@@ -11,3 +11,10 @@ class AIConfig(AppConfig):
 
     schedules = (ScheduleSpec("ai.fail_stale_jobs", "modules.ai.tasks.fail_stale_jobs", "*/10 * * * *"),)
     warm_ups = ("modules.ai.providers.registry.preload",)  # modules/common/warmup.py
+
+    def ready(self) -> None:
+        from django.core import checks
+
+        from modules.ai.checks import sync_call_timing
+
+        checks.register(sync_call_timing)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -98,6 +99,8 @@ class FakeAnthropic:
     queue: list[httpx2.Response | Reply] = field(default_factory=list)
     requests: list[dict[str, Any]] = field(default_factory=list)
     headers: list[dict[str, str]] = field(default_factory=list)
+    timeouts: list[float] = field(default_factory=list)  # each request's read timeout, as the SDK set it
+    slow: float = 0.0  # seconds every answer takes; a read timeout below it times out after that timeout
 
     def client(self) -> httpx2.Client:
         return httpx2.Client(transport=httpx2.MockTransport(self.handle))
@@ -107,6 +110,13 @@ class FakeAnthropic:
         body = json.loads(request.content)
         self.requests.append(body)
         self.headers.append(dict(request.headers))
+        read_timeout = request.extensions.get("timeout", {}).get("read")
+        self.timeouts.append(read_timeout)
+        if self.slow:
+            if read_timeout is not None and read_timeout < self.slow:
+                time.sleep(read_timeout)
+                raise httpx2.ReadTimeout("timed out", request=request)
+            time.sleep(self.slow)
         if self.queue:
             reply = self.queue.pop(0)
             return reply if isinstance(reply, httpx2.Response) else reply(body)

@@ -6,6 +6,10 @@ touches the database: the ai services reserve quota, call the provider, validate
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
@@ -141,6 +145,40 @@ class ProviderError(Exception):
         self.kind = kind
         self.retry_after = retry_after
         self.stats = stats
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """When the calls of a ``call_deadline`` block must have ended (``time.monotonic``), its budget in
+    seconds and what the budget is (for the message of a call that ran out of it)."""
+
+    ends_at: float
+    seconds: float
+    what: str
+
+    def left(self) -> float:
+        return self.ends_at - time.monotonic()
+
+
+_deadline: ContextVar[Deadline | None] = ContextVar("ai_call_deadline", default=None)
+
+
+@contextmanager
+def call_deadline(seconds: float, what: str) -> Iterator[Deadline]:
+    """Provider calls made inside end within ``seconds`` in all, retries and the waits between them
+    included. A call made while the user waits must end before the web server gives up on the request,
+    and a job's call before the worker's task timeout. ``what`` names the budget in the timeout's
+    message: "Claude did not answer within the 24 s {what}"."""
+    deadline = Deadline(time.monotonic() + seconds, seconds, what)
+    token = _deadline.set(deadline)
+    try:
+        yield deadline
+    finally:
+        _deadline.reset(token)
+
+
+def current_deadline() -> Deadline | None:
+    return _deadline.get()
 
 
 class NotEnoughMaterial(Exception):

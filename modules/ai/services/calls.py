@@ -14,6 +14,11 @@ from modules.learning.services import ContentRef
 
 logger = logging.getLogger(__name__)
 
+# The budget of a call made while the user waits on the request (settings.AI_SYNC_TIMEOUT_SECONDS),
+# named in its timeout's message (providers.base.call_deadline).
+WAITING = "a request may wait"
+WAITING_FOR_QUESTIONS = "a request may wait (a generation job has no such limit)"
+
 
 def log_call(*, user: User | None, task: Task, stats: CallStats, error: str = "") -> None:
     AIRequestLog.objects.create(

@@ -3,12 +3,27 @@ summary, study time)."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 
 from modules.ai import selectors
-from modules.ai.providers.base import AIProvider, Analysis, Evaluation, GradingRequest, ProviderError
-from modules.ai.services.calls import available_provider, failure_stats, log_call, material_of, unavailable
+from modules.ai.providers.base import (
+    AIProvider,
+    Analysis,
+    Evaluation,
+    GradingRequest,
+    ProviderError,
+    call_deadline,
+)
+from modules.ai.services.calls import (
+    WAITING,
+    available_provider,
+    failure_stats,
+    log_call,
+    material_of,
+    unavailable,
+)
 from modules.ai.services.quota import add_usage, ensure_ai_allowed
 from modules.common.errors import NotFound
 from modules.identity.services import User
@@ -32,7 +47,8 @@ def evaluate_answer(*, user: User, question_id: int, answer: str) -> Evaluation:
         answer=answer,
     )
     try:
-        result = provider.evaluate_answer(request)
+        with call_deadline(settings.AI_SYNC_TIMEOUT_SECONDS, WAITING):
+            result = provider.evaluate_answer(request)
     except ProviderError as exc:
         log_call(user=user, task="evaluate_answer", stats=failure_stats(provider, exc), error=str(exc))
         raise unavailable(exc) from exc
@@ -52,7 +68,8 @@ def analyze_content(*, user: User, content_id: int) -> Analysis:
     if cached is not None:
         return Analysis(**cached)
     try:
-        result = provider.analyze_content(material_of(ref))
+        with call_deadline(settings.AI_SYNC_TIMEOUT_SECONDS, WAITING):
+            result = provider.analyze_content(material_of(ref))
     except ProviderError as exc:
         log_call(user=user, task="analyze_content", stats=failure_stats(provider, exc), error=str(exc))
         raise unavailable(exc) from exc

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
@@ -22,9 +23,17 @@ from modules.ai.providers.base import (
     ProviderError,
     QuestionDraft,
     QuestionType,
+    call_deadline,
     fingerprint,
 )
-from modules.ai.services.calls import available_provider, failure_stats, log_call, material_of, unavailable
+from modules.ai.services.calls import (
+    WAITING_FOR_QUESTIONS,
+    available_provider,
+    failure_stats,
+    log_call,
+    material_of,
+    unavailable,
+)
 from modules.ai.services.quota import ensure_ai_allowed, released_on_failure, remaining_quota, reserve, settle
 from modules.common.errors import NotFound, ValidationFailed
 from modules.identity.services import User
@@ -137,7 +146,8 @@ def generate_questions(
     usage_id = reserve(user=user, limit=limit, count=params.count)
     with released_on_failure(usage_id=usage_id, amount=params.count):
         try:
-            drafts, stats = call_generate(user=user, provider=provider, request=request)
+            with call_deadline(settings.AI_SYNC_TIMEOUT_SECONDS, WAITING_FOR_QUESTIONS):
+                drafts, stats = call_generate(user=user, provider=provider, request=request)
         except ProviderError as exc:
             raise unavailable(exc) from exc
         except NotEnoughMaterial as exc:

@@ -4,10 +4,12 @@ jobs whose worker died and releases what they still hold.
 
 A job may take longer than one task may run (``Q_TIMEOUT``, 120 s: twenty contents at 10-20 s a call).
 A task works for ``AI_JOB_SLICE_SECONDS`` (half of ``Q_TIMEOUT``), then queues the job's continuation
-and ends; the next task resumes after the last settled content. Should a call run past ``Q_TIMEOUT``
-anyway, Django-Q2 raises its ``TimeoutException`` (a ``SystemExit``) inside the task: the job is
-continued if this task settled a content, else failed with its quota released — never left running
-until the stale sweep (the task itself is acknowledged as failed and not retried by the queue)."""
+and ends; the next task resumes after the last settled content. A call that would run past
+``Q_TIMEOUT`` is ended first by its deadline (``task_budget_seconds``: ``Q_TIMEOUT`` less a margin): the
+job is continued in a new task if this one settled a content, else failed with Claude's timeout. Should
+the task reach ``Q_TIMEOUT`` all the same, Django-Q2 raises its ``TimeoutException`` (a ``SystemExit``) inside
+it, handled the same way — never left running until the stale sweep (the task itself is acknowledged
+as failed and not retried by the queue)."""
 
 from __future__ import annotations
 
@@ -22,7 +24,13 @@ from django.utils import timezone
 
 from modules.ai import selectors
 from modules.ai.models import AIJob, AIQuestion, JobStatus
-from modules.ai.providers.base import CallStats, NotEnoughMaterial, ProviderError, QuestionDraft
+from modules.ai.providers.base import (
+    CallStats,
+    NotEnoughMaterial,
+    ProviderError,
+    QuestionDraft,
+    call_deadline,
+)
 from modules.ai.providers.registry import get_provider
 from modules.ai.services.calls import log_call
 from modules.ai.services.generation import GenerationParams, call_generate, request_for, store_questions
@@ -124,7 +132,10 @@ def run_job(*, job_id: int) -> str | None:
     )
     pending = [cid for cid in job.content_ids if cid not in set(job.completed_content_ids)]
     refs = {ref.id: ref for ref in contents_for_user(user=user, ids=pending)}
-    deadline = time.monotonic() + float(settings.AI_JOB_SLICE_SECONDS)
+    started = time.monotonic()
+    deadline = started + float(settings.AI_JOB_SLICE_SECONDS)
+    # every call ends before the worker's alarm at Q_TIMEOUT, with a margin to store what it made
+    task_ends = started + task_budget_seconds()
     settled = 0  # contents this task settled
 
     def finish(
@@ -157,10 +168,15 @@ def run_job(*, job_id: int) -> str | None:
                 continue
             request = request_for(user=user, ref=ref, params=params, provider=provider)
             try:
-                drafts, stats = call_generate(user=user, provider=provider, request=request)
+                with call_deadline(task_ends - time.monotonic(), "a worker's task has"):
+                    drafts, stats = call_generate(user=user, provider=provider, request=request)
             except NotEnoughMaterial as exc:
                 finish(content_id, drafts=[], note=f"“{ref.title}”: {exc}")
                 continue
+            except ProviderError as exc:
+                if exc.kind == "timeout" and settled:  # out of this task's time: a new task has all of it
+                    return continue_later()
+                raise
             finish(content_id, drafts=drafts, stats=stats)
     except ProviderError as exc:
         _fail_job(job_id=job.pk, error=f"Generation stopped: {exc.message} The unused quota was released.")
@@ -187,6 +203,13 @@ def run_job(*, job_id: int) -> str | None:
         job.finished_at = timezone.now()
         job.save(update_fields=["status", "finished_at", "updated_at"])
     return job.status
+
+
+def task_budget_seconds() -> float:
+    """How long a task's provider calls may take in all: ``Q_TIMEOUT`` less a tenth (at least a
+    second) to store the last content's questions before Django-Q2's alarm."""
+    timeout = float(settings.Q_CLUSTER["timeout"])
+    return timeout - max(1.0, timeout / 10)
 
 
 def _finish_content(

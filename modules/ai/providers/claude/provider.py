@@ -5,6 +5,9 @@
 - Retries: the SDK retries 408/409/429/5xx (529 "overloaded" included) and connection errors with
   exponential backoff and jitter, honouring ``retry-after``; we set how many times
   (``AI_MAX_RETRIES``) and the timeout (``AI_REQUEST_TIMEOUT``) instead of looping ourselves.
+  Under a ``call_deadline`` (a user waiting on a web request) the SDK has no notion of a total time,
+  so each attempt is made with the SDK's retries off and a timeout of what is left, and the same
+  errors are retried here only while the wait and another attempt still fit.
 - Usage and cost: tokens come from the response's ``usage``; cost from the price table.
 - Prompt injection: the learner's material travels as delimited data, and the system prompt says to
   treat it as material only (``modules/ai/prompts``).
@@ -13,6 +16,7 @@
 from __future__ import annotations
 
 import json
+import random
 import time
 from dataclasses import dataclass
 from decimal import Decimal
@@ -27,6 +31,7 @@ from modules.ai.providers.base import (
     BLUR_ANSWER_SEPARATOR,
     Analysis,
     CallStats,
+    Deadline,
     Evaluation,
     GenerationRequest,
     GradingRequest,
@@ -35,6 +40,7 @@ from modules.ai.providers.base import (
     ProviderResult,
     QuestionDraft,
     Task,
+    current_deadline,
 )
 from modules.ai.providers.claude.schemas import (
     AnalysisPayload,
@@ -51,6 +57,10 @@ P = TypeVar("P", bound=BaseModel)
 
 MAX_MATERIAL_CHARS = 60_000  # content bodies are at most 50,000 characters
 MAX_TOKENS: dict[Task, int] = {"generate_questions": 8192, "evaluate_answer": 1024, "analyze_content": 2048}
+# Under a deadline: no attempt is started with less time than this left; waits between attempts as
+# the SDK's (0.5 s doubling up to 8 s, less up to a quarter of jitter) unless Claude says retry-after.
+MIN_ATTEMPT_SECONDS = 1.0
+RETRYABLE_STATUSES = frozenset({408, 409, 429})
 
 
 @dataclass(frozen=True)
@@ -59,6 +69,11 @@ class ClaudeSettings:
     model: str
     timeout: float
     max_retries: int
+
+
+@dataclass
+class _Attempts:
+    retries: int
 
 
 @dataclass(frozen=True)
@@ -94,6 +109,8 @@ class ClaudeProvider:
                 "The Claude provider is not configured (ANTHROPIC_API_KEY is empty).", kind="config"
             )
         self.model = settings.model
+        self.timeout = settings.timeout
+        self.max_retries = settings.max_retries
         self._client = anthropic.Anthropic(
             api_key=settings.api_key,
             timeout=settings.timeout,
@@ -167,21 +184,30 @@ class ClaudeProvider:
     def _call(self, task: Task, prompt: str, payload_model: type[P]) -> tuple[P, CallStats]:
         tool = TOOLS[task]
         started = time.perf_counter()
+        request: dict[str, Any] = {
+            "model": self.model,
+            "max_tokens": MAX_TOKENS[task],
+            "system": render("system"),
+            "messages": [{"role": "user", "content": prompt}],
+            "tools": [tool.definition()],
+            "tool_choice": {"type": "tool", "name": tool.name, "disable_parallel_tool_use": True},
+        }
+        deadline = current_deadline()
+        attempts = _Attempts(retries=self.max_retries)  # the SDK's, when it retries itself
         try:
-            message = self._client.messages.create(
-                model=self.model,
-                max_tokens=MAX_TOKENS[task],
-                system=render("system"),
-                messages=[{"role": "user", "content": prompt}],
-                tools=[tool.definition()],  # type: ignore[list-item]
-                tool_choice={"type": "tool", "name": tool.name, "disable_parallel_tool_use": True},
-            )
+            if deadline is None:
+                message = self._client.messages.create(**request)
+            else:
+                message = self._create_before(deadline, request, attempts)
         except anthropic.APIStatusError as exc:
-            raise self._status_error(exc, started) from exc
+            raise self._status_error(exc, started, attempts.retries) from exc
         except anthropic.APITimeoutError as exc:
-            raise ProviderError(
-                "Claude did not answer in time.", kind="timeout", stats=self._stats(started, self.model)
-            ) from exc
+            text = (
+                "Claude did not answer in time."
+                if deadline is None
+                else f"Claude did not answer within the {deadline.seconds:.0f} s {deadline.what}."
+            )
+            raise ProviderError(text, kind="timeout", stats=self._stats(started, self.model)) from exc
         except anthropic.APIConnectionError as exc:
             raise ProviderError(
                 "Claude could not be reached.", kind="connection", stats=self._stats(started, self.model)
@@ -220,8 +246,40 @@ class ClaudeProvider:
             ) from exc
         return payload, stats
 
-    def _status_error(self, exc: anthropic.APIStatusError, started: float) -> ProviderError:
-        retries = f"after {self._client.max_retries} retries"
+    def _create_before(self, deadline: Deadline, request: dict[str, Any], attempts: _Attempts) -> Any:
+        """``messages.create`` ending before ``deadline``: each attempt with the SDK's retries off and
+        a timeout of at most what is left; what the SDK would retry (timeouts, connection errors,
+        408/409/429/5xx) is retried here while the wait and another attempt still fit. Returns the
+        message; ``attempts`` counts the retries made. A deadline already spent raises the SDK's
+        timeout error, as an attempt cut short by it does."""
+        attempts.retries = 0
+        while True:
+            left = deadline.left()
+            if left < MIN_ATTEMPT_SECONDS:
+                raise anthropic.APITimeoutError(request=httpx2.Request("POST", "/v1/messages"))
+            client = self._client.with_options(timeout=min(self.timeout, left), max_retries=0)
+            try:
+                # the SDK's own count of retries, which it sends when it retries itself
+                headers = {"x-stainless-retry-count": str(attempts.retries)}
+                return client.messages.create(**request, extra_headers=headers)
+            except (anthropic.APIStatusError, anthropic.APIConnectionError) as exc:
+                status = getattr(exc, "status_code", None)
+                if attempts.retries >= self.max_retries or (
+                    status is not None and status not in RETRYABLE_STATUSES and status < 500
+                ):
+                    raise
+                wait = _retry_after(exc.response.headers) if status is not None else None
+                if wait is None or wait < 0:
+                    wait = min(0.5 * 2**attempts.retries, 8.0) * (1 - 0.25 * random.random())  # noqa: S311
+                if deadline.left() - wait < MIN_ATTEMPT_SECONDS:
+                    raise
+                time.sleep(wait)
+                attempts.retries += 1
+
+    def _status_error(
+        self, exc: anthropic.APIStatusError, started: float, retries_made: int
+    ) -> ProviderError:
+        retries = f"after {retries_made} retries"
         stats = self._stats(started, self.model)
         retry_after = _retry_after(exc.response.headers)
         if isinstance(exc, anthropic.RateLimitError):
