@@ -4,6 +4,9 @@
 prefix the client used ("/api/v1/content/" and "/api/content/" count apart), which measures how much
 traffic still uses the alias.
 
+The route is the URL pattern's template (or "unmatched") and the method one of the HTTP methods (or
+"OTHER"), so what a client sends cannot grow the set of counted series.
+
 Sits right after SecurityMiddleware, so the latency covers the rest of the stack. Recording adds to
 the process's pending counts, written to Redis about once a second (modules/ops/requestmetrics.py), so
 most requests make no round trip for it. It never breaks a request: a failed write is logged and
@@ -25,6 +28,10 @@ logger = logging.getLogger(__name__)
 
 PAUSE_AFTER_FAILURE_SECONDS = 30.0
 UNMATCHED_ROUTE = "unmatched"
+# Methods counted by name; any other (a client may send any token: gunicorn accepts them) counts as
+# OTHER, so a client cannot add fields to the totals, which never expire, or series to /metrics.
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+OTHER_METHOD = "OTHER"
 
 
 class RequestMetricsMiddleware:
@@ -49,7 +56,7 @@ class RequestMetricsMiddleware:
             route = f"/{match.route}" if match is not None and match.route else UNMATCHED_ROUTE
             self.store.record(
                 Observation(
-                    method=request.method or "GET",
+                    method=request.method if request.method in KNOWN_METHODS else OTHER_METHOD,
                     route=route,
                     status=response.status_code,
                     duration_ms=duration_ms,

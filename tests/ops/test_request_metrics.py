@@ -145,6 +145,21 @@ def test_every_api_request_is_counted_with_its_route_template_and_status(
     assert stats.avg_ms is not None and stats.avg_ms > 0
 
 
+def test_methods_a_client_makes_up_count_as_one_other_method(api_client: Client, mid_minute) -> None:
+    """Any token is a method to gunicorn: counted by name, made-up ones would add fields to the
+    totals (which never expire) and series to /metrics without limit."""
+    minute = current_minute()  # mid_minute: the requests below share it
+    for made_up in ("QAXA", "QAXB", "BREW", "PROPFIND"):
+        assert api_client.generic(made_up, "/api/health/live/").status_code == 405
+    api_client.generic("OPTIONS", "/api/health/live/")
+
+    stats = RequestMetricsStore().minute(minute)
+
+    methods = {method for method, _route, _status in stats.routes}
+    assert methods == {"OTHER", "OPTIONS"}
+    assert stats.routes[("OTHER", "/api/health/live/", "4xx")] == 4
+
+
 @pytest.mark.django_db
 def test_throttled_answers_are_counted(api_client: Client, settings, mid_minute) -> None:
     settings.MONITORING_HEALTH_THROTTLE_RATE = "1/hour"
