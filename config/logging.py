@@ -100,8 +100,9 @@ _RULES: list[_Rule] = [
     ),
     # django.core.signing values (allauth's email confirmation keys): payload:timestamp:signature.
     (re.compile(r"[A-Za-z0-9_-]+(?::|%3A)[A-Za-z0-9]{4,}(?::|%3A)[A-Za-z0-9_-]{27,}"), "[REDACTED SIGNED]"),
-    # A password reset token: <user id base36>-<timestamp base36>-<32 hex> (Django's, allauth's).
-    (re.compile(r"\b[0-9a-z]{1,13}-[0-9a-z]{4,8}-[0-9a-f]{32}\b"), "[REDACTED RESET TOKEN]"),
+    # A password reset token: <user id base36>-<timestamp base36>-<32 hex> (Django's, allauth's), or
+    # its key alone, without the user id (what the token generator checks).
+    (re.compile(r"\b(?:[0-9a-z]{1,13}-)?[0-9a-z]{4,8}-[0-9a-f]{32}\b"), "[REDACTED RESET TOKEN]"),
     (
         re.compile(
             r"\b[a-z0-9_]*(?:pbkdf2_sha256|pbkdf2_sha1|argon2|bcrypt|scrypt|md5|sha1)\$[^\s\"',)]{8,}"

@@ -177,6 +177,23 @@ def test_analysis_of_an_unchanged_text_is_served_from_the_cache(
     assert len(fake_claude.requests) == 1
 
 
+def test_the_analysis_cache_is_not_shared_between_users(
+    fake_claude, basic_user, paragraph_contents, client_for
+) -> None:
+    """Another user's analysis of the very same text is not served: its speed and cost would tell
+    that someone had analysed that text."""
+    other = make_user(tier="BASIC")
+    mine = paragraph_contents["photosynthesis"]
+    theirs = make_content(user=other, title=mine.title, body=mine.body)
+
+    client_for(basic_user).post(ANALYZE, {"content_id": mine.pk}, content_type="application/json")
+    answer = client_for(other).post(ANALYZE, {"content_id": theirs.pk}, content_type="application/json")
+
+    assert answer.status_code == 200
+    assert len(fake_claude.requests) == 2
+    assert AIRequestLog.objects.filter(user=other, task="analyze_content").count() == 1
+
+
 def test_analyze_another_users_content_is_404(provider, basic_user, client_for) -> None:
     stranger = make_user(tier="PRO")
 

@@ -59,11 +59,11 @@ def evaluate_answer(*, user: User, question_id: int, answer: str) -> Evaluation:
 
 
 def analyze_content(*, user: User, content_id: int) -> Analysis:
-    """Difficulty, key concepts, summary and study time of a content (cached per text and provider)."""
+    """Difficulty, key concepts, summary and study time of a content (cached per user, text and provider)."""
     ensure_ai_allowed(user)
     ref = get_content(user=user, content_id=content_id)
     provider = available_provider()
-    key = _analysis_cache_key(provider, ref)
+    key = _analysis_cache_key(provider, ref, user_id=user.pk)
     cached = cache.get(key)
     if cached is not None:
         return Analysis(**cached)
@@ -90,8 +90,10 @@ def analyze_content(*, user: User, content_id: int) -> Analysis:
     return analysis
 
 
-def _analysis_cache_key(provider: AIProvider, ref: ContentRef) -> str:
+def _analysis_cache_key(provider: AIProvider, ref: ContentRef, *, user_id: int) -> str:
+    """Per user: shared across users, how fast an analysis answers (and whether it was charged) would
+    tell anyone that someone else had analysed the same text."""
     import hashlib
 
     digest = hashlib.sha256(f"{ref.title}\n{ref.body}".encode()).hexdigest()[:32]
-    return f"ai:analysis:{provider.name}:{provider.model}:{digest}"
+    return f"ai:analysis:{user_id}:{provider.name}:{provider.model}:{digest}"

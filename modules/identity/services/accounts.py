@@ -302,14 +302,15 @@ def _reset_token_user(token: str, *, lock: bool) -> User | None:
     """The active user a reset token (raw or percent-encoded) is valid for, else None."""
     from allauth.account.utils import url_str_to_user_pk
 
-    uid, _, key = _plain_token(token).partition("-")
+    # named as a token: an error report that shows this frame's variables masks it by its name too
+    uid, _, token_key = _plain_token(token).partition("-")
     try:
         user_pk = url_str_to_user_pk(uid)
     except (ValueError, OverflowError, DjangoValidationError):
         return None
     users = User.objects.select_for_update() if lock else User.objects
     user = users.filter(pk=user_pk, is_active=True).first()
-    if user is None or not key or not _reset_token_generator().check_token(user, key):
+    if user is None or not token_key or not _reset_token_generator().check_token(user, token_key):
         return None
     return user
 
