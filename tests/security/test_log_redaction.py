@@ -53,7 +53,11 @@ RESET = f"3f-{'c8x9k2'}-{secrets.token_hex(16)}"
         ("postgres://resee:db-pa55word@db:5432/resee", "db-pa55word", "postgres://resee:[REDACTED]@db:5432"),
         (f"reset link {RESET} sent", RESET, "reset link [REDACTED RESET TOKEN] sent"),
         # the key alone, as the reset check holds it once the user id is split off
-        (f"checked {RESET.split('-', 1)[1]} now", RESET.split("-", 1)[1], "checked [REDACTED RESET TOKEN] now"),
+        (
+            f"checked {RESET.split('-', 1)[1]} now",
+            RESET.split("-", 1)[1],
+            "checked [REDACTED RESET TOKEN] now",
+        ),
         (
             "saved pbkdf2_sha256$870000$salt1234$hashhashhash=",
             "salt1234$hashhashhash",
