@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator
 
 
 class SchedulerKind(StrEnum):
@@ -34,7 +36,9 @@ def model_choices(enum: type[StrEnum], labels: Mapping[Any, str] | None = None) 
 
 
 def literal(enum: type[StrEnum]) -> Any:
-    """A schema field type for ``enum``: ``Literal`` of its members. Pydantic validates a value to the
-    member and OpenAPI shows the values inline (``{"enum": [...], "type": "string"}``), exactly as a
-    ``Literal`` of strings does; a bare ``StrEnum`` field would become a ``$ref`` component instead."""
-    return Literal[tuple(enum)]  # type: ignore[valid-type]
+    """A schema field type for ``enum``: a ``Literal`` of its values, validated to the member. OpenAPI
+    shows the values inline (``{"enum": [...], "type": "string"}``; a bare ``StrEnum`` field would
+    become a ``$ref`` component instead), and a wrong value's 422 lists them as the client writes them
+    ("Input should be 'remembered', 'partial' or 'forgot'"): a ``Literal`` of the members themselves
+    would list their Python reprs."""
+    return Annotated[Literal[tuple(member.value for member in enum)], AfterValidator(enum)]  # type: ignore[valid-type]

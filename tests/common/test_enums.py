@@ -8,7 +8,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel
+import pytest
+from pydantic import BaseModel, ValidationError
 
 import modules
 from modules.ai.providers.base import QuestionType
@@ -60,6 +61,17 @@ def test_a_derived_schema_type_validates_to_members_and_documents_like_a_literal
 
     assert Derived(result="partial").result is ReviewResult.PARTIAL
     assert Derived.model_json_schema()["properties"] == Spelled.model_json_schema()["properties"]
+    assert Derived(result=ReviewResult.FORGOT).model_dump_json() == '{"result":"forgot"}'
+
+
+def test_a_wrong_value_is_refused_naming_the_values_as_a_client_writes_them() -> None:
+    class Derived(BaseModel):
+        result: literal(ReviewResult)  # type: ignore[valid-type]
+
+    with pytest.raises(ValidationError) as refused:
+        Derived(result="bogus")
+
+    assert refused.value.errors()[0]["msg"] == "Input should be 'remembered', 'partial' or 'forgot'"
 
 
 def test_model_choices_label_like_text_choices_unless_told() -> None:
