@@ -9,6 +9,8 @@ both prefixes of the API: the versioned base /api/v1/ and its alias /api/ (confi
 ``DatabaseScopeMiddleware`` makes each request one unit of work for the read-replica routing.
 
 ``AccessLogMiddleware`` writes one JSON access line per request and gives each request an id.
+
+``CommonMiddleware`` is Django's, redirecting a path without its trailing slash with 308 instead of 301.
 """
 
 from __future__ import annotations
@@ -20,6 +22,9 @@ import uuid
 from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http.response import HttpResponseRedirectBase
+from django.middleware.common import CommonMiddleware as DjangoCommonMiddleware
+from django.utils.http import escape_leading_slashes
 
 from config.logging import request_id_var
 from modules.common import db
@@ -50,6 +55,23 @@ class ApiErrorBodyMiddleware:
                 replacement["Allow"] = response["Allow"]
             return replacement
         return response
+
+
+class PermanentRedirectKeepingMethod(HttpResponseRedirectBase):
+    status_code = 308
+
+
+class CommonMiddleware(DjangoCommonMiddleware):
+    """Every API path ends with a slash. Django redirects a path without it (``APPEND_SLASH``) with 301,
+    which clients follow as a GET without the body (a POST to /api/v1/content became a 422 "Field
+    required"), and with DEBUG on it refuses a POST, PUT, PATCH or DELETE with a RuntimeError: a 500.
+    308 tells the client to send the same method and body again to the path with the slash."""
+
+    response_redirect_class = PermanentRedirectKeepingMethod
+
+    def get_full_path_with_slash(self, request: HttpRequest) -> str:
+        # Django's, without its DEBUG-only refusal of methods that 301 could not carry
+        return escape_leading_slashes(request.get_full_path(force_append_slash=True))
 
 
 class DatabaseScopeMiddleware:

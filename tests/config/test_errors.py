@@ -75,3 +75,29 @@ def test_unhandled_error_is_500_generic_and_logged(
     assert b"secret internals" not in response.content
     assert b"Traceback" not in response.content
     assert any("unhandled error" in record.getMessage() and record.exc_info for record in caplog.records)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("debug", [False, True])
+def test_a_path_without_its_trailing_slash_is_redirected_with_the_method_and_body_kept(
+    api_client: Client, settings, debug: bool
+) -> None:
+    """301 made clients re-send a POST as a bodiless GET (and with DEBUG on, Django refused it: 500)."""
+    from modules.identity.testing import auth_headers, make_user
+
+    settings.DEBUG = debug
+    headers = auth_headers(make_user())
+    body = {"title": "Slash", "body": "Paths end with a slash."}
+
+    redirected = api_client.post(
+        "/api/v1/content?x=1", body, content_type="application/json", headers=headers
+    )
+
+    assert redirected.status_code == 308
+    assert redirected["Location"] == "/api/v1/content/?x=1"
+    followed = api_client.post(
+        "/api/v1/content", body, content_type="application/json", headers=headers, follow=True
+    )
+    assert followed.status_code == 201, followed.content
+    assert followed.json()["title"] == "Slash"
+    assert api_client.delete("/api/v1/content/1", headers=headers).status_code == 308
