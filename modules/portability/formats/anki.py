@@ -24,6 +24,7 @@ import json
 import sqlite3
 import tempfile
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -34,7 +35,7 @@ import zstandard
 
 from modules.learning.services import ExternalKey, ImportedContent, ImportedReview, LearningImport
 from modules.portability.errors import CorruptFile, UnsafeArchive, UnsupportedFile
-from modules.portability.formats.archive import Limits, SafeZip, bounded_copy
+from modules.portability.formats.archive import METADATA_LIMIT, Limits, SafeZip, bounded_copy
 from modules.portability.formats.text import (
     cloze_answer,
     cloze_question,
@@ -47,6 +48,10 @@ from modules.portability.formats.text import (
 SOURCE = "anki"
 COLLECTIONS = ("collection.anki21b", "collection.anki21", "collection.anki2")
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+ZSTD_WINDOW_LIMIT = 1 << 23  # what zstd's levels up to 19 use; a larger window is refused, not allocated
+ZSTD_CHUNK = 1 << 16
+MAX_META_FIELDS = 64  # Anki's PackageMetadata has one field, the version
+MAX_FIELDS = 100_000  # any other message read here (a note type's config: a dozen or so)
 TITLE_LIMIT = 200  # learning's Content.title
 BODY_LIMIT = 50_000  # learning's Content.body
 CATEGORY_LIMIT = 100  # learning's Category.name
@@ -82,67 +87,90 @@ def _varint(data: bytes, pos: int) -> tuple[int, int]:
         shift += 7
 
 
-def protobuf_fields(data: bytes) -> list[tuple[int, int | bytes]]:
-    """(field number, value) of a message's top level: varints as ints, length-delimited as bytes."""
-    fields: list[tuple[int, int | bytes]] = []
-    pos = 0
+def protobuf_fields(data: bytes, *, max_fields: int = MAX_FIELDS) -> Iterator[tuple[int, int | bytes]]:
+    """(field number, value) of a message's top level, one at a time: varints as ints,
+    length-delimited as bytes. Lazy, so a caller stops at the field it wants; more than ``max_fields``
+    fields, or a field numbered 0 (never valid), is a corrupt message."""
+    pos = count = 0
     while pos < len(data):
+        count += 1
+        if count > max_fields:
+            raise CorruptFile(f"A protobuf message has more than {max_fields} fields.")
         key, pos = _varint(data, pos)
         number, wire = key >> 3, key & 7
+        if number == 0:
+            raise CorruptFile("A protobuf field is numbered 0.")
         if wire == 0:
             value, pos = _varint(data, pos)
-            fields.append((number, value))
+            yield number, value
         elif wire == 2:
             length, pos = _varint(data, pos)
             if pos + length > len(data):
                 raise CorruptFile("A protobuf field is truncated.")
-            fields.append((number, data[pos : pos + length]))
+            yield number, data[pos : pos + length]
             pos += length
-        elif wire == 1:
-            pos += 8
-        elif wire == 5:
-            pos += 4
+        elif wire in (1, 5):
+            pos += 8 if wire == 1 else 4
+            if pos > len(data):
+                raise CorruptFile("A protobuf field is truncated.")
         else:
             raise CorruptFile("An unknown protobuf wire type.")
-    return fields
 
 
-def _unzstd(data: bytes, *, limit: int) -> bytes:
-    reader = zstandard.ZstdDecompressor().stream_reader(data)
-    out = reader.read(limit + 1)
-    if len(out) > limit:
-        raise UnsafeArchive("A compressed member expands beyond the limit.")
-    return out
+def _unzstd(data: bytes, *, limit: int, what: str) -> bytes:
+    """A zstd frame's content, decompressed a chunk at a time and refused past ``limit`` bytes
+    (whatever size the frame declares); the decoder's window is held to ``ZSTD_WINDOW_LIMIT``."""
+    out = bytearray()
+    try:
+        decompressor = zstandard.ZstdDecompressor(max_window_size=ZSTD_WINDOW_LIMIT)
+        with decompressor.stream_reader(data) as reader:
+            while chunk := reader.read(ZSTD_CHUNK):
+                out += chunk
+                if len(out) > limit:
+                    raise UnsafeArchive(f"{what} expands beyond {limit} bytes once decompressed.")
+    except zstandard.ZstdError as exc:
+        raise CorruptFile(f"{what} cannot be decompressed ({exc}).") from exc
+    return bytes(out)
 
 
 # --- The package -------------------------------------------------------------------------------------
 
 
 def package_version(archive: SafeZip) -> int | None:
-    """``meta``'s version (1: anki2, 2: anki21, 3: anki21b), None for packages without it."""
+    """``meta``'s version (1: anki2, 2: anki21, 3: anki21b), None for packages without it or with a
+    ``meta`` that cannot be read. Runs while the upload waits: ``meta`` over ``METADATA_LIMIT`` is
+    refused (``UnsafeArchive``) and its fields are read only up to the version."""
     if not archive.has("meta"):
         return None
+    meta = archive.read("meta", limit=METADATA_LIMIT)
     try:
-        fields = protobuf_fields(archive.read("meta"))
+        fields = protobuf_fields(meta, max_fields=MAX_META_FIELDS)
+        return next((value for number, value in fields if number == 1 and isinstance(value, int)), None)
     except CorruptFile:
         return None
-    versions = [value for number, value in fields if number == 1 and isinstance(value, int)]
-    return versions[0] if versions else None
 
 
 def media_count(archive: SafeZip) -> int:
+    """How many media files the package holds: its numbered members, or its ``media`` list if that
+    names more. The list (JSON or zstd protobuf) is held to ``METADATA_LIMIT`` bytes, compressed and
+    decompressed, and to one entry per member the archive may hold."""
     numbered = sum(1 for name in archive.names() if name.isdigit())
     if not archive.has("media"):
         return numbered
-    raw = archive.read("media")
+    raw = archive.read("media", limit=METADATA_LIMIT)
     listed = 0
     if raw.startswith(ZSTD_MAGIC):
-        entries = protobuf_fields(_unzstd(raw, limit=archive.limits.max_total_bytes))
-        listed = sum(1 for number, _ in entries if number == 1)
+        entries = protobuf_fields(
+            _unzstd(raw, limit=METADATA_LIMIT, what="media"), max_fields=archive.limits.max_members
+        )
+        try:
+            listed = sum(1 for number, _ in entries if number == 1)
+        except CorruptFile as exc:
+            raise CorruptFile(f"The package's media list is not readable ({exc.message})") from exc
     elif raw.strip():
         try:
             mapping = json.loads(raw)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             raise CorruptFile("The package's media list is not readable.") from exc
         listed = len(mapping) if isinstance(mapping, dict) else 0
     return max(listed, numbered)

@@ -4,7 +4,9 @@ Both carry the same data, column for column: the profile, categories, contents w
 the review history with every column the scheduler wrote, and AI questions. Both read back through the
 same validation (``Bundle``), so an export re-imports as it was (``docs/portability.md``: format).
 Datetimes are ISO 8601 in UTC; floats are written with ``repr`` precision (JSON numbers, CSV text), so
-they read back bit for bit.
+they read back bit for bit. A CSV text cell a spreadsheet would run as a formula (starting with ``=``,
+``+``, ``-``, ``@``, a tab or a carriage return) is written behind a single quote, which the import
+takes off again (``formula_escape`` in the manifest says the files were written so).
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from modules.ai.services import QuestionRecord, QuestionType
 from modules.common.enums import SchedulerKind, literal
 from modules.learning.services import CategoryRecord, ContentRecord, ReviewRecord, ReviewResult
 from modules.portability.errors import CorruptFile, UnsupportedFile
-from modules.portability.formats.archive import SafeZip
+from modules.portability.formats.archive import METADATA_LIMIT, SafeZip
 
 FORMAT_JSON = "resee-export"
 FORMAT_CSV = "resee-export-csv"
@@ -245,6 +247,27 @@ def write_json(target: IO[str], header: dict[str, Any], sections: Sections, tick
     target.write("}\n")
 
 
+# OWASP's CSV injection advice: a cell starting with one of these runs as a formula in Excel or
+# LibreOffice (``=HYPERLINK(...)`` from a shared deck), so text starting with one is written behind a
+# single quote. Text that already starts with quotes before one of them gets one more, so the import
+# can take exactly one off any cell that starts with a quote followed (after more quotes) by one of
+# these: every cell reads back as it was.
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+FORMULA_ESCAPE = "'"
+
+
+def escape_formula(text: str) -> str:
+    """``text`` as a CSV cell a spreadsheet shows as text (OWASP: a leading single quote)."""
+    return FORMULA_ESCAPE + text if text.lstrip(FORMULA_ESCAPE).startswith(FORMULA_TRIGGERS) else text
+
+
+def unescape_formula(cell: str) -> str:
+    """The text ``escape_formula`` wrote ``cell`` for."""
+    if cell.startswith(FORMULA_ESCAPE) and cell.lstrip(FORMULA_ESCAPE).startswith(FORMULA_TRIGGERS):
+        return cell[len(FORMULA_ESCAPE) :]
+    return cell
+
+
 def _csv_value(value: Any) -> str:
     if value is None:
         return ""
@@ -256,7 +279,9 @@ def _csv_value(value: Any) -> str:
         return repr(value)
     if isinstance(value, list):
         return json.dumps(value, ensure_ascii=False)
-    return str(value)
+    if isinstance(value, (int, float)):
+        return str(value)  # a number, never a formula (``-3`` is minus three)
+    return escape_formula(str(value))
 
 
 def _flat(name: str, row: dict[str, Any]) -> dict[str, Any]:
@@ -273,7 +298,13 @@ def write_csv_zip(
 ) -> None:
     """``manifest.json`` and one CSV file per section (UTF-8, a header row, RFC 4180 quoting)."""
     with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        manifest = {"format": FORMAT_CSV, "version": VERSION, **header, "files": {}}
+        manifest = {
+            "format": FORMAT_CSV,
+            "version": VERSION,
+            **header,
+            "formula_escape": FORMULA_ESCAPE,
+            "files": {},
+        }
         for name, rows in sections.items():
             file_name, columns = CSV_FILES[name]
             manifest["files"][name] = file_name
@@ -306,7 +337,7 @@ def _invalid(exc: ValidationError, where: str = "") -> CorruptFile:
 def read_json(raw: bytes) -> Bundle:
     try:
         document = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise UnsupportedFile("This is not a JSON document.") from exc
     if not isinstance(document, dict) or document.get("format") != FORMAT_JSON:
         raise UnsupportedFile("This JSON document is not a Resee export.")
@@ -320,7 +351,9 @@ def _nullable(model: type[BaseModel]) -> set[str]:
     return {name for name, info in model.model_fields.items() if type(None) in get_args(info.annotation)}
 
 
-def _csv_rows(archive: SafeZip, file_name: str, columns: tuple[str, ...]) -> Iterator[dict[str, Any]]:
+def _csv_rows(
+    archive: SafeZip, file_name: str, columns: tuple[str, ...], *, escaped: bool
+) -> Iterator[dict[str, Any]]:
     if not archive.has(file_name):
         return
     with archive.open(file_name) as raw:
@@ -329,18 +362,23 @@ def _csv_rows(archive: SafeZip, file_name: str, columns: tuple[str, ...]) -> Ite
             return
         if tuple(reader.fieldnames) != columns:
             raise CorruptFile(f"{file_name} does not have the columns of an export.")
-        yield from reader
+        for row in reader:
+            if escaped:  # a short row's missing cells are None, a long row's extras a list: left as they are
+                row = {key: unescape_formula(v) if isinstance(v, str) else v for key, v in row.items()}
+            yield row
 
 
 def read_csv_zip(archive: SafeZip) -> Bundle:
     if not archive.has("manifest.json"):
         raise UnsupportedFile("This zip is not a Resee export (no manifest.json).")
     try:
-        manifest = json.loads(archive.read("manifest.json"))
-    except (ValueError, UnicodeDecodeError) as exc:
+        manifest = json.loads(archive.read("manifest.json", limit=METADATA_LIMIT))
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise CorruptFile("manifest.json is not readable.") from exc
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_CSV:
         raise UnsupportedFile("This zip is not a Resee export.")
+    # Exports written before formulas were escaped have no ``formula_escape``: their cells are as is.
+    escaped = manifest.get("formula_escape") == FORMULA_ESCAPE
     document: dict[str, Any] = {
         key: manifest.get(key) for key in ("format", "version", "exported_at", "origin")
     }
@@ -356,7 +394,7 @@ def read_csv_zip(archive: SafeZip) -> Bundle:
         for name, (file_name, columns) in CSV_FILES.items():
             nullable = _nullable(models[name]) | {f"schedule_{n}" for n in _nullable(ScheduleRow)}
             rows = []
-            for row in _csv_rows(archive, file_name, columns):
+            for row in _csv_rows(archive, file_name, columns, escaped=escaped):
                 values = {
                     key: (None if value == "" and key in nullable else value) for key, value in row.items()
                 }

@@ -114,7 +114,9 @@ def request_import(
 
 def _precheck(kind: ImportKind, path: Path) -> None:
     """The cheap checks, while the client waits: the zip's directory, the collection or manifest is
-    there, JSON or text looks like it. Reading the data is the job's."""
+    there, JSON or text looks like it. Reading the data is the job's. Every read here is bounded: the
+    zip's directory by its member limit, Anki's ``meta`` by ``METADATA_LIMIT`` (and read only up to
+    its version), the head of a JSON or CSV file by 4 KiB."""
     if kind in {ImportKind.APKG, ImportKind.COLPKG, ImportKind.RESEE_ZIP}:
         with SafeZip(path, archive_limits()) as archive:
             if kind == ImportKind.RESEE_ZIP:
