@@ -219,6 +219,27 @@ def test_pruning_deletes_expired_files_and_their_links_stop_working(
     assert refreshed["download_url"] is None
 
 
+def test_deleting_the_account_deletes_its_export_file_at_once(django_capture_on_commit_callbacks) -> None:
+    """The account and all its data are gone: its export (profile and every content) too, not at the
+    next daily prune."""
+    user = make_user(password="a-long-passphrase-1")
+    kept = make_user()
+    export(user, "json", django_capture_on_commit_callbacks)
+    export(kept, "json", django_capture_on_commit_callbacks)
+    mine, theirs = sorted(
+        Path(storage_dir("PORTABILITY_EXPORT_DIR")).iterdir(), key=lambda p: p.stat().st_mtime
+    )
+
+    with django_capture_on_commit_callbacks(execute=True):
+        answer = Client(headers=auth_headers(user)).delete(
+            "/api/accounts/users/me/", {"password": "a-long-passphrase-1"}, content_type="application/json"
+        )
+
+    assert answer.status_code == 204, answer.content
+    assert not mine.exists()
+    assert theirs.exists()  # another account's export stays
+
+
 def test_an_import_invalidates_the_cached_lists(tmp_path: Path, upload) -> None:
     user = make_user()
     client = Client(headers=auth_headers(user))

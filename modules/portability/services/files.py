@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from django.conf import settings
+from django.db import transaction
 from django.utils import timezone
 
 from modules.portability.formats.archive import Limits
@@ -73,3 +74,18 @@ def prune_files(*, now: datetime | None = None) -> dict[str, int]:
                 files += 1
     logger.info("portability files pruned", extra={"files": files, "jobs_failed": failed})
     return {"files_deleted": files, "jobs_failed": failed}
+
+
+def remove_files_of_deleted_job(sender: type, instance: ExportJob | ImportJob, **kwargs: object) -> None:
+    """``post_delete`` of a job (receivers connected in apps.py): its export file or staged upload goes
+    once the deletion commits. A deleted account's jobs are deleted by the database cascade, and its
+    export (its profile and every content) used to stay on disk until the daily prune."""
+    name, setting = (
+        (instance.file_name, "PORTABILITY_EXPORT_DIR")
+        if isinstance(instance, ExportJob)
+        else (instance.upload_name, "PORTABILITY_UPLOAD_DIR")
+    )
+    if not name:
+        return
+    path = Path(getattr(settings, setting)) / name
+    transaction.on_commit(lambda: path.unlink(missing_ok=True), using=kwargs.get("using"))  # type: ignore[arg-type]
