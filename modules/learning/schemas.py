@@ -32,13 +32,24 @@ def _no_nul(value: str) -> str:
 
 
 NoNul = AfterValidator(_no_nul)
+
+
+def _not_blank(value: str) -> str:
+    # A body keeps its whitespace (indentation, line breaks), but one of whitespace alone has nothing to learn.
+    if not value.strip():
+        raise ValueError("may not be blank")
+    return value
+
+
 CategoryName = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=CATEGORY_NAME_MAX_LENGTH), NoNul
 ]
 Title = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=TITLE_MAX_LENGTH), NoNul
 ]
-Body = Annotated[str, StringConstraints(min_length=1, max_length=BODY_MAX_LENGTH), NoNul]
+Body = Annotated[
+    str, StringConstraints(min_length=1, max_length=BODY_MAX_LENGTH), NoNul, AfterValidator(_not_blank)
+]
 Description = Annotated[str, StringConstraints(max_length=CATEGORY_DESCRIPTION_MAX_LENGTH), NoNul]
 SearchTerm = Annotated[str, StringConstraints(max_length=200), NoNul]
 

@@ -186,6 +186,27 @@ def test_patch_with_null_title_is_422(auth_client: Client, user) -> None:
     assert response.status_code == 422
 
 
+def test_a_body_of_whitespace_alone_is_422_but_a_bodys_own_whitespace_is_kept(
+    auth_client: Client, user
+) -> None:
+    blank = auth_client.post(
+        "/api/content/", {"title": "Blank", "body": " \n\t "}, content_type="application/json"
+    )
+    content = make_content(user=user)
+    blank_patch = auth_client.patch(
+        f"/api/content/{content.pk}/", {"body": "   "}, content_type="application/json"
+    )
+    kept = auth_client.post(
+        "/api/content/",
+        {"title": "Code", "body": "  def f():\n      return 1\n"},
+        content_type="application/json",
+    )
+
+    assert blank.status_code == 422 and "blank" in str(blank.json()["detail"])
+    assert blank_patch.status_code == 422
+    assert kept.status_code == 201 and kept.json()["body"] == "  def f():\n      return 1\n"
+
+
 def test_delete_content_removes_it_with_its_schedule_and_history(auth_client: Client, user) -> None:
     content = make_content(user=user)
     record_review(content=content)
