@@ -165,7 +165,7 @@ class EmailLogAdmin(admin.ModelAdmin):
     list_filter = ("status", "template")
     search_fields = ("to",)
     date_hierarchy = "created_at"
-    exclude = ("body_text", "body_html")  # may hold one-time links
+    exclude = ("body_text", "body_html", "headers")  # may hold links with a token
     readonly_fields = (
         "to",
         "template",

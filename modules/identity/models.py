@@ -141,8 +141,8 @@ class EmailLog(models.Model):
     """One row per outgoing email; ``attempts`` counts tries, ``error`` keeps the last failure.
 
     The message is rendered once, when it is queued, and kept here until it is delivered (or given
-    up on): retries need only the row's id, and the bodies (which may hold a one-time link) are
-    cleared as soon as they are no longer needed.
+    up on): retries need only the row's id, and the bodies and extra headers (which may hold a link
+    with a token) are cleared as soon as they are no longer needed.
     """
 
     to = models.EmailField(db_index=True)
@@ -150,6 +150,8 @@ class EmailLog(models.Model):
     subject = models.CharField(max_length=255)
     body_text = models.TextField(blank=True)
     body_html = models.TextField(blank=True)
+    # Extra message headers ({name: value}), e.g. List-Unsubscribe; cleared with the bodies.
+    headers = models.JSONField(default=dict, blank=True)
     status = models.CharField(max_length=10, choices=EmailStatus.choices, default=EmailStatus.QUEUED)
     attempts = models.PositiveSmallIntegerField(default=0)
     error = models.TextField(blank=True)

@@ -15,6 +15,15 @@ shows the new-password form, POST spends the token.
 
 The views are thin: they call identity's services facade, which applies the API's rules (password
 validators, single-use tokens, the same messages) and accepts a token raw or percent-encoded.
+
+``/reminders/off?token=...`` (the link in every review reminder email, and its ``List-Unsubscribe``
+header) turns the daily reminders off. It is served here whatever ``FRONTEND_URL`` is, and its GET is
+never sent to a frontend: a mailbox provider's RFC 8058 one-click POST must reach the backend, and the
+page needs no sign-in, so one flow serves both deployments and the frontend has nothing to build.
+GET shows a button (changes nothing); the button's POST is CSRF-checked like every form here. A POST
+whose body is ``List-Unsubscribe=One-Click`` with the token in the URL (the provider's, without a CSRF
+token or cookie) is the one request exempt from the CSRF check and from the per-IP rate: the signed
+token is its authorization, and a provider posts every unsubscribe of its users from a few addresses.
 """
 
 from __future__ import annotations
@@ -32,10 +41,12 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import path, reverse
 from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from modules.common.errors import InvalidToken, ValidationFailed
 from modules.identity import services
+from modules.identity.services.links import ONE_CLICK_BODY, REMINDERS_OFF_PATH
 from modules.identity.throttles import auth_throttle
 
 app_name = "identity_pages"
@@ -93,15 +104,18 @@ def _secure(response: HttpResponse) -> HttpResponse:
     return response
 
 
-def page(*, throttled: bool = True) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
-    """The frame of every page: a GET goes to a separate frontend when there is one; the client IP's
-    auth rate applies; answers are never cached and carry a strict CSP."""
+def page(
+    *, throttled: bool = True, forwarded: bool = True
+) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
+    """The frame of every page: a GET goes to a separate frontend when there is one (unless
+    ``forwarded`` is off); the client IP's auth rate applies; answers are never cached and carry a
+    strict CSP."""
 
     def decorate(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
         @wraps(view)
         @never_cache
         def wrapper(request: HttpRequest) -> HttpResponse:
-            if request.method == "GET" and _frontend_elsewhere(request):
+            if forwarded and request.method == "GET" and _frontend_elsewhere(request):
                 return HttpResponseRedirect(f"{settings.FRONTEND_URL}{request.get_full_path()}")
             if throttled and not auth_throttle.allow_request(request):
                 response = render(request, "identity/pages/throttled.html", status=429)
@@ -222,6 +236,76 @@ def request_password_reset(request: HttpRequest) -> HttpResponse:
     return _render(request, "link_sent.html", {"kind": "reset"})
 
 
+# --- Turning the daily reminders off --------------------------------------------------------------
+
+
+def _turn_reminders_off(token: str) -> bool:
+    """Turn the reminders off with ``token``; False (and nothing changed) when it is not valid."""
+    if not token or len(token) > TOKEN_MAX_LENGTH:
+        return False
+    try:
+        services.turn_reminders_off(token=token)
+    except InvalidToken:
+        return False
+    return True
+
+
+def _reminders_off_invalid(request: HttpRequest) -> HttpResponse:
+    return _render(request, "reminders_off.html", {"state": "invalid"}, 400)
+
+
+def _reminders_off_done(request: HttpRequest) -> HttpResponse:
+    return _render(request, "reminders_off_done.html", {"settings_url": services.frontend_page("/settings")})
+
+
+@csrf_protect
+@page(forwarded=False)
+def _reminders_off_page(request: HttpRequest) -> HttpResponse:
+    """The person's page: GET shows whom the link is for and a button (reads only); the button's POST
+    turns the reminders off and redirects to the result."""
+    if request.method == "GET":
+        token = request.GET.get("token", "")
+        found = (
+            services.reminders_off_subscription(token=token) if 0 < len(token) <= TOKEN_MAX_LENGTH else None
+        )
+        if found is None:
+            return _reminders_off_invalid(request)
+        state = "confirm" if found.reminders_on else "already-off"
+        return _render(request, "reminders_off.html", {"state": state, "token": token, "email": found.email})
+    form = TokenForm(request.POST)
+    if not form.is_valid() or not _turn_reminders_off(form.cleaned_data["token"]):
+        return _reminders_off_invalid(request)
+    return _see_other("reminders-off-done")
+
+
+@never_cache
+def _one_click_unsubscribe(request: HttpRequest) -> HttpResponse:
+    """RFC 8058: the mailbox provider POSTs ``List-Unsubscribe=One-Click`` to the link of the
+    ``List-Unsubscribe`` header. It answers directly (the RFC forbids a redirect)."""
+    if not _turn_reminders_off(request.GET.get("token", "")):
+        return _secure(_reminders_off_invalid(request))
+    return _secure(_reminders_off_done(request))
+
+
+def _is_one_click(request: HttpRequest) -> bool:
+    name, value = ONE_CLICK_BODY
+    return request.method == "POST" and "token" in request.GET and request.POST.get(name) == value
+
+
+@csrf_exempt  # for the one-click POST only: every other request goes through csrf_protect below
+@require_http_methods(["GET", "POST"])
+def reminders_off(request: HttpRequest) -> HttpResponse:
+    if _is_one_click(request):
+        return _one_click_unsubscribe(request)
+    return _reminders_off_page(request)
+
+
+@page(throttled=False, forwarded=False)
+@require_GET
+def reminders_off_done(request: HttpRequest) -> HttpResponse:
+    return _reminders_off_done(request)
+
+
 urlpatterns = [
     path("verify-email", verify_email, name="verify-email"),
     path("verify-email/done", verify_email_done, name="verify-email-done"),
@@ -229,4 +313,6 @@ urlpatterns = [
     path("reset-password", reset_password, name="reset-password"),
     path("reset-password/done", reset_password_done, name="reset-password-done"),
     path("reset-password/request", request_password_reset, name="request-password-reset"),
+    path(REMINDERS_OFF_PATH.removeprefix("/"), reminders_off, name="reminders-off"),
+    path("reminders/off/done", reminders_off_done, name="reminders-off-done"),
 ]

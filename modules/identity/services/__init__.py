@@ -3,6 +3,7 @@
 It is split by sub-domain: ``tiers`` (effective tier, limits, recorded subscription changes),
 ``accounts`` (registration, verification, passwords, profile, deletion, the checks on a user),
 ``sessions`` (tokens, login, Google sign-in), ``outbox`` (queue, deliver and retry emails),
+``links`` (where links in emails point; the signed link that turns reminders off),
 ``readers`` (counts and DTOs for ops, insights and learning) and ``demo``. ``__all__`` below is the
 list of public names; anything else in the sub-modules is identity's own.
 
@@ -34,6 +35,15 @@ from modules.identity.services.accounts import (
     verify_email,
 )
 from modules.identity.services.demo import DemoUser, ensure_demo_user
+from modules.identity.services.links import (
+    ReminderSubscription,
+    frontend_page,
+    make_reminders_off_token,
+    one_click_unsubscribe_headers,
+    reminders_off_link,
+    reminders_off_subscription,
+    turn_reminders_off,
+)
 from modules.identity.services.outbox import deliver_email, requeue_stuck_emails, retry_delay, send_email
 from modules.identity.services.readers import (
     ReminderRecipient,
@@ -74,6 +84,7 @@ __all__ = [
     "Login",
     "Profile",
     "ReminderRecipient",
+    "ReminderSubscription",
     "SubscriptionInfo",
     "Tier",
     "TierChange",
@@ -95,15 +106,20 @@ __all__ = [
     "effective_tier",
     "ensure_demo_user",
     "ensure_email_verified",
+    "frontend_page",
     "google_sign_in",
     "issue_tokens",
     "logout",
     "make_password_reset_token",
+    "make_reminders_off_token",
     "obtain_tokens",
+    "one_click_unsubscribe_headers",
     "password_reset_token_valid",
     "profile",
     "refresh_tokens",
     "register",
+    "reminders_off_link",
+    "reminders_off_subscription",
     "request_password_reset",
     "request_verification_email",
     "requeue_stuck_emails",
@@ -120,6 +136,7 @@ __all__ = [
     "tier_for_user_ids",
     "tier_spec_for",
     "timezones_for_user_ids",
+    "turn_reminders_off",
     "update_profile",
     "users_by_tier",
     "users_due_for_reminder",

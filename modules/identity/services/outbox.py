@@ -1,9 +1,10 @@
 """The email outbox: render a templated email, keep it on an ``EmailLog``, deliver it from the queue.
 
 ``send_email`` renders the message at once (so the context may hold any object the templates read),
-stores it on its ``EmailLog`` and enqueues ``deliver_email`` after the surrounding transaction
-commits. A delivery is idempotent: the row is locked while it is sent and only a ``queued`` row is
-sent, so a task the broker hands out twice sends once.
+stores it and its extra headers (``List-Unsubscribe``, ...) on its ``EmailLog`` and enqueues
+``deliver_email`` after the surrounding transaction commits; every attempt, retries included, sends
+the stored headers. A delivery is idempotent: the row is locked while it is sent and only a
+``queued`` row is sent, so a task the broker hands out twice sends once.
 
 Retries: Django-Q2 does not retry a task that raised when ``ack_failures`` is on, so a failed send
 does not raise. It records the attempt (``attempts``, ``error``, ``last_attempt_at``) and, while
@@ -16,6 +17,8 @@ delivery task never reached the broker is queued again by ``requeue_stuck_emails
 from __future__ import annotations
 
 import logging
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -33,6 +36,8 @@ logger = logging.getLogger(__name__)
 DELIVER_TASK = "modules.identity.tasks.deliver_email"
 # A queued row older than this, not waiting for a retry, lost its delivery task.
 STUCK_AFTER = timedelta(minutes=2)
+# An RFC 5322 field name: printable ASCII but the colon.
+_HEADER_NAME = re.compile(r"[!-9;-~]+")
 
 
 @dataclass(frozen=True)
@@ -54,9 +59,24 @@ def _render(*, template: str, context: dict[str, Any]) -> _Rendered:
     )
 
 
-def send_email(*, to: str, template: str, context: dict[str, Any]) -> int:
+def _checked_headers(headers: Mapping[str, str] | None) -> dict[str, str]:
+    """The extra headers as stored, refused at once (ValueError) when one could never be sent: the
+    worker would otherwise fail on it at every attempt."""
+    checked: dict[str, str] = {}
+    for name, value in (headers or {}).items():
+        if not _HEADER_NAME.fullmatch(name) or not isinstance(value, str) or "\r" in value or "\n" in value:
+            raise ValueError(f"Invalid email header: {name!r}")
+        checked[name] = value
+    return checked
+
+
+def send_email(
+    *, to: str, template: str, context: dict[str, Any], headers: Mapping[str, str] | None = None
+) -> int:
     """Queue a templated email; returns the EmailLog id. The worker sends it after the surrounding
-    transaction commits, and retries it with backoff when the email backend fails."""
+    transaction commits, and retries it with backoff when the email backend fails. ``headers`` are
+    extra message headers (one line each), sent with every attempt."""
+    extra_headers = _checked_headers(headers)
     message = _render(template=template, context=context)
     log = EmailLog.objects.create(
         to=to,
@@ -64,6 +84,7 @@ def send_email(*, to: str, template: str, context: dict[str, Any]) -> int:
         subject=message.subject[:255],
         body_text=message.text,
         body_html=message.html,
+        headers=extra_headers,
     )
     transaction.on_commit(lambda: _enqueue_delivery(log.pk))
     return log.pk
@@ -90,7 +111,11 @@ def deliver_email(*, log_id: int) -> str:
     if log.status != EmailStatus.QUEUED:  # sent (or given up) already: a duplicate task does nothing
         return f"already-{log.status}"
     message = EmailMultiAlternatives(
-        subject=log.subject, body=log.body_text, from_email=settings.DEFAULT_FROM_EMAIL, to=[log.to]
+        subject=log.subject,
+        body=log.body_text,
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[log.to],
+        headers=dict(log.headers or {}),
     )
     if log.body_html:
         message.attach_alternative(log.body_html, "text/html")
@@ -107,6 +132,7 @@ def deliver_email(*, log_id: int) -> str:
     log.error = ""
     log.next_attempt_at = None
     log.body_text = log.body_html = ""  # the message may hold a one-time link; it is not needed anymore
+    log.headers = {}
     log.save()
     return "sent"
 
@@ -116,6 +142,7 @@ def _after_failure(log: EmailLog, *, now: datetime) -> str:
         log.status = EmailStatus.FAILED
         log.next_attempt_at = None
         log.body_text = log.body_html = ""
+        log.headers = {}
         log.save()
         logger.error(
             "email delivery failed for good",

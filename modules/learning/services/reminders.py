@@ -1,11 +1,14 @@
-"""Daily review reminders: one email per user and local day, at the user's reminder hour."""
+"""Daily review reminders: one email per user and local day, at the user's reminder hour.
+
+Every reminder carries identity's signed link that turns reminders off, in its text and in the
+``List-Unsubscribe`` / ``List-Unsubscribe-Post`` headers (RFC 8058 one-click); links to the review and
+settings pages only when ``FRONTEND_URL`` is a separate frontend (the backend has no such pages)."""
 
 from __future__ import annotations
 
 import logging
 from datetime import datetime
 
-from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -48,6 +51,9 @@ def _remind(*, recipient: identity.ReminderRecipient, now: datetime) -> bool:
     if not due:
         return False
     titles = [row[1] for row in due]
+    # The signed link that turns reminders off always works (identity serves it on this backend); the
+    # review and settings pages exist only on a separate frontend, so without one they are left out.
+    reminders_off_url = identity.reminders_off_link(user_id=recipient.id)
     try:
         with transaction.atomic():
             ReminderLog.objects.create(
@@ -63,9 +69,11 @@ def _remind(*, recipient: identity.ReminderRecipient, now: datetime) -> bool:
                     "titles": titles,
                     "more_count": max(due_count - len(titles), 0),
                     "reminder_hour": now.astimezone(zone(tz_name)).hour,
-                    "review_url": f"{settings.FRONTEND_URL}/review",
-                    "settings_url": f"{settings.FRONTEND_URL}/settings",
+                    "review_url": identity.frontend_page("/review"),
+                    "settings_url": identity.frontend_page("/settings"),
+                    "reminders_off_url": reminders_off_url,
                 },
+                headers=identity.one_click_unsubscribe_headers(reminders_off_url),
             )
     except IntegrityError:  # another worker reminded this user today, a moment ago
         return False
