@@ -18,24 +18,11 @@ from django.test import Client
 from modules.identity import services
 from modules.identity.models import User
 from modules.identity.testing import make_user
-from modules.identity.throttles import auth_throttle
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("mid_window_clock")]
 
 STRONG = "a-Long-enough-passphrase-42"
 NEW_PASSWORD = "another-Long-passphrase-77"
-
-
-@pytest.fixture(autouse=True)
-def _mid_window_clock(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The pages share the auth throttle's per-IP window; a test must not straddle two windows."""
-    monkeypatch.setattr(auth_throttle, "timer", lambda: 1_800_000_000.0 + 1800)
-
-
-@pytest.fixture
-def browser() -> Client:
-    """A browser: Django's client, but with CSRF checked as the middleware checks a real one."""
-    return Client(enforce_csrf_checks=True)
 
 
 def post_json(client: Client, path: str, body: dict[str, Any]) -> Any:

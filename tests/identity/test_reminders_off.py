@@ -19,23 +19,10 @@ from modules.identity import services, tasks
 from modules.identity.models import EmailLog, EmailStatus, User
 from modules.identity.services.links import REMINDERS_OFF_SALT
 from modules.identity.testing import make_user
-from modules.identity.throttles import auth_throttle
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("mid_window_clock")]
 
 BROKEN = "tests.identity.backends.BrokenMailServerBackend"
-
-
-@pytest.fixture(autouse=True)
-def _mid_window_clock(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The page shares the auth throttle's per-IP window; a test must not straddle two windows."""
-    monkeypatch.setattr(auth_throttle, "timer", lambda: 1_800_000_000.0 + 1800)
-
-
-@pytest.fixture
-def browser() -> Client:
-    """A browser: Django's client, but with CSRF checked as the middleware checks a real one."""
-    return Client(enforce_csrf_checks=True)
 
 
 @pytest.fixture
