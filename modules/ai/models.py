@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from modules.ai.providers.base import QuestionType
 from modules.common.enums import model_choices
+from modules.common.time import local_day_bounds
 
 QUESTION_TYPE_LABELS = {
     QuestionType.MULTIPLE_CHOICE: "Multiple choice",
@@ -52,13 +53,24 @@ class AIUsage(models.Model):
 
     ``questions_generated`` also holds questions reserved by requests still running; a failed
     request gives its reservation back.
+
+    ``window_start``/``window_end`` are the UTC instants [start, end) of the local day the row counts,
+    fixed when the row is created (the day in the user's timezone of that moment). A question counted on
+    a day also counts on every other day of the user whose window overlaps it, so a change of timezone
+    cannot start a fresh day early (see ``services/quota.py``). Rows are identified by their window:
+    after a change of timezone the same calendar date may have two rows (one per window).
     """
 
-    # no index of its own: the unique constraint (user, date) below leads with it (one less to write)
+    # no index of its own: the unique constraint (user, window_end, window_start) below leads with it
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="ai_usage", db_index=False
     )
     date = models.DateField(help_text="The user's local calendar day.")
+    window_start = models.DateTimeField(
+        blank=True,
+        help_text="When the local day began (UTC); left blank: from the date and the user's timezone.",
+    )
+    window_end = models.DateTimeField(blank=True, help_text="When the local day ends (UTC), exclusive.")
     questions_generated = models.PositiveIntegerField(default=0)
     tokens_used = models.PositiveBigIntegerField(default=0)
     cost_usd = _money()
@@ -69,15 +81,28 @@ class AIUsage(models.Model):
         verbose_name_plural = "AI usage (per user and day)"
         ordering = ["-date", "user_id"]
         constraints = [
-            models.UniqueConstraint(fields=["user", "date"], name="ai_usage_one_row_per_user_day"),
+            # (user, window_end, …) also serves the quota's lookup "the user's days ending after
+            # today began": a handful of index entries, whatever the user's history.
+            models.UniqueConstraint(
+                fields=["user", "window_end", "window_start"], name="ai_usage_one_row_per_user_day"
+            ),
             models.CheckConstraint(
                 condition=models.Q(questions_generated__gte=0), name="ai_usage_questions_gte_0"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(window_end__gt=models.F("window_start")), name="ai_usage_window_not_empty"
             ),
         ]
         indexes = [models.Index(fields=["date"], name="ai_usage_date")]
 
     def __str__(self) -> str:
         return f"{self.user_id} {self.date}: {self.questions_generated} questions"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # A row made without its window (factories, the admin) counts its date in the user's timezone.
+        if self.window_start is None or self.window_end is None:
+            self.window_start, self.window_end = local_day_bounds(self.date, self.user.timezone)
+        super().save(*args, **kwargs)
 
 
 class AIJob(models.Model):

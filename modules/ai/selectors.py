@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import Count, Q, QuerySet, Subquery, Sum
 
 from modules.ai.models import AIJob, AIQuestion, AIRequestLog, AIUsage, Outcome
 
@@ -50,12 +50,31 @@ def fingerprints_source(*, user_id: int, content_id: int, limit: int = 200) -> l
     return list(rows)
 
 
-def usage_row(*, user_id: int, day: date) -> dict[str, Any] | None:
-    return (
-        AIUsage.objects.filter(user_id=user_id, date=day)
-        .values("questions_generated", "tokens_used", "cost_usd")
-        .first()
+USAGE_DAY_COLUMNS = ("window_start", "window_end", "questions_generated", "tokens_used", "cost_usd")
+
+
+def usage_days_ending_after(*, user_id: int, moment: datetime) -> list[dict[str, Any]]:
+    """The user's day rows whose window ends after ``moment`` (``USAGE_DAY_COLUMNS``), earliest first:
+    the days overlapping a day that begins at ``moment``, and any later ones. A handful of rows; the
+    unique constraint (user, window_end, window_start) serves it."""
+    rows = (
+        AIUsage.objects.filter(user_id=user_id, window_end__gt=moment)
+        .order_by("window_start", "window_end")
+        .values(*USAGE_DAY_COLUMNS)
     )
+    return list(rows)
+
+
+def questions_overlapping(*, usage_id: int) -> int:
+    """The questions of the days (the row's own included) whose window overlaps the row's window, of
+    the row's user."""
+    row = AIUsage.objects.filter(pk=usage_id)
+    total = AIUsage.objects.filter(
+        user_id=Subquery(row.values("user_id")[:1]),
+        window_end__gt=Subquery(row.values("window_start")[:1]),
+        window_start__lt=Subquery(row.values("window_end")[:1]),
+    ).aggregate(n=Sum("questions_generated"))["n"]
+    return int(total or 0)
 
 
 def job_of(*, user_id: int, job_id: int) -> AIJob | None:
