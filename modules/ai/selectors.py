@@ -106,8 +106,13 @@ def questions_since(*, since: datetime) -> int:
 
 
 def questions_by_user(*, since: datetime) -> dict[int, int]:
+    """Questions generated (the quota's count) on the local days that end after ``since``: not the
+    stored questions, which include imported ones and lose those of deleted contents."""
     rows = (
-        AIQuestion.objects.filter(created_at__gte=since).values("user_id").annotate(n=Count("id")).order_by()
+        AIUsage.objects.filter(window_end__gt=since, questions_generated__gt=0)
+        .values("user_id")
+        .annotate(n=Sum("questions_generated"))
+        .order_by()
     )
     return {row["user_id"]: row["n"] for row in rows}
 

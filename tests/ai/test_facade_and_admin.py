@@ -40,8 +40,11 @@ def test_usage_totals_count_requests_errors_cost_tokens_and_questions_since_a_mo
 def test_questions_and_cost_by_user() -> None:
     ada, bob, eve = make_user(), make_user(), make_user()
     content = make_content(user=ada)
-    for _ in range(3):
-        make_question(user=ada, content_id=content.pk)
+    make_usage(user=ada, questions=3)  # generated: what counts
+    make_usage(user=eve, day=(timezone.now() - timedelta(days=40)).date(), questions=5)  # too long ago
+    for _ in range(2):
+        make_question(user=bob, content_id=make_content(user=bob).pk)  # stored (imported), not generated
+    make_question(user=ada, content_id=content.pk)
     make_request_log(user=ada, cost_usd="0.5")
     make_request_log(user=bob, cost_usd="0.125")
     make_request_log(user=eve, cost_usd="9", created_at=timezone.now() - timedelta(days=40))

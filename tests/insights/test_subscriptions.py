@@ -9,7 +9,7 @@ import pytest
 from django.apps import apps
 from django.utils import timezone
 
-from modules.ai.testing import make_question, make_request_log
+from modules.ai.testing import make_question, make_request_log, make_usage
 from modules.identity import services as identity
 from modules.identity.testing import make_admin, make_user
 from modules.learning.testing import make_content
@@ -49,13 +49,19 @@ def population():
     review(pro_note, "partial", now - timedelta(days=20))
     review(free_note, "remembered", now - timedelta(days=40))  # outside the 30 days
     review(lapsed_note, "remembered", now - timedelta(hours=1))
-    make_question(user=basic, content_id=basic_note.pk)
-    make_question(user=basic, content_id=basic_note.pk)
+    # AI questions count as generated (the quota's usage), not as stored: basic generated 2 and also
+    # imported 3 (stored, never generated); pro generated 4 and deleted the content of one since
+    make_usage(user=basic, day=(now - timedelta(days=3)).date(), questions=2)
+    for _ in range(3):
+        make_question(user=basic, content_id=basic_note.pk)
     make_request_log(user=basic, cost_usd="0.01")
     make_request_log(user=basic, cost_usd="0.02")
+    make_usage(user=pro, questions=3)
+    make_usage(user=pro, day=(now - timedelta(days=12)).date(), questions=1)
     for _ in range(3):
         make_question(user=pro, content_id=pro_note.pk)
     make_request_log(user=pro, cost_usd="0.5")
+    make_usage(user=free, day=(now - timedelta(days=45)).date(), questions=1)
     make_question(user=free, content_id=free_note.pk, created_at=now - timedelta(days=45))
     make_request_log(user=free, cost_usd="9", created_at=now - timedelta(days=45))
     return admin
@@ -95,7 +101,7 @@ def test_admins_see_users_activity_reviews_ai_and_tier_changes_per_tier(client_f
             "active_7d": 0,
             "active_30d": 1,
             "reviews_30d": 2,
-            "ai_questions_30d": 3,
+            "ai_questions_30d": 4,
             "ai_cost_usd_30d": 0.5,
         },
     ]
@@ -104,7 +110,7 @@ def test_admins_see_users_activity_reviews_ai_and_tier_changes_per_tier(client_f
         "active_7d": 2,
         "active_30d": 3,
         "reviews_30d": 6,
-        "ai_questions_30d": 5,
+        "ai_questions_30d": 6,
         "ai_cost_usd_30d": 0.53,
     }
     assert body["tier_changes_30d"] == {
