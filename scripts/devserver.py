@@ -4,9 +4,9 @@ Each child runs in its own session, so a terminal's Ctrl-C reaches only this sup
 the children the way each expects:
 
 - runserver (its autoreloader and the server it forks): SIGTERM to its process group;
-- qcluster: SIGTERM to the master only. Django-Q2's master stops its sentinel, which drains the pusher,
-  sends each worker a stop pill and waits for the monitor. The sentinel and the workers keep SIGTERM's
-  default action, so signalling the cluster's whole group would kill them mid-task.
+- qcluster: SIGTERM to the master only. Its master stops its sentinel, which drains the pusher, sends
+  each worker a stop pill and waits for the monitor (a SIGTERM to the cluster's whole group would do
+  the same: its processes leave the stop to the master, modules/ops/management/commands/qcluster.py).
 
 After GRACE_SECONDS (or on a second Ctrl-C) whatever is left of either process group is SIGKILLed. The
 supervisor exits 0 when asked to stop, so `make` reports no error; if a child dies on its own, the
