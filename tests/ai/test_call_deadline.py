@@ -196,7 +196,7 @@ def test_a_call_that_runs_out_of_a_whole_tasks_time_fails_the_job_with_claudes_t
 
     job = client_for(basic_user).get(f"{JOBS}{answer.json()['id']}/").json()
     assert job["status"] == "failed"
-    assert "did not answer within the 2 s a worker's task has" in job["error"], job["error"]
+    assert "did not answer within the 2 s left to the worker's task" in job["error"], job["error"]
     assert len(fake_claude.requests) == 1
     assert "released" in job["error"]
     assert AIUsage.objects.get(user=basic_user).questions_generated == 0

@@ -168,7 +168,7 @@ def run_job(*, job_id: int) -> str | None:
                 continue
             request = request_for(user=user, ref=ref, params=params, provider=provider)
             try:
-                with call_deadline(task_ends - time.monotonic(), "a worker's task has"):
+                with call_deadline(task_ends - time.monotonic(), "left to the worker's task"):
                     drafts, stats = call_generate(user=user, provider=provider, request=request)
             except NotEnoughMaterial as exc:
                 finish(content_id, drafts=[], note=f"“{ref.title}”: {exc}")
