@@ -205,7 +205,7 @@ class ClaudeProvider:
             text = (
                 "Claude did not answer in time."
                 if deadline is None
-                else f"Claude did not answer within the {deadline.seconds:.0f} s {deadline.what}."
+                else f"Claude did not answer within the {max(deadline.seconds, 0):.0f} s {deadline.what}."
             )
             raise ProviderError(text, kind="timeout", stats=self._stats(started, self.model)) from exc
         except anthropic.APIConnectionError as exc:
