@@ -1,11 +1,13 @@
 """Scheduled work done by the real worker: metric collection, the alert sweep into Slack and email
-(firing, then resolving), and a review reminder sent once at the learner's local hour."""
+(firing, then resolving), and a review reminder sent once at the learner's local hour, whose one-click
+unsubscribe header works against the web server."""
 
 from __future__ import annotations
 
 import datetime as dt
 import time
 
+import httpx
 import pytest
 
 from tests.system.peers import WebhookServer
@@ -40,6 +42,21 @@ COLLECT, SWEEP, REMIND = (
     "resee:ops.alert_sweep",
     "resee:learning.review_reminders",
 )
+
+
+LAST_TASK = """
+from django_q.models import Schedule, Task
+schedule = Schedule.objects.get(name={name!r})
+print("last-task", schedule.task if Task.objects.filter(id=schedule.task).exists() else "-")
+"""
+
+
+def _last_task(stack: Stack, name: str) -> str:
+    """The id of the schedule's last task once its result is saved, else "-"."""
+    lines = [
+        line for line in stack.shell(LAST_TASK.format(name=name)).splitlines() if line.startswith("last-task")
+    ]
+    return lines[-1].split()[1] if lines else "-"
 
 
 def _run_now(stack: Stack, *names: str) -> None:
@@ -106,6 +123,7 @@ def test_the_worker_collects_alerts_into_slack_and_email_and_reminds_once(
                 assert collected["samples"], collected  # recorded by the worker's collection round
                 patched = http.patch(f"/api/monitoring/alert-rules/{rule_id}/", json={"threshold": 1000})
                 assert patched.status_code == 200, patched.text
+            first_round = _last_task(stack, REMIND)
             _run_now(stack, SWEEP, REMIND)  # a second round in the same local hour
             stack.wait_until(
                 lambda: any("RESOLVED" in t for t in slack.texts()),
@@ -116,6 +134,25 @@ def test_the_worker_collects_alerts_into_slack_and_email_and_reminds_once(
             stack.wait_for_mail("ops@example.com", subject="resolved", timeout=30)
             with stack.client(admin) as http:
                 events = http.get("/api/monitoring/alerts/").json()["items"]
+            stack.wait_until(
+                lambda: _last_task(stack, REMIND) not in {"-", first_round},
+                timeout=60,
+                what="the second reminder round to finish",
+                explain=stack.worker_events,
+            )
+            # The reminder's one-click unsubscribe (RFC 8058), as a mailbox provider sends it: the header
+            # the worker's outbox sent, posted to the web server, turns the learner's reminders off.
+            assert reminder["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+            link = httpx.URL(reminder["List-Unsubscribe"].strip().strip("<>"))
+            with stack.client() as http:
+                one_click = http.post(
+                    link.raw_path.decode(),
+                    content=b"List-Unsubscribe=One-Click",
+                    headers={"Content-Type": "application/x-www-form-urlencoded"},
+                )
+            assert one_click.status_code == 200, one_click.text
+            with stack.client(learner) as http:
+                assert http.get("/api/accounts/users/me/").json()["notifications_enabled"] is False
         texts = slack.texts()
     assert [e["resolved_at"] is not None for e in events] == [True]
     assert sum("FIRING" in t for t in texts) == 1 and sum("RESOLVED" in t for t in texts) == 1
