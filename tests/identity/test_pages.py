@@ -3,8 +3,6 @@ tokens accepted raw or percent-encoded by the API."""
 
 from __future__ import annotations
 
-import html
-import re
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -18,6 +16,7 @@ from django.test import Client
 from modules.identity import services
 from modules.identity.models import User
 from modules.identity.testing import make_user
+from tests.identity.page_helpers import form_fields, text
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("mid_window_clock")]
 
@@ -38,19 +37,6 @@ def local(link: str) -> str:
     """The path and query of a link, to open it with the test client."""
     parts = urlsplit(link)
     return f"{parts.path}?{parts.query}"
-
-
-def form_fields(response: Any) -> dict[str, str]:
-    """The hidden fields of the page's form (the CSRF token, the token of the link)."""
-    content = response.content.decode()
-    return {
-        name: html.unescape(value)
-        for name, value in re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', content)
-    }
-
-
-def text(response: Any) -> str:
-    return html.unescape(response.content.decode())
 
 
 def register(client: Client, commit: Any, email: str = "ada@example.com") -> None:

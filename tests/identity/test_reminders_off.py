@@ -3,8 +3,6 @@ RFC 8058 one-click POST, and the outbox's extra headers that carry it."""
 
 from __future__ import annotations
 
-import html
-import re
 from datetime import datetime
 from email import message_from_bytes
 from typing import Any
@@ -19,6 +17,7 @@ from modules.identity import services, tasks
 from modules.identity.models import EmailLog, EmailStatus, User
 from modules.identity.services.links import REMINDERS_OFF_SALT
 from modules.identity.testing import make_user
+from tests.identity.page_helpers import form_fields, text
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("mid_window_clock")]
 
@@ -32,18 +31,6 @@ def ada() -> User:
 
 def page_path(token: str) -> str:
     return f"/reminders/off?{urlencode({'token': token})}"
-
-
-def form_fields(response: Any) -> dict[str, str]:
-    content = response.content.decode()
-    return {
-        name: html.unescape(value)
-        for name, value in re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', content)
-    }
-
-
-def text(response: Any) -> str:
-    return html.unescape(response.content.decode())
 
 
 def reminders_on(user: User) -> bool:
