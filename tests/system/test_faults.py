@@ -14,28 +14,11 @@ from dataclasses import dataclass, field
 import httpx
 import pytest
 
+from tests.system.jobs import PASSWORD, finished_by_next_cluster, learner, two_question_job
 from tests.system.peers import AnthropicServer
 from tests.system.stack import Stack, running
 
 pytestmark = pytest.mark.system
-
-PASSWORD = "a-long-passphrase-1"
-LEARNER = """
-from modules.identity.testing import make_user
-make_user(email={email!r}, password={password!r}, tier="PRO")
-"""
-
-
-def _learner(stack: Stack, email: str, contents: int) -> tuple[str, list[int]]:
-    stack.shell(LEARNER.format(email=email, password=PASSWORD))
-    access = stack.login(email, PASSWORD)
-    ids = []
-    with stack.client(access) as http:
-        for i in range(contents):
-            answer = http.post("/api/content/", json={"title": f"Card {i}", "body": f"Fact number {i}."})
-            assert answer.status_code == 201, answer.text
-            ids.append(answer.json()["id"])
-    return access, ids
 
 
 @dataclass
@@ -91,7 +74,7 @@ def test_postgres_restart_during_completions_loses_nothing_and_recovers(
     url = private_postgres.create_database("resee")
     stack = stack_factory(database_url=url, release=True)
     with running(stack):
-        access, ids = _learner(stack, "steady@example.com", 5)
+        access, ids = learner(stack, "steady@example.com", 5)
         stream = CompletionStream(stack, access, ids)
         thread = threading.Thread(target=stream.run, daemon=True)
         thread.start()
@@ -126,7 +109,7 @@ def test_redis_outage_keeps_the_api_answering_and_it_recovers(
 ) -> None:
     stack = stack_factory(redis_url=private_redis.url())
     with running(stack):
-        access, ids = _learner(stack, "cacheless@example.com", 3)
+        access, ids = learner(stack, "cacheless@example.com", 3)
         auth = {"Authorization": f"Bearer {access}"}
 
         def round_trip(http: httpx.Client, i: int) -> list[int]:
@@ -181,15 +164,9 @@ def test_sigterm_stops_the_cluster_and_its_children_within_20_seconds_even_mid_t
             Q_RETRY="32",
         )
         with running(stack):
-            access, ids = _learner(stack, "stopper@example.com", 1)
-            body = {
-                "content_ids": ids,
-                "question_types": ["fill_blank"],
-                "difficulty_level": "beginner",
-                "count": 2,
-            }
+            access, ids = learner(stack, "stopper@example.com", 1)
             with anthropic.holding():  # the job's provider call hangs while the worker is told to stop
-                answer = stack.post("/api/ai-review/jobs/", body, token=access)
+                answer = stack.post("/api/ai-review/jobs/", two_question_job(ids), token=access)
                 assert answer.status_code == 202, answer.text
                 anthropic.wait_for_held_call()
                 seconds = stack.stop_worker(timeout=20)  # fails if anything is left after 20 s
@@ -198,14 +175,7 @@ def test_sigterm_stops_the_cluster_and_its_children_within_20_seconds_even_mid_t
             )
             job_id = answer.json()["id"]
             stack.start_worker()  # the interrupted task comes back to the next cluster
-            with stack.client(access) as http:
-                stack.wait_until(
-                    lambda: http.get(f"/api/ai-review/jobs/{job_id}/").json()["status"] == "done",
-                    timeout=60,
-                    what="the interrupted job to be finished by the next cluster",
-                    explain=lambda: stack.job_diagnosis(access, job_id),
-                )
-                assert len(http.get(f"/api/ai-review/jobs/{job_id}/").json()["questions"]) == 2
+            finished_by_next_cluster(stack, access, job_id, questions=2)
             idle = stack.stop_worker(timeout=20)
             # The master loaded the AI SDK before forking (modules/common/warmup.py): no task pays it.
             log = stack.worker_log(1).read_text(errors="replace")

@@ -18,6 +18,7 @@ from contextlib import suppress
 import psutil
 import pytest
 
+from tests.system.jobs import finished_by_next_cluster, learner, two_question_job
 from tests.system.peers import AnthropicServer
 from tests.system.stack import Stack, running
 
@@ -25,20 +26,6 @@ pytestmark = pytest.mark.system
 
 STOP_TIMEOUT = 20.0
 CLUSTER_SIZE = 6  # master, sentinel, pusher, monitor and 2 workers (Q_WORKERS' default)
-PASSWORD = "a-long-passphrase-1"
-LEARNER = """
-from modules.identity.testing import make_user
-make_user(email={email!r}, password={password!r}, tier="PRO")
-"""
-
-
-def _learner(stack: Stack, email: str) -> tuple[str, list[int]]:
-    """A learner with one content to generate questions from; returns their token and the content's id."""
-    stack.shell(LEARNER.format(email=email, password=PASSWORD))
-    access = stack.login(email, PASSWORD)
-    answer = stack.post("/api/content/", {"title": "Card", "body": "Fact number one."}, token=access)
-    assert answer.status_code == 201, answer.text
-    return access, [answer.json()["id"]]
 
 
 def _group(pgid: int) -> list[psutil.Process]:
@@ -128,15 +115,9 @@ def test_sigterm_to_the_worker_group_mid_task_stops_it_in_time_and_the_task_come
             Q_RETRY="32",
         )
         with running(stack):
-            access, ids = _learner(stack, "group-stopper@example.com")
-            body = {
-                "content_ids": ids,
-                "question_types": ["fill_blank"],
-                "difficulty_level": "beginner",
-                "count": 2,
-            }
+            access, ids = learner(stack, "group-stopper@example.com", 1)
             with anthropic.holding():  # the job's provider call hangs while the group is told to stop
-                answer = stack.post("/api/ai-review/jobs/", body, token=access)
+                answer = stack.post("/api/ai-review/jobs/", two_question_job(ids), token=access)
                 assert answer.status_code == 202, answer.text
                 anthropic.wait_for_held_call()
                 seconds = signal_worker_group(stack, signal.SIGTERM)
@@ -148,14 +129,7 @@ def test_sigterm_to_the_worker_group_mid_task_stops_it_in_time_and_the_task_come
 
             job_id = answer.json()["id"]
             stack.start_worker()  # the interrupted task comes back to the next cluster
-            with stack.client(access) as http:
-                stack.wait_until(
-                    lambda: http.get(f"/api/ai-review/jobs/{job_id}/").json()["status"] == "done",
-                    timeout=60,
-                    what="the interrupted job to be finished by the next cluster",
-                    explain=lambda: stack.job_diagnosis(access, job_id),
-                )
-                assert len(http.get(f"/api/ai-review/jobs/{job_id}/").json()["questions"]) == 2
+            finished_by_next_cluster(stack, access, job_id, questions=2)
             idle = signal_worker_group(stack, signal.SIGTERM)
             record_property(
                 "seconds from SIGTERM to the group until it was gone (idle, 2nd cluster)", round(idle, 1)

@@ -143,7 +143,7 @@ def _first_send_in_cooldown(kind: str, email: str) -> bool:
         return True
 
 
-def _plain_token(token: str) -> str:
+def plain_token(token: str) -> str:
     """The token as it was issued. One copied out of an email's link may still be percent-encoded
     (``%3A`` for the ``:`` of a verification token). Neither kind of token ever contains ``%``, so a
     ``%`` means one layer of encoding: it is decoded once (never repeatedly), and whatever comes out
@@ -217,7 +217,7 @@ def _primary_address(user: User) -> EmailAddress:
 def verify_email(*, token: str) -> User:
     """Confirm an address with the token of its email (raw or percent-encoded). Valid 3 days, single
     use."""
-    confirmation = EmailConfirmationHMAC.from_key(_plain_token(token))  # None: bad, expired, verified
+    confirmation = EmailConfirmationHMAC.from_key(plain_token(token))  # None: bad, expired, verified
     if confirmation is None:
         raise InvalidToken()
     address = confirmation.email_address
@@ -237,7 +237,7 @@ def verify_email(*, token: str) -> User:
 def verification_token_valid(*, token: str) -> bool:
     """Whether ``verify_email`` would accept this token now; it reads and changes nothing, so a page
     can show the confirm button (or "expired") without spending the token."""
-    confirmation = EmailConfirmationHMAC.from_key(_plain_token(token))
+    confirmation = EmailConfirmationHMAC.from_key(plain_token(token))
     if confirmation is None:
         return False
     address = confirmation.email_address
@@ -303,7 +303,7 @@ def _reset_token_user(token: str, *, lock: bool) -> User | None:
     from allauth.account.utils import url_str_to_user_pk
 
     # named as a token: an error report that shows this frame's variables masks it by its name too
-    uid, _, token_key = _plain_token(token).partition("-")
+    uid, _, token_key = plain_token(token).partition("-")
     try:
         user_pk = url_str_to_user_pk(uid)
     except (ValueError, OverflowError, DjangoValidationError):

@@ -36,7 +36,7 @@ from django.core import signing
 
 from modules.common.errors import InvalidToken
 from modules.identity.models import User
-from modules.identity.services.accounts import _plain_token
+from modules.identity.services.accounts import plain_token
 
 logger = logging.getLogger(__name__)
 
@@ -90,7 +90,7 @@ def _user_for_reminders_off_token(token: str) -> User | None:
     """The user a reminders-off token (raw or percent-encoded) names, if its signature, purpose and age
     are good and the user still exists."""
     try:
-        value = _signer().unsign(_plain_token(token), max_age=REMINDERS_OFF_MAX_AGE)
+        value = _signer().unsign(plain_token(token), max_age=REMINDERS_OFF_MAX_AGE)
     except (signing.BadSignature, ValueError):  # tampered, another purpose's, expired, malformed
         return None
     if not _USER_ID.fullmatch(value):
