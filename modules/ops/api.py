@@ -108,14 +108,14 @@ def create_rule(request: HttpRequest, payload: AlertRuleIn) -> Status:
     return Status(201, services.create_rule(values=payload.model_dump()))
 
 
-@monitoring_router.patch("/alert-rules/{int:rule_id}/", response=AlertRuleOut, summary="Change an alert rule")
+@monitoring_router.patch("/alert-rules/{rule_id}/", response=AlertRuleOut, summary="Change an alert rule")
 @raises(Conflict, NotFound)
 def update_rule(request: HttpRequest, rule_id: int, payload: AlertRulePatch) -> AlertRule:
     """Any subset of a rule's fields. Staff only."""
     return services.update_rule(rule_id=rule_id, changes=payload.model_dump(exclude_unset=True))
 
 
-@monitoring_router.delete("/alert-rules/{int:rule_id}/", response={204: None}, summary="Delete an alert rule")
+@monitoring_router.delete("/alert-rules/{rule_id}/", response={204: None}, summary="Delete an alert rule")
 @raises(NotFound)
 def delete_rule(request: HttpRequest, rule_id: int) -> Status:
     """Deletes a rule and its alert history. Staff only."""

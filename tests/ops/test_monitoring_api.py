@@ -152,6 +152,20 @@ def test_an_admin_creates_lists_changes_and_deletes_a_rule(staff_api_client: Cli
     assert staff_api_client.delete(f"/api/monitoring/alert-rules/{rule_id}/").status_code == 404
 
 
+def test_a_rule_id_that_is_not_a_number_is_a_validation_error_like_every_other_route(
+    staff_api_client: Client,
+) -> None:
+    """Every other route's path ids parse as integers in the operation (422 with the field); a URL
+    converter made these two a 404 for the same mistake."""
+    for response in (
+        patch(staff_api_client, "/api/monitoring/alert-rules/abc/", {"threshold": 1}),
+        staff_api_client.delete("/api/monitoring/alert-rules/abc/"),
+    ):
+        assert response.status_code == 422, response.content
+        assert response.json()["code"] == "validation_error"
+        assert response.json()["detail"][0]["loc"] == ["path", "rule_id"]
+
+
 def test_a_rule_takes_defaults_for_what_it_leaves_out(staff_api_client: Client) -> None:
     response = post(
         staff_api_client,
