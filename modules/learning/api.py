@@ -63,9 +63,10 @@ def list_categories(request: HttpRequest) -> Any:
 
 
 @content_router.post("/categories/", response={201: CategoryOut}, summary="Create a category")
-@raises(Conflict)
+@raises(Conflict, EmailNotVerified)
 def create_category(request: HttpRequest, payload: CategoryIn) -> Status:
-    """A new category; its slug is made from the name. Names are unique per user: 409 `conflict`."""
+    """A new category; its slug is made from the name. Names are unique per user: 409 `conflict`.
+    Needs a verified email (403 `email_not_verified`), like creating content."""
     return Status(
         201, services.create_category(user=request.auth, name=payload.name, description=payload.description)
     )

@@ -136,11 +136,14 @@ def test_categories_require_authentication(api_client: Client) -> None:
     assert response.json()["code"] == "not_authenticated"
 
 
-def test_unverified_user_can_create_categories_but_not_content(client_for) -> None:
+def test_an_unverified_user_reads_but_creates_neither_categories_nor_content(client_for) -> None:
+    """The contract: until the email is verified an account can log in and read; writing answers 403."""
     unverified = make_user(verified=False)
     client = client_for(unverified)
     category = client.post("/api/content/categories/", {"name": "Drafts"}, content_type="application/json")
     content = client.post("/api/content/", {"title": "T", "body": "B"}, content_type="application/json")
-    assert category.status_code == 201
+    assert (category.status_code, category.json()["code"]) == (403, "email_not_verified")
     assert (content.status_code, content.json()["code"]) == (403, "email_not_verified")
+    assert not Category.objects.filter(user=unverified).exists()
     assert not Content.objects.filter(user=unverified).exists()
+    assert client.get("/api/content/categories/").status_code == 200

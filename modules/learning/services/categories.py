@@ -9,6 +9,7 @@ from django.db import IntegrityError, transaction
 from django.utils.text import slugify
 
 from modules.common.errors import Conflict, NotFound
+from modules.identity import services as identity
 from modules.identity.services import User
 from modules.learning import readcache, selectors
 from modules.learning.models import Category
@@ -55,6 +56,8 @@ def category_list(*, user: User) -> selectors.RowPage[CategoryView]:
 
 @readcache.learning_write
 def create_category(*, user: User, name: str, description: str = "") -> CategoryView:
+    """A new category. Like content, it needs a verified email: until then an account only reads."""
+    identity.ensure_email_verified(user)
     name = name.strip()
     if _name_taken(user=user, name=name):
         raise Conflict(NAME_TAKEN)
