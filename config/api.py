@@ -26,6 +26,7 @@ from modules.common.errors import (
     NotFound,
     QuotaExceeded,
     TemporaryRefusal,
+    Throttled,
     TokenInvalid,
     Unavailable,
     ValidationFailed,
@@ -132,6 +133,7 @@ DOMAIN_ERROR_STATUS: dict[type[DomainError], int] = {
     Conflict: 409,
     ValidationFailed: 422,
     QuotaExceeded: 429,
+    Throttled: 429,
     Unavailable: 503,
 }
 

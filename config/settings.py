@@ -284,6 +284,8 @@ PORTABILITY_MAX_EXPANDED_BYTES = env_int("PORTABILITY_MAX_EXPANDED_BYTES", 1024 
 PORTABILITY_MAX_COMPRESSION_RATIO = env_int("PORTABILITY_MAX_COMPRESSION_RATIO", 100)  # per zip member
 PORTABILITY_EXPORT_KEEP_HOURS = env_int("PORTABILITY_EXPORT_KEEP_HOURS", 24)  # then the file is pruned
 PORTABILITY_LINK_SECONDS = env_int("PORTABILITY_LINK_SECONDS", 600)  # a download link's lifetime
+# how many exports, and how many imports, one learner may have queued or running at once
+PORTABILITY_MAX_ACTIVE_JOBS = env_int("PORTABILITY_MAX_ACTIVE_JOBS", 2)
 
 # --- i18n / time ----------------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"

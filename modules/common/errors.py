@@ -125,6 +125,14 @@ class QuotaExceeded(TemporaryRefusal):
     default_detail = "Daily quota exceeded."
 
 
+class Throttled(TemporaryRefusal):
+    """Too many requests, attempts or unfinished jobs at once; ``retry_after_seconds`` says when there is
+    room again."""
+
+    code = "throttled"
+    default_detail = "Too many requests."
+
+
 class Unavailable(TemporaryRefusal):
     code = "unavailable"
     default_detail = "A dependency is unavailable."

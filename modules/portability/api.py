@@ -8,7 +8,7 @@ from ninja import File, Form, Query, Router, Status
 from ninja.decorators import decorate_view
 from ninja.files import UploadedFile
 
-from modules.common.errors import EmailNotVerified, NotFound, raises
+from modules.common.errors import EmailNotVerified, NotFound, Throttled, raises
 from modules.portability import services
 from modules.portability.errors import CorruptFile, FileTooLarge, LinkExpired, UnsafeArchive, UnsupportedFile
 from modules.portability.schemas import ExportIn, ExportJobOut, ImportJobOut, ImportKindName
@@ -20,7 +20,8 @@ MULTIPART_ALLOWANCE = 64 * 1024  # the form's other fields and boundaries around
 
 class _UploadLimit(FileUploadHandler):
     """Refuses an upload over the limit before reading it (Content-Length), or as soon as it passes
-    the limit (a body without a length)."""
+    the limit (a body without a length); and one from a learner whose imports are at their limit of
+    unfinished jobs, before reading it (the request is authenticated by then)."""
 
     def __init__(self, request: HttpRequest, limit: int) -> None:
         super().__init__(request)
@@ -34,6 +35,7 @@ class _UploadLimit(FileUploadHandler):
     ) -> None:
         if content_length > self.limit + MULTIPART_ALLOWANCE:
             raise self._refuse()
+        services.ensure_import_room(user=self.request.auth)  # type: ignore[attr-defined]
 
     def receive_data_chunk(self, raw_data: bytes, start: int) -> bytes:
         if start + len(raw_data) > self.limit:
@@ -58,8 +60,11 @@ def _limit_upload(run: Any) -> Any:
     summary="Export all your data",
     description="Queues an export of your profile, categories, contents with their schedules, review "
     "history and AI questions, as one JSON document or a zip of CSV files. Poll the job; when it is "
-    "done it carries a download link valid for 10 minutes (ask the job again for a fresh one).",
+    "done it carries a download link valid for 10 minutes (ask the job again for a fresh one). At most "
+    "`PORTABILITY_MAX_ACTIVE_JOBS` (by default 2) of your exports may be queued or running at once: "
+    "another answers 429 `throttled`.",
 )
+@raises(Throttled)
 def create_export(request: HttpRequest, payload: ExportIn) -> Status:
     return Status(202, services.request_export(user=request.auth, format=payload.format))
 
@@ -104,10 +109,12 @@ def download_export(request: HttpRequest, job_id: int, token: Query[str]) -> Fil
     description="Multipart upload (`file`, `kind`). Anki: notes become contents, decks categories and "
     "the review log review history. The file is checked at once (422 `file_too_large`, "
     "`unsupported_file`, `unsafe_archive`); the job imports all of it or nothing, and importing the "
-    "same file again changes nothing. `restore_profile` (Resee exports) also restores your settings.",
+    "same file again changes nothing. `restore_profile` (Resee exports) also restores your settings. At "
+    "most `PORTABILITY_MAX_ACTIVE_JOBS` (by default 2) of your imports may be queued or running at once: another "
+    "answers 429 `throttled` before the file is read.",
 )
 @decorate_view(_limit_upload)
-@raises(EmailNotVerified, FileTooLarge, UnsupportedFile, UnsafeArchive, CorruptFile)
+@raises(EmailNotVerified, FileTooLarge, UnsupportedFile, UnsafeArchive, CorruptFile, Throttled)
 def create_import(
     request: HttpRequest,
     kind: Form[ImportKindName],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -135,3 +136,49 @@ def test_an_import_past_the_task_timeout_is_failed_with_its_reason_and_keeps_not
         with stack.client(access) as http:
             assert http.get("/api/content/").json()["count"] == 0  # one transaction: nothing kept
     assert not list((tmp_path / "uploads").glob("*"))  # the upload is removed with the failed job
+
+
+def test_parallel_requests_to_both_gunicorn_workers_never_pass_the_limit_of_unfinished_jobs(
+    stack_factory, tmp_path: Path
+) -> None:
+    """PORTABILITY_MAX_ACTIVE_JOBS (2) per learner and kind, held across processes (the requests reach
+    both gunicorn workers): with no worker yet, 8 parallel exports and 6 parallel imports leave exactly
+    2 of each queued, the refused imports store no file; once the cluster has run them, there is room
+    again."""
+    stack = stack_factory(
+        PORTABILITY_EXPORT_DIR=str(tmp_path / "exports"), PORTABILITY_UPLOAD_DIR=str(tmp_path / "uploads")
+    )
+    csv = b"front,back\nhola,hello\nadios,bye\n"
+    with running(stack, worker=False):
+        access = _learner(stack, "eager@example.com")
+
+        def export(_: int):
+            with stack.client(access) as http:
+                return http.post("/api/portability/exports/", json={"format": "csv"})
+
+        def upload(_: int):
+            with stack.client(access) as http:
+                return http.post(
+                    "/api/portability/imports/",
+                    data={"kind": "csv"},
+                    files={"file": ("w.csv", csv, "text/csv")},
+                )
+
+        with ThreadPoolExecutor(8) as pool:
+            exports = list(pool.map(export, range(8)))
+            imports = list(pool.map(upload, range(6)))
+        assert sorted(answer.status_code for answer in exports) == [202] * 2 + [429] * 6, [
+            answer.text for answer in exports
+        ]
+        assert sorted(answer.status_code for answer in imports) == [202] * 2 + [429] * 4
+        refused = next(answer for answer in imports if answer.status_code == 429)
+        assert refused.json()["code"] == "throttled" and int(refused.headers["Retry-After"]) > 0
+        assert len(list((tmp_path / "uploads").iterdir())) == 2  # the refused stored nothing
+
+        stack.start_worker()
+        accepted = [
+            f"/api/portability/exports/{a.json()['id']}/" for a in exports if a.status_code == 202
+        ] + [f"/api/portability/imports/{a.json()['id']}/" for a in imports if a.status_code == 202]
+        for path in accepted:
+            assert _finished(stack, access, path, timeout=60)["status"] == "done"
+        assert export(0).status_code == 202  # finished jobs free their places

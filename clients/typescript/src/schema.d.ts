@@ -754,7 +754,7 @@ export interface paths {
         put?: never;
         /**
          * Export all your data
-         * @description Queues an export of your profile, categories, contents with their schedules, review history and AI questions, as one JSON document or a zip of CSV files. Poll the job; when it is done it carries a download link valid for 10 minutes (ask the job again for a fresh one).
+         * @description Queues an export of your profile, categories, contents with their schedules, review history and AI questions, as one JSON document or a zip of CSV files. Poll the job; when it is done it carries a download link valid for 10 minutes (ask the job again for a fresh one). At most `PORTABILITY_MAX_ACTIVE_JOBS` (by default 2) of your exports may be queued or running at once: another answers 429 `throttled`.
          */
         post: operations["modules_portability_api_create_export"];
         delete?: never;
@@ -815,7 +815,7 @@ export interface paths {
         put?: never;
         /**
          * Import an Anki package, a CSV file or a Resee export
-         * @description Multipart upload (`file`, `kind`). Anki: notes become contents, decks categories and the review log review history. The file is checked at once (422 `file_too_large`, `unsupported_file`, `unsafe_archive`); the job imports all of it or nothing, and importing the same file again changes nothing. `restore_profile` (Resee exports) also restores your settings.
+         * @description Multipart upload (`file`, `kind`). Anki: notes become contents, decks categories and the review log review history. The file is checked at once (422 `file_too_large`, `unsupported_file`, `unsafe_archive`); the job imports all of it or nothing, and importing the same file again changes nothing. `restore_profile` (Resee exports) also restores your settings. At most `PORTABILITY_MAX_ACTIVE_JOBS` (by default 2) of your imports may be queued or running at once: another answers 429 `throttled` before the file is read.
          */
         post: operations["modules_portability_api_create_import"];
         delete?: never;

@@ -25,13 +25,20 @@ from modules.portability.services.exports import (
     run_export,
 )
 from modules.portability.services.files import prune_files, upload_limit
-from modules.portability.services.imports import ImportJobView, import_status, request_import, run_import
+from modules.portability.services.imports import (
+    ImportJobView,
+    ensure_import_room,
+    import_status,
+    request_import,
+    run_import,
+)
 from modules.portability.services.jobs import instance_id
 
 __all__ = [
     "DownloadFile",
     "ExportJobView",
     "ImportJobView",
+    "ensure_import_room",
     "export_download",
     "export_status",
     "import_status",

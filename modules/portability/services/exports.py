@@ -12,7 +12,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core import signing
-from django.db import DatabaseError, OperationalError
+from django.db import DatabaseError, OperationalError, transaction
 from django.utils import timezone
 
 from modules.ai import services as ai
@@ -31,6 +31,7 @@ from modules.portability.services.jobs import (
     enqueue_job,
     fail_after_timeout,
     fail_job,
+    hold_room,
     instance_id,
 )
 
@@ -66,8 +67,11 @@ class DownloadFile:
 
 
 def request_export(*, user: User, format: str) -> ExportJobView:
-    """Queues an export of everything the learner has, as ``json`` or ``csv`` (a zip)."""
-    job = ExportJob.objects.create(user=user, format=ExportFormat(format))
+    """Queues an export of everything the learner has, as ``json`` or ``csv`` (a zip); Throttled while
+    ``PORTABILITY_MAX_ACTIVE_JOBS`` of their exports are unfinished."""
+    with transaction.atomic():
+        hold_room(ExportJob, user_id=user.pk, what="export")
+        job = ExportJob.objects.create(user=user, format=ExportFormat(format))
     enqueue_job("modules.portability.tasks.run_export", job.pk)
     return _export_view(job)
 

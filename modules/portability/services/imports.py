@@ -31,8 +31,10 @@ from modules.portability.services.files import archive_limits, storage_dir, uplo
 from modules.portability.services.jobs import (
     claim_job,
     enqueue_job,
+    ensure_room,
     fail_after_timeout,
     fail_job,
+    hold_room,
     instance_id,
 )
 
@@ -83,8 +85,11 @@ def request_import(
     *, user: User, kind: str, upload: IO[bytes], file_name: str, restore_profile: bool = False
 ) -> ImportJobView:
     """Stores an upload and queues its import. The file is checked first (size, zip structure, that it
-    is what ``kind`` says): a FileRejected error stores nothing."""
+    is what ``kind`` says): a FileRejected error stores nothing. Throttled, storing nothing, while
+    ``PORTABILITY_MAX_ACTIVE_JOBS`` of the learner's imports are unfinished (counted before the copy,
+    and again under their lock when the job is created)."""
     identity.ensure_email_verified(user)
+    ensure_import_room(user=user)
     kind = ImportKind(kind)
     directory = storage_dir("PORTABILITY_UPLOAD_DIR")
     stored = directory / f"{secrets.token_urlsafe(24)}{_EXTENSIONS[kind]}"
@@ -97,19 +102,27 @@ def request_import(
         if size == 0:
             raise UnsupportedFile("The file is empty.")
         _precheck(kind, stored)
-        job = ImportJob.objects.create(
-            user=user,
-            kind=kind,
-            original_name=file_name[:255],
-            upload_name=stored.name,
-            size_bytes=size,
-            restore_profile=restore_profile,
-        )
+        with transaction.atomic():
+            hold_room(ImportJob, user_id=user.pk, what="import")
+            job = ImportJob.objects.create(
+                user=user,
+                kind=kind,
+                original_name=file_name[:255],
+                upload_name=stored.name,
+                size_bytes=size,
+                restore_profile=restore_profile,
+            )
     except BaseException:
         stored.unlink(missing_ok=True)
         raise
     enqueue_job("modules.portability.tasks.run_import", job.pk)
     return _import_view(job)
+
+
+def ensure_import_room(*, user: User) -> None:
+    """Throttled while the learner has ``PORTABILITY_MAX_ACTIVE_JOBS`` unfinished imports: the API asks
+    before it reads the upload's body."""
+    ensure_room(ImportJob, user_id=user.pk, what="import")
 
 
 def _precheck(kind: ImportKind, path: Path) -> None:
