@@ -32,7 +32,7 @@ SITE_URL = env_str("SITE_URL", "http://localhost:8000").rstrip("/")
 FRONTEND_URL = env_str("FRONTEND_URL", SITE_URL).rstrip("/")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "modules.identity.apps.ReseeAdminConfig",  # django.contrib.admin, its login throttled
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -174,6 +174,9 @@ SOCIALACCOUNT_PROVIDERS = {
 # --- Throttles ------------------------------------------------------------------------------
 THROTTLES_ENABLED = env_bool("THROTTLES_ENABLED", True)
 AUTH_THROTTLE_RATE = env_str("AUTH_THROTTLE_RATE", "100/hour")
+# Wrong passwords per account (login, admin login, password change, account deletion), whatever the
+# address; past it the account's password checks answer 429 until the window ends.
+LOGIN_FAILURE_RATE = env_str("LOGIN_FAILURE_RATE", "10/15m")
 MONITORING_HEALTH_THROTTLE_RATE = env_str("MONITORING_HEALTH_THROTTLE_RATE", "1000/hour")
 NUM_PROXIES = env_int("NUM_PROXIES", 0)
 

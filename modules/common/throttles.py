@@ -22,9 +22,11 @@ by a settings name are read per request, so ``override_settings`` works. The cli
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.cache import cache
@@ -39,7 +41,11 @@ __all__ = [
     "IPRateThrottle",
     "RateThrottle",
     "UserOrIPRateThrottle",
+    "WindowHit",
     "client_ip",
+    "count_in_window",
+    "forget_window",
+    "parse_rate",
     "throttles_enabled",
 ]
 
@@ -63,6 +69,13 @@ def client_ip(request: HttpRequest) -> str:
     return addresses[-min(num_proxies, len(addresses))]
 
 
+def parse_rate(rate: str) -> tuple[int, int]:
+    """Ninja's rate syntax as (events, seconds): ``"100/hour"`` -> (100, 3600), ``"10/15m"`` -> (10, 900).
+    A malformed rate raises ValueError."""
+    parsed = SimpleRateThrottle(rate)
+    return int(parsed.num_requests or 0), int(parsed.duration or 0)
+
+
 # Counters used while the shared cache is down (per process; bounded like any LocMemCache).
 _fallback = LocMemCache("throttle-fallback", {"OPTIONS": {"MAX_ENTRIES": 10_000}})
 
@@ -75,6 +88,50 @@ def _count(store: BaseCache, key: str, duration: int) -> int:
         return int(store.incr(key))
     except ValueError:
         return 1 if store.add(key, 1, timeout=duration + 1) else int(store.incr(key))
+
+
+@dataclass(frozen=True)
+class WindowHit:
+    """One event counted in a fixed window: the count it made, when the window ends (``wait`` seconds
+    from now) and where it was counted, so it can be taken back."""
+
+    key: str
+    count: int
+    wait: float
+    store: BaseCache
+
+    def take_back(self) -> None:
+        """Uncounts the event (it turned out not to count). Nothing when its window's key is gone or
+        the cache is down: the count then ends with its window anyway."""
+        with contextlib.suppress(ValueError, CacheUnavailable):
+            self.store.decr(self.key)
+
+
+def _in_window(key: str, duration: int, now: float | None) -> tuple[str, float]:
+    """The counter's key in the current fixed window of ``duration`` seconds, and the seconds left."""
+    now = time.time() if now is None else now
+    window = int(now // duration)
+    return f"{key}:{window}", max((window + 1) * duration - now, 1.0)
+
+
+def count_in_window(
+    key: str, duration: int, *, now: float | None = None, store: BaseCache | None = None
+) -> WindowHit:
+    """Adds one to ``key``'s counter in the current fixed window of ``duration`` seconds and answers the
+    count. While the shared cache is unreachable the count is kept in this process's memory."""
+    windowed, wait = _in_window(key, duration, now)
+    store = cache if store is None else store
+    try:
+        return WindowHit(windowed, _count(store, windowed, duration), wait, store)
+    except CacheUnavailable:
+        return WindowHit(windowed, _count(_fallback, windowed, duration), wait, _fallback)
+
+
+def forget_window(key: str, duration: int) -> None:
+    """Drops ``key``'s counter of the current window (wherever it was counted)."""
+    windowed, _ = _in_window(key, duration, None)
+    cache.delete(windowed)  # a no-op while the cache is down
+    _fallback.delete(windowed)
 
 
 class RateThrottle(SimpleRateThrottle):
@@ -118,16 +175,10 @@ class RateThrottle(SimpleRateThrottle):
         num_requests, duration = self.parse_rate(self.rate_for(request))
         if not num_requests or not duration:
             return True
-        now = self.timer()
-        window = int(now // duration)
-        key = f"{self.get_cache_key(request)}:{window}"
-        try:
-            count = _count(self.cache, key, duration)
-        except CacheUnavailable:
-            count = _count(_fallback, key, duration)
-        if count <= num_requests:
+        hit = count_in_window(self.get_cache_key(request), duration, now=self.timer(), store=self.cache)
+        if hit.count <= num_requests:
             return True
-        self._local.wait = max((window + 1) * duration - now, 1.0)
+        self._local.wait = hit.wait
         return False
 
     def wait(self) -> float | None:

@@ -15,6 +15,7 @@ from modules.common.errors import (
     EmailTaken,
     InvalidCredentials,
     InvalidToken,
+    Throttled,
     TokenInvalid,
     Unavailable,
     raises,
@@ -90,11 +91,13 @@ def resend_verification(request: HttpRequest, payload: EmailIn) -> Status:
 
 
 @auth_router.post("/token/", response=LoginOut, summary="Obtain an access and a refresh token")
-@raises(InvalidCredentials)
+@raises(InvalidCredentials, Throttled)
 def obtain_token(request: HttpRequest, payload: TokenObtainIn) -> services.Login:
     """Logs in with email and password: an access token (60 minutes; send it as `Authorization:
     Bearer <access>`), a refresh token (7 days, single use) and who you are. A wrong email or password
-    answers 401 `invalid_credentials` (never `token_invalid`: refreshing cannot help)."""
+    answers 401 `invalid_credentials` (never `token_invalid`: refreshing cannot help). After 10 wrong
+    passwords for one address within 15 minutes (`LOGIN_FAILURE_RATE`), from any client, that address
+    answers 429 `throttled`, even with the right password, until `Retry-After` (the window's end)."""
     return services.obtain_tokens(email=payload.email, password=payload.password)
 
 
@@ -175,9 +178,11 @@ def patch_me(request: HttpRequest, payload: ProfilePatch) -> services.Profile:
 @accounts_router.delete(
     "/users/me/", response={204: None}, summary="Delete your account and all its data (password required)"
 )
+@raises(Throttled)
 def delete_me(request: HttpRequest, payload: AccountDeleteIn) -> Status:
     """Deletes the account and everything in it, for good. A wrong password answers 422 (`type`
-    `invalid_password`)."""
+    `invalid_password`) and counts against the account like a failed login: past the limit, 429
+    `throttled` until `Retry-After`."""
     services.delete_account_with_password(user=request.auth, password=payload.password)
     return Status(204, None)
 
@@ -185,9 +190,12 @@ def delete_me(request: HttpRequest, payload: AccountDeleteIn) -> Status:
 @accounts_router.post(
     "/users/me/password/", response={204: None}, summary="Change your password (ends every session)"
 )
+@raises(Throttled)
 def change_password(request: HttpRequest, payload: PasswordChangeIn) -> Status:
     """Every refresh and access token of the account stops working, this one included: log in again.
-    A wrong current password answers 422 (`invalid_password`), a weak new one 422 (`weak_password`)."""
+    A wrong current password answers 422 (`invalid_password`), a weak new one 422 (`weak_password`).
+    A wrong current password counts against the account like a failed login: past the limit, 429
+    `throttled` until `Retry-After`."""
     services.change_password(
         user=request.auth, current_password=payload.current_password, new_password=payload.new_password
     )

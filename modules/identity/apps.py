@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.contrib.admin import apps as admin_apps
 
 from modules.common.schedules import ScheduleSpec
 
@@ -23,3 +24,12 @@ class IdentityConfig(AppConfig):
             cron="*/5 * * * *",
         ),
     )
+
+
+class ReseeAdminConfig(admin_apps.AdminConfig):
+    """Django's admin app (label ``admin``) with Resee's site as the default one: its login is throttled
+    per IP and per account like the API's (admin_site.py). Listed by its path in INSTALLED_APPS; never
+    the default config of this package (that is ``IdentityConfig``)."""
+
+    default = False
+    default_site = "modules.identity.admin_site.ReseeAdminSite"

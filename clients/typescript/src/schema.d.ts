@@ -82,7 +82,9 @@ export interface paths {
          * Obtain an access and a refresh token
          * @description Logs in with email and password: an access token (60 minutes; send it as `Authorization:
          *     Bearer <access>`), a refresh token (7 days, single use) and who you are. A wrong email or password
-         *     answers 401 `invalid_credentials` (never `token_invalid`: refreshing cannot help).
+         *     answers 401 `invalid_credentials` (never `token_invalid`: refreshing cannot help). After 10 wrong
+         *     passwords for one address within 15 minutes (`LOGIN_FAILURE_RATE`), from any client, that address
+         *     answers 429 `throttled`, even with the right password, until `Retry-After` (the window's end).
          */
         post: operations["modules_identity_api_obtain_token"];
         delete?: never;
@@ -220,7 +222,8 @@ export interface paths {
         /**
          * Delete your account and all its data (password required)
          * @description Deletes the account and everything in it, for good. A wrong password answers 422 (`type`
-         *     `invalid_password`).
+         *     `invalid_password`) and counts against the account like a failed login: past the limit, 429
+         *     `throttled` until `Retry-After`.
          */
         delete: operations["modules_identity_api_delete_me"];
         options?: never;
@@ -246,6 +249,8 @@ export interface paths {
          * Change your password (ends every session)
          * @description Every refresh and access token of the account stops working, this one included: log in again.
          *     A wrong current password answers 422 (`invalid_password`), a weak new one 422 (`weak_password`).
+         *     A wrong current password counts against the account like a failed login: past the limit, 429
+         *     `throttled` until `Retry-After`.
          */
         post: operations["modules_identity_api_change_password"];
         delete?: never;

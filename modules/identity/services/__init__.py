@@ -44,6 +44,7 @@ from modules.identity.services.links import (
     reminders_off_subscription,
     turn_reminders_off,
 )
+from modules.identity.services.lockout import PasswordCheck, password_check
 from modules.identity.services.outbox import deliver_email, requeue_stuck_emails, retry_delay, send_email
 from modules.identity.services.readers import (
     ReminderRecipient,
@@ -82,6 +83,7 @@ from modules.identity.tokens import TokenPair
 __all__ = [
     "DemoUser",
     "Login",
+    "PasswordCheck",
     "Profile",
     "ReminderRecipient",
     "ReminderSubscription",
@@ -114,6 +116,7 @@ __all__ = [
     "make_reminders_off_token",
     "obtain_tokens",
     "one_click_unsubscribe_headers",
+    "password_check",
     "password_reset_token_valid",
     "profile",
     "refresh_tokens",

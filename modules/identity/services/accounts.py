@@ -27,6 +27,7 @@ from modules.common.errors import (
 )
 from modules.identity import selectors, tokens
 from modules.identity.models import EmailLog, User
+from modules.identity.services.lockout import clear_password_failures, password_check
 from modules.identity.services.outbox import send_email
 from modules.identity.services.tiers import effective_tier, open_subscription
 from modules.identity.tiers import Tier
@@ -126,8 +127,12 @@ def _validate_new_password(password: str, *, user: User, field: str) -> None:
 
 
 def _check_current_password(user: User, password: str, *, field: str) -> None:
-    if not user.check_password(password):
-        raise ValidationFailed.field(field, "The password is not correct.", kind="invalid_password")
+    """Wrong passwords count against the account like failed logins (services/lockout.py): a stolen
+    access token is not a way to guess the password."""
+    with password_check(user.email) as check:
+        if not user.check_password(password):
+            check.wrong()
+            raise ValidationFailed.field(field, "The password is not correct.", kind="invalid_password")
 
 
 def _enqueue(func: str, *args: Any) -> None:
@@ -333,6 +338,9 @@ def confirm_password_reset(*, token: str, new_password: str) -> User:
     user.save(update_fields=["password"])
     mark_verified(user)
     tokens.revoke_all(user)
+    # The inbox's owner is back in: wrong passwords typed by someone else no longer keep them out.
+    email = user.email
+    transaction.on_commit(lambda: clear_password_failures(email))
     return user
 
 

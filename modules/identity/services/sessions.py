@@ -13,6 +13,7 @@ from modules.common.errors import InvalidCredentials
 from modules.identity import google, tokens
 from modules.identity.models import User
 from modules.identity.services.accounts import UserSummary, mark_verified, summary
+from modules.identity.services.lockout import password_check
 from modules.identity.services.tiers import open_subscription
 from modules.identity.tiers import Tier
 from modules.identity.tokens import TokenPair
@@ -40,10 +41,14 @@ def _login(user: User) -> Login:
 
 def obtain_tokens(*, email: str, password: str) -> Login:
     """Email + password -> tokens. The same answer for every kind of failure, and about the same time:
-    Django's ModelBackend hashes the given password even when no account has that email."""
-    user = authenticate(email=User.objects.normalize_email(email), password=password)
-    if user is None:
-        raise InvalidCredentials(WRONG_CREDENTIALS)
+    Django's ModelBackend hashes the given password even when no account has that email. Too many
+    wrong passwords for the address raise ``Throttled`` until the window ends (services/lockout.py)."""
+    email = User.objects.normalize_email(email)
+    with password_check(email) as check:
+        user = authenticate(email=email, password=password)
+        if user is None:
+            check.wrong()
+            raise InvalidCredentials(WRONG_CREDENTIALS)
     return _login(user)
 
 
