@@ -71,7 +71,9 @@ def _settings_under(env: dict[str, str]) -> dict:
         "import json, django; from django.conf import settings; "
         "print(json.dumps({'db': settings.DATABASES['default'], 'cache': settings.CACHES['default'], "
         "'q': settings.Q_CLUSTER, 'debug': settings.DEBUG, 'ai': settings.AI_PROVIDER, "
-        "'ssl_redirect': getattr(settings, 'SECURE_SSL_REDIRECT', False)}, default=str))"
+        "'ssl_redirect': getattr(settings, 'SECURE_SSL_REDIRECT', False), "
+        "'hsts': [settings.SECURE_HSTS_SECONDS, settings.SECURE_HSTS_INCLUDE_SUBDOMAINS, "
+        "settings.SECURE_HSTS_PRELOAD]}, default=str))"
     )
     base = {"PATH": os.environ.get("PATH", ""), "DJANGO_SETTINGS_MODULE": "config.settings"}
     result = subprocess.run(  # noqa: S603
@@ -112,6 +114,14 @@ def test_production_environment_selects_postgres_redis_and_secure_defaults() -> 
     assert loaded["q"]["redis"] == "redis://127.0.0.1:6379/1"
     assert loaded["ai"] == "claude"
     assert loaded["ssl_redirect"] is True
+    assert loaded["hsts"] == [31_536_000, True, False]  # one year, subdomains included, no preload
+
+
+def test_hsts_can_be_staged_from_the_environment() -> None:
+    loaded = _settings_under(
+        {"SECRET_KEY": "k" * 50, "SECURE_HSTS_SECONDS": "300", "SECURE_HSTS_INCLUDE_SUBDOMAINS": "0"}
+    )
+    assert loaded["hsts"] == [300, False, False]
 
 
 def test_missing_secret_key_without_debug_refuses_to_start() -> None:
