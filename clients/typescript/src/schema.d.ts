@@ -296,6 +296,7 @@ export interface paths {
         /**
          * Create a category
          * @description A new category; its slug is made from the name. Names are unique per user: 409 `conflict`.
+         *     Needs a verified email (403 `email_not_verified`), like creating content.
          */
         post: operations["modules_learning_api_create_category"];
         delete?: never;
@@ -4175,6 +4176,15 @@ export interface operations {
             };
             /** @description Unauthorized: `not_authenticated`, `token_invalid` */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Forbidden: `email_not_verified` */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
