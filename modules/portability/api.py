@@ -8,7 +8,14 @@ from ninja import File, Form, Query, Router, Status
 from ninja.decorators import decorate_view
 from ninja.files import UploadedFile
 
-from modules.common.errors import EmailNotVerified, NotFound, Throttled, raises
+from modules.common.errors import (
+    EmailNotVerified,
+    FieldError,
+    NotFound,
+    Throttled,
+    ValidationFailed,
+    raises,
+)
 from modules.portability import services
 from modules.portability.errors import CorruptFile, FileTooLarge, LinkExpired, UnsafeArchive, UnsupportedFile
 from modules.portability.schemas import ExportIn, ExportJobOut, ImportJobOut, ImportKindName
@@ -16,6 +23,7 @@ from modules.portability.schemas import ExportIn, ExportJobOut, ImportJobOut, Im
 router = Router(tags=["portability"])
 
 MULTIPART_ALLOWANCE = 64 * 1024  # the form's other fields and boundaries around the file
+IMPORT_FORM_FIELDS = frozenset({"kind", "restore_profile"})
 
 
 class _UploadLimit(FileUploadHandler):
@@ -114,13 +122,16 @@ def download_export(request: HttpRequest, job_id: int, token: Query[str]) -> Fil
     "answers 429 `throttled` before the file is read.",
 )
 @decorate_view(_limit_upload)
-@raises(EmailNotVerified, FileTooLarge, UnsupportedFile, UnsafeArchive, CorruptFile, Throttled)
+@raises(
+    EmailNotVerified, FileTooLarge, UnsupportedFile, UnsafeArchive, CorruptFile, Throttled, ValidationFailed
+)
 def create_import(
     request: HttpRequest,
     kind: Form[ImportKindName],
     file: File[UploadedFile],
     restore_profile: Form[bool] = False,
 ) -> Status:
+    _refuse_unknown_parts(request)
     job = services.request_import(
         user=request.auth,
         kind=kind,
@@ -129,6 +140,29 @@ def create_import(
         restore_profile=restore_profile,
     )
     return Status(202, job)
+
+
+def _refuse_unknown_parts(request: HttpRequest) -> None:
+    """The contract rejects unknown request fields with 422; a multipart form is a request body too.
+    So is a second file, or a field sent twice: which one would be imported is not the client's guess."""
+    errors = [
+        FieldError(("form", name), "Extra inputs are not permitted", kind="extra_forbidden")
+        for name in request.POST
+        if name not in IMPORT_FORM_FIELDS
+    ]
+    errors += [
+        FieldError(("file", name), "Extra inputs are not permitted", kind="extra_forbidden")
+        for name in request.FILES
+        if name != "file"
+    ]
+    errors += [
+        FieldError((source, name), "Send this field once.", kind="value_error")
+        for source, values in (("form", request.POST), ("file", request.FILES))
+        for name in values
+        if len(values.getlist(name)) > 1
+    ]
+    if errors:
+        raise ValidationFailed(fields=errors)
 
 
 @router.get("/imports/{job_id}/", response=ImportJobOut, summary="An import job: progress and counts")
