@@ -167,3 +167,15 @@ def test_a_malformed_rule_is_refused(overrides: dict) -> None:
 def test_aggregating_nothing_is_an_error() -> None:
     with pytest.raises(ValueError):
         aggregate("avg", [])
+
+
+def test_the_window_may_end_before_now_while_the_cooldown_is_measured_at_now() -> None:
+    spec = rule(operator=">", threshold=50, window_minutes=1, aggregation="last", cooldown_minutes=10)
+    end = NOW - timedelta(minutes=1)
+    samples = series(10, 99, end=end) + series(0)  # 99 at end; NOW's 0 lies after the window
+    fired_at = NOW - timedelta(minutes=10, seconds=1)  # 10 min ago from NOW, not from end
+
+    outcome = evaluate(spec, samples, now=NOW, window_end=end, has_open_event=False, last_fired_at=fired_at)
+
+    assert outcome.decision is Decision.FIRE
+    assert outcome.value == 99

@@ -308,3 +308,58 @@ def test_a_sweep_stops_delivering_when_its_time_budget_is_spent(
     assert local_slack.received == []
     notification = AlertNotification.objects.get(event__rule=rule)
     assert (notification.status, notification.attempts) == (DeliveryStatus.PENDING, 0)  # still due
+
+
+# The collection and the sweep are both scheduled at the start of every minute; samples carry their
+# round's minute. These run the sweep a few milliseconds into minute M, before or after M's round.
+
+
+def _start_of_minute(offset: int = 0):
+    return timezone.now().replace(second=0, microsecond=5000) + timedelta(minutes=offset)
+
+
+def test_a_one_minute_rule_fires_and_resolves_when_the_sweep_runs_before_the_collection() -> None:
+    rule = make_rule(metric="disk_usage", operator=">", threshold=90, window_minutes=1, cooldown_minutes=0)
+    now = _start_of_minute()
+    record_samples("disk_usage", [50, 95], end=now - timedelta(minutes=1))  # minute M's round not in yet
+
+    fired = services.run_alert_sweep(now=now)
+
+    event = AlertEvent.objects.get(rule=rule)
+    assert fired.fired == [event.pk]
+    assert event.value == pytest.approx(95.0)  # the last collected minute, not the one before
+
+    record_samples("disk_usage", [40], end=now)  # M's round commits after the sweep
+    later = now + timedelta(minutes=1)  # the sweep of M+1, before M+1's round
+    resolved = services.run_alert_sweep(now=later)
+
+    event.refresh_from_db()
+    assert resolved.resolved == [event.pk]
+    assert event.resolved_value == pytest.approx(40.0)
+
+
+def test_a_window_holds_its_number_of_samples_whichever_task_runs_first() -> None:
+    rule = make_rule(metric="cpu_usage", operator=">", threshold=30, window_minutes=3, aggregation="min")
+    now = _start_of_minute()
+    record_samples("cpu_usage", [10, 40, 50, 60], end=now - timedelta(minutes=1))
+
+    # Before M's round: M-3..M-1 (40, 50, 60); M-4's 10 is outside.
+    assert services.run_alert_sweep(now=now).fired == [AlertEvent.objects.get(rule=rule).pk]
+    assert AlertEvent.objects.get(rule=rule).value == pytest.approx(40.0)
+
+    # After M's round (20): M-2..M, whose min 20 clears the condition.
+    record_samples("cpu_usage", [20], end=now)
+    result = services.run_alert_sweep(now=now + timedelta(seconds=1))
+    assert result.resolved == [AlertEvent.objects.get(rule=rule).pk]
+    assert AlertEvent.objects.get(rule=rule).resolved_value == pytest.approx(20.0)
+
+
+def test_a_metric_the_collection_stopped_recording_ages_out_of_the_window() -> None:
+    make_rule(metric="cpu_usage", operator=">", threshold=30, window_minutes=1)
+    now = _start_of_minute()
+    record_samples("cpu_usage", [99], end=now - timedelta(minutes=2))  # nothing since M-2
+
+    result = services.run_alert_sweep(now=now)
+
+    assert result.fired == []
+    assert not AlertEvent.objects.exists()

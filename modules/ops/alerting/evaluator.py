@@ -127,8 +127,11 @@ def evaluate(
     now: datetime,
     has_open_event: bool,
     last_fired_at: datetime | None,
+    window_end: datetime | None = None,
 ) -> Evaluation:
-    values = window_values(samples, now=now, window_minutes=rule.window_minutes)
+    """Decide at ``now`` over the window ending at ``window_end`` (default ``now``); the cooldown is
+    measured at ``now``."""
+    values = window_values(samples, now=window_end or now, window_minutes=rule.window_minutes)
     if not values:
         return Evaluation(decision=Decision.NO_DATA, value=None, holds=False)
     value = aggregate(rule.aggregation, values)

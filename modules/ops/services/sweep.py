@@ -47,6 +47,27 @@ def run_alert_sweep(*, now: datetime | None = None) -> SweepResult:
     return result
 
 
+def _window(
+    *, metric: str, window_minutes: int, now: datetime
+) -> tuple[datetime, list[tuple[datetime, float]]]:
+    """The window a rule is evaluated over at ``now``, and its samples: the ``window_minutes`` minutes
+    ending at this minute if this minute's sample of ``metric`` is already stored, else ending at the
+    previous minute.
+
+    Samples carry their collection round's minute, and the collection and the sweep are both scheduled
+    at the start of every minute, so the sweep often runs before this minute's round commits. A window
+    ending at ``now`` would then hold one sample too few (none for a 1-minute rule). Ending it at the
+    last collected minute keeps it ``window_minutes`` samples long in either order."""
+    minute = now.replace(second=0, microsecond=0)
+    previous = minute - timedelta(minutes=1)
+    points = selectors.window_points(
+        metric=metric, start=previous - timedelta(minutes=window_minutes), end=minute
+    )
+    end = minute if points and points[-1][0] == minute else previous
+    start = end - timedelta(minutes=window_minutes)
+    return end, [(at, value) for at, value in points if start < at <= end]
+
+
 def _evaluate_rule(*, rule_id: int, now: datetime) -> tuple[Decision | None, int | None]:
     with transaction.atomic():
         rule = AlertRule.objects.select_for_update().filter(pk=rule_id, is_active=True).first()
@@ -59,9 +80,7 @@ def _evaluate_rule(*, rule_id: int, now: datetime) -> tuple[Decision | None, int
             aggregation=rule.aggregation,
             cooldown_minutes=rule.cooldown_minutes,
         )
-        points = selectors.window_points(
-            metric=rule.metric, start=now - timedelta(minutes=rule.window_minutes), end=now
-        )
+        end, points = _window(metric=rule.metric, window_minutes=rule.window_minutes, now=now)
         current = selectors.open_event(rule.pk)
         outcome = evaluate(
             spec,
@@ -69,6 +88,7 @@ def _evaluate_rule(*, rule_id: int, now: datetime) -> tuple[Decision | None, int
             now=now,
             has_open_event=current is not None,
             last_fired_at=rule.last_fired_at,
+            window_end=end,
         )
         if outcome.decision is Decision.FIRE and outcome.value is not None:
             event = AlertEvent.objects.create(rule=rule, value=outcome.value, fired_at=now)
