@@ -63,6 +63,8 @@ MIDDLEWARE = [
     "config.middleware.AccessLogMiddleware",  # outermost: its line times and ids everything below
     "config.middleware.DatabaseScopeMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # the admin's and the API docs' static files, from STATIC_ROOT (collectstatic; the image runs it)
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "modules.ops.middleware.RequestMetricsMiddleware",
     "config.middleware.ApiErrorBodyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -298,6 +300,10 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = env_str("STATIC_ROOT", str(BASE_DIR / "var" / "static"))
+# Served by the application itself (WhiteNoise), so the production topology (gunicorn alone, no proxy
+# serving files) has the admin's CSS and JavaScript and the Swagger UI; with DEBUG on, from the apps.
+WHITENOISE_USE_FINDERS = DEBUG
+WHITENOISE_AUTOREFRESH = DEBUG
 
 # --- Security defaults when DEBUG is off -------------------------------------------------------
 SECURE_CONTENT_TYPE_NOSNIFF = True
