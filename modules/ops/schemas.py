@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import math
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
 from ninja import Field, Schema
-from pydantic import ConfigDict, field_validator, model_validator
+from pydantic import ConfigDict, StringConstraints, field_validator, model_validator
 
 from modules.common.fields import ClientDatetime
 from modules.ops.catalog import METRIC_NAMES
@@ -95,10 +95,14 @@ def _check_finite(value: float | None) -> float | None:
     return value
 
 
+# Stripped, then 1..100 characters: a blank name ("   ") is refused, as the admin form refuses it.
+RuleName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+
+
 class AlertRuleIn(Schema):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=100)
+    name: RuleName
     metric: MetricName
     operator: OperatorLiteral
     threshold: float
@@ -120,7 +124,7 @@ class AlertRuleIn(Schema):
 class AlertRulePatch(Schema):
     model_config = ConfigDict(extra="forbid")
 
-    name: str | None = Field(None, min_length=1, max_length=100)
+    name: RuleName | None = None
     metric: MetricName | None = None
     operator: OperatorLiteral | None = None
     threshold: float | None = None

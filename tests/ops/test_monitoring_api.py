@@ -196,6 +196,8 @@ def test_a_rule_takes_defaults_for_what_it_leaves_out(staff_api_client: Client) 
         {"threshold": "NaN"},
         {"unknown_field": 1},
         {"name": ""},
+        {"name": "   "},
+        {"name": "\t\n"},
     ],
 )
 def test_a_malformed_rule_is_422(staff_api_client: Client, change: dict) -> None:
@@ -227,6 +229,21 @@ def test_a_webhook_on_an_allowed_host_is_kept_and_never_echoed(staff_api_client:
     assert response.json()["has_slack_webhook_url"] is True
     assert "secret" not in response.content.decode()
     assert AlertRule.objects.get().slack_webhook_url == url
+
+
+def test_a_blank_name_is_refused_on_change_and_a_name_is_stored_stripped(staff_api_client: Client) -> None:
+    response = post(staff_api_client, "/api/monitoring/alert-rules/", {**RULE, "name": "  API slow  "})
+    assert response.status_code == 201
+    rule = AlertRule.objects.get()
+    assert rule.name == response.json()["name"] == "API slow"
+
+    response = patch(staff_api_client, f"/api/monitoring/alert-rules/{rule.pk}/", {"name": "   "})
+
+    assert response.status_code == 422
+    assert response.json()["code"] == "validation_error"
+    assert "name" in str(response.json()["detail"])
+    rule.refresh_from_db()
+    assert rule.name == "API slow"
 
 
 def test_a_duplicate_rule_name_is_409(staff_api_client: Client) -> None:
