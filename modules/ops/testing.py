@@ -38,3 +38,29 @@ def record_samples(
         MetricSample(name=name, value=value, unit=unit, at=last - step * (len(values) - 1 - index))
         for index, value in enumerate(values)
     )
+
+
+def publish_cluster_status(
+    *, cluster_id: str = "test-cluster", status: str | None = None, workers: int = 2, host: str | None = None
+) -> str:
+    """Publishes a Django-Q2 cluster status in the broker's cache, as a running cluster's sentinel does
+    (3-second expiry); returns its key for ``withdraw_cluster_status``. ``status`` defaults to idle."""
+    from django_q.brokers import get_broker
+    from django_q.conf import Conf
+    from django_q.signing import SignedPackage
+    from django_q.status import Stat, Status
+
+    stat = Status(pid=4242, cluster_id=cluster_id)
+    stat.status = Conf.IDLE if status is None else status
+    stat.workers = [10_000 + index for index in range(workers)]
+    if host is not None:
+        stat.host = host
+    key = Stat.get_key(cluster_id)
+    get_broker().set_stat(key, SignedPackage.dumps(stat, True), 3)
+    return key
+
+
+def withdraw_cluster_status(key: str) -> None:
+    from django_q.brokers import get_broker
+
+    get_broker().cache.delete(key)

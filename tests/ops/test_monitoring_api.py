@@ -9,7 +9,7 @@ from django.test import Client
 from django.utils import timezone
 
 from modules.ops.models import AlertEvent, AlertRule
-from modules.ops.testing import make_rule, record_samples
+from modules.ops.testing import make_rule, publish_cluster_status, record_samples, withdraw_cluster_status
 
 pytestmark = pytest.mark.django_db
 
@@ -36,17 +36,21 @@ def patch(client: Client, path: str, body: dict):
     return client.patch(path, data=body, content_type="application/json")
 
 
-def test_health_reports_the_four_checks_and_the_newest_metric_values(staff_api_client: Client) -> None:
+def test_health_reports_the_six_checks_and_the_newest_metric_values(staff_api_client: Client) -> None:
     now = timezone.now()
     record_samples("cpu_usage", [10, 20, 30], end=now)
     record_samples("db_size", [1234], end=now - timedelta(hours=2))  # too old to count as current
+    cluster = publish_cluster_status()  # a running worker (tests/ops/test_worker_liveness.py: without)
 
-    response = staff_api_client.get("/api/monitoring/health/")
+    try:
+        response = staff_api_client.get("/api/monitoring/health/")
+    finally:
+        withdraw_cluster_status(cluster)
 
     assert response.status_code == 200
     body = response.json()
     assert body["status"] == "ok"
-    assert set(body["checks"]) == {"database", "cache", "queue", "disk"}
+    assert set(body["checks"]) == {"database", "cache", "queue", "worker", "collection", "disk"}
     assert all(check["ok"] for check in body["checks"].values())
     assert body["metrics"]["cpu_usage"]["value"] == 30
     assert body["metrics"]["cpu_usage"]["unit"] == "percent"

@@ -70,3 +70,37 @@ def test_latest_samples_are_gauges_and_api_requests_are_counters(token: str) -> 
     histogram = families["resee_http_request_duration_seconds"]
     count = next(s.value for s in histogram.samples if s.name.endswith("_count"))
     assert count == 2
+
+
+def test_while_redis_is_unreachable_the_gauges_are_served_without_the_request_counters(
+    token: str, settings, caplog
+) -> None:
+    """A real Redis client against a port nobody listens on (the production cache configuration)."""
+    import socket
+
+    from django.core.cache import caches
+
+    from config.env import cache_config
+
+    with socket.socket() as probe:  # a free port, closed again: connections to it are refused
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    record_samples("cpu_usage", [12.0])
+    settings.CACHES = {"default": cache_config(f"redis://127.0.0.1:{closed_port}/0")}
+    try:
+        response = Client().get("/metrics", headers={"Authorization": f"Bearer {token}"})
+    finally:
+        del caches["default"]
+
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/plain; version=")
+    families = {f.name: f for f in text_string_to_metric_families(response.content.decode())}
+    assert families["resee_cpu_usage"].samples[0].value == 12.0
+    assert families["resee_request_metrics_up"].samples[0].value == 0
+    assert "resee_http_requests" not in families
+    assert "request counters unreadable" in caplog.text
+
+
+def test_request_metrics_up_is_1_when_the_cache_answers(token: str) -> None:
+    families = scrape(Client(), token)
+    assert families["resee_request_metrics_up"].samples[0].value == 1

@@ -13,7 +13,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from modules.ops.management.commands import worker_health
+from modules.ops.services import health as worker_health
 
 # A stand-in whose command line reads like ``python manage.py qcluster`` and that has a child, as a
 # started cluster has; `sleep` keeps both alive until the test ends them.

@@ -7,14 +7,25 @@ One sub-module per sub-domain: ``health`` (readiness and the admins' health view
 
 from __future__ import annotations
 
-from modules.ops.services.health import CheckResult, MonitoringHealth, Readiness, monitoring_health, readiness
+from modules.ops.services.health import (
+    CheckResult,
+    ClusterStatus,
+    MonitoringHealth,
+    Readiness,
+    cluster_status,
+    monitoring_health,
+    readiness,
+)
 from modules.ops.services.metrics import (
     DEFAULT_SAMPLES,
     MAX_SAMPLES,
+    METRICS_STALE_AFTER,
     CollectionResult,
     LatestValue,
     SampleSeries,
     collect_metrics,
+    collected_at,
+    current_values,
     latest_metrics,
     metric_samples,
     prune_metric_samples,
@@ -32,7 +43,9 @@ from modules.ops.services.sweep import SweepResult, run_alert_sweep
 __all__ = [
     "DEFAULT_SAMPLES",
     "MAX_SAMPLES",
+    "METRICS_STALE_AFTER",
     "CheckResult",
+    "ClusterStatus",
     "CollectionResult",
     "DeliveryResult",
     "LatestValue",
@@ -40,8 +53,11 @@ __all__ = [
     "Readiness",
     "SampleSeries",
     "SweepResult",
+    "cluster_status",
     "collect_metrics",
+    "collected_at",
     "create_rule",
+    "current_values",
     "delete_rule",
     "deliver_due_notifications",
     "latest_metrics",

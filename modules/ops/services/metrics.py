@@ -25,6 +25,10 @@ logger = logging.getLogger(__name__)
 
 MAX_SAMPLES = 10_000
 DEFAULT_SAMPLES = 1_440
+# Collection runs every minute (``at`` is the round's minute): a newest sample older than this means
+# at least two rounds were missed, i.e. the worker (or its schedule) stopped. Its values are then not
+# current: /metrics omits them and the admins' health reports collection stopped.
+METRICS_STALE_AFTER = timedelta(minutes=3)
 
 
 @dataclass(frozen=True)
@@ -79,6 +83,18 @@ def latest_metrics(*, now: datetime | None = None) -> dict[str, LatestValue]:
         s.name: LatestValue(value=s.value, unit=s.unit, at=s.at)
         for s in sorted(samples, key=lambda s: s.name)
     }
+
+
+def collected_at(latest: dict[str, LatestValue]) -> datetime | None:
+    """When the newest of these values was collected (its round's minute), None without any."""
+    return max((value.at for value in latest.values()), default=None)
+
+
+def current_values(latest: dict[str, LatestValue], *, now: datetime | None = None) -> dict[str, LatestValue]:
+    """The values of ``latest`` at most ``METRICS_STALE_AFTER`` old: the ones that may be presented
+    as current."""
+    cutoff = (now or timezone.now()) - METRICS_STALE_AFTER
+    return {name: value for name, value in latest.items() if value.at >= cutoff}
 
 
 @replica_reads()
