@@ -3,7 +3,9 @@
 Subscription changes made here go through the service (the "Set tier" actions through
 ``change_tier``; a subscription's tier, expiry or active flag edited on its page through
 ``change_subscription``), so each is recorded in the tier change history like ``manage.py set_tier``'s.
-A password set here ends the user's sessions, as a password change through the API does.
+A password set here ends the user's sessions, as a password change through the API does. Deleting
+users here (one, or the bulk action) is the API's account deletion (``services.delete_account``): their
+email log and token records go too, and their review history and AI request log go with them.
 """
 
 from __future__ import annotations
@@ -15,9 +17,11 @@ from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminPasswordChangeForm, AdminUserCreationForm
 from django.contrib.auth.forms import UserChangeForm as DjangoUserChangeForm
+from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from modules.common.admin import DeletesOwnedHistory
 from modules.identity import services
 from modules.identity.models import EmailLog, Subscription, SubscriptionChange, User
 from modules.identity.tiers import Tier
@@ -74,7 +78,7 @@ TIER_ACTIONS = [_set_tier_action(tier) for tier in Tier]
 
 
 @admin.register(User)
-class UserAdmin(DjangoUserAdmin):
+class UserAdmin(DeletesOwnedHistory, DjangoUserAdmin):
     form = UserChangeForm
     add_form = UserCreationForm
     change_password_form = RevokingPasswordChangeForm
@@ -114,6 +118,14 @@ class UserAdmin(DjangoUserAdmin):
     @admin.display(description="tier", ordering="subscription__tier")
     def tier(self, obj: User) -> str:
         return services.effective_tier(obj).value
+
+    def delete_model(self, request: HttpRequest, obj: User) -> None:
+        services.delete_account(user=obj)
+
+    @transaction.atomic
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for user in queryset:
+            services.delete_account(user=user)
 
 
 @admin.register(Subscription)

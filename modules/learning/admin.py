@@ -1,33 +1,47 @@
 """Django admin registrations of the learning module: categories, content (with its schedule) and the
-review history (read-only: history is append-only everywhere)."""
+review history (read-only: history is append-only everywhere; it goes only with its content or user).
+
+Deleting a content or a category here (one, or the bulk action) is the API's deletion
+(``services.delete_content`` / ``delete_category``): the learner's tallies follow, and a content's
+review history goes with it."""
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from django.contrib import admin
+from django.db import transaction
 from django.http import HttpRequest
 
+from modules.common.admin import DeletesOwnedHistory
+from modules.common.errors import NotFound
 from modules.learning import services
 from modules.learning.models import Category, Content, ReviewHistory, ReviewSchedule
 
 
 class ForgetsCachedReads(admin.ModelAdmin):
-    """Admin edits bypass the services' writes, so they drop the owner's cached reads themselves."""
+    """Admin edits bypass the services' writes, so they drop the owner's cached reads themselves.
+    Deletions go through the service's deletion (``delete_through_service``), one by one in the bulk
+    action; the cached reads are dropped again once the admin's transaction commits."""
 
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
         super().save_related(request, form, formsets, change)
         services.forget_cached_reads(user_id=form.instance.user_id)
 
-    def delete_model(self, request: HttpRequest, obj: Any) -> None:
-        super().delete_model(request, obj)
-        services.forget_cached_reads(user_id=obj.user_id)
+    def delete_through_service(self, obj: Any) -> None:
+        raise NotImplementedError
 
+    def delete_model(self, request: HttpRequest, obj: Any) -> None:
+        with contextlib.suppress(NotFound):  # deleted meanwhile: what was asked is done
+            self.delete_through_service(obj)
+        user_id = obj.user_id
+        transaction.on_commit(lambda: services.forget_cached_reads(user_id=user_id))
+
+    @transaction.atomic
     def delete_queryset(self, request: HttpRequest, queryset: Any) -> None:
-        user_ids = set(queryset.values_list("user_id", flat=True))
-        super().delete_queryset(request, queryset)
-        for user_id in user_ids:
-            services.forget_cached_reads(user_id=user_id)
+        for obj in queryset.select_related("user"):
+            self.delete_model(request, obj)
 
 
 @admin.register(Category)
@@ -41,6 +55,9 @@ class CategoryAdmin(ForgetsCachedReads):
     def save_model(self, request: HttpRequest, obj: Category, form: Any, change: bool) -> None:
         obj.slug = services.category_slug(obj.name)
         super().save_model(request, obj, form, change)
+
+    def delete_through_service(self, obj: Category) -> None:
+        services.delete_category(user=obj.user, category_id=obj.pk)
 
 
 class ReviewScheduleInline(admin.StackedInline):
@@ -76,7 +93,7 @@ class ReviewScheduleInline(admin.StackedInline):
 
 
 @admin.register(Content)
-class ContentAdmin(ForgetsCachedReads):
+class ContentAdmin(DeletesOwnedHistory, ForgetsCachedReads):
     list_display = ("title", "user", "category", "next_review", "created_at")
     list_filter = ("created_at",)
     search_fields = ("title", "user__email")
@@ -95,6 +112,9 @@ class ContentAdmin(ForgetsCachedReads):
         if not change:
             services.ensure_schedule(content_id=obj.pk)
 
+    def delete_through_service(self, obj: Content) -> None:
+        services.delete_content(user=obj.user, content_id=obj.pk)
+
 
 @admin.register(ReviewHistory)
 class ReviewHistoryAdmin(admin.ModelAdmin):
@@ -112,6 +132,7 @@ class ReviewHistoryAdmin(admin.ModelAdmin):
     search_fields = ("content__title", "user__email")
     list_select_related = ("content", "user")
     date_hierarchy = "reviewed_at"
+    deleted_with_owner = True  # with its content or its user (DeletesOwnedHistory), never on its own
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -281,3 +281,83 @@ def test_email_log_admin_is_read_only_and_hides_bodies(admin_client: Client) -> 
     assert page.status_code == 200
     assert b"secret-link" not in page.content
     assert admin_client.get("/admin/identity/emaillog/add/").status_code == 403
+
+
+def _learner_with_history(email: str) -> User:
+    """A learner with everything an account deletion must clean up: review history, an AI request log
+    row, outstanding (and blacklisted) tokens and email log rows."""
+    from modules.ai.testing import make_request_log
+    from modules.learning.testing import make_content, record_review
+
+    user = make_user(email=email)
+    record_review(content=make_content(user=user))
+    make_request_log(user=user)
+    services.issue_tokens(user)
+    services.logout(user=user, refresh=services.issue_tokens(user).refresh)  # a blacklisted one too
+    EmailLog.objects.create(to=user.email, template="identity/email/verify_email", subject="hi")
+    return user
+
+
+def _leftovers(user: User, email: str) -> dict[str, int]:
+    from ninja_jwt.token_blacklist.models import OutstandingToken
+
+    from modules.ai.models import AIRequestLog
+    from modules.learning.models import Content, ReviewHistory
+
+    return {
+        "users": User.objects.filter(pk=user.pk).count(),
+        "contents": Content.objects.filter(user_id=user.pk).count(),
+        "reviews": ReviewHistory.objects.filter(user_id=user.pk).count(),
+        "ai_logs_of_the_user": AIRequestLog.objects.filter(user_id=user.pk).count(),
+        "tokens": OutstandingToken.objects.filter(user__isnull=True).count()
+        + OutstandingToken.objects.filter(user_id=user.pk).count(),
+        "email_logs": EmailLog.objects.filter(to=email).count(),
+    }
+
+
+def test_admin_deletes_a_user_with_history_as_the_api_does(admin_client: Client) -> None:
+    ada = _learner_with_history("ada@example.com")
+    url = f"/admin/identity/user/{ada.pk}/delete/"
+
+    confirmation = admin_client.get(url)
+    assert confirmation.status_code == 200
+    assert not confirmation.context["perms_lacking"]  # not "your account doesn't have permission"
+
+    assert admin_client.post(url, {"post": "yes"}).status_code == 302
+    assert set(_leftovers(ada, "ada@example.com").values()) == {0}
+
+
+def test_admin_bulk_action_deletes_users_with_history_as_the_api_does(admin_client: Client) -> None:
+    ada = _learner_with_history("ada@example.com")
+    bob = _learner_with_history("bob@example.com")
+    selected = {"action": "delete_selected", "_selected_action": [ada.pk, bob.pk]}
+
+    confirmation = admin_client.post("/admin/identity/user/", selected)
+    assert confirmation.status_code == 200
+    assert not confirmation.context["perms_lacking"]
+
+    assert admin_client.post("/admin/identity/user/", {**selected, "post": "yes"}).status_code == 302
+    for user, email in ((ada, "ada@example.com"), (bob, "bob@example.com")):
+        assert set(_leftovers(user, email).values()) == {0}
+
+
+def test_admin_still_cannot_delete_history_rows_on_their_own(admin_client: Client) -> None:
+    from modules.learning.testing import make_content, record_review
+
+    row = record_review(content=make_content(user=make_user(email="ada@example.com")))
+
+    assert admin_client.get(f"/admin/learning/reviewhistory/{row.pk}/delete/").status_code == 403
+
+
+def test_admin_deleting_a_user_removes_their_email_log_and_tokens(admin_client: Client) -> None:
+    from ninja_jwt.token_blacklist.models import OutstandingToken
+
+    ada = make_user(email="ada@example.com")  # no history: Django's own deletion worked here
+    services.issue_tokens(ada)
+    EmailLog.objects.create(to=ada.email, template="identity/email/verify_email", subject="hi")
+
+    assert admin_client.post(f"/admin/identity/user/{ada.pk}/delete/", {"post": "yes"}).status_code == 302
+
+    assert not User.objects.filter(pk=ada.pk).exists()
+    assert not EmailLog.objects.filter(to="ada@example.com").exists()
+    assert not OutstandingToken.objects.exists()  # not left behind with user=NULL and its token text

@@ -90,3 +90,55 @@ def test_admin_history_is_read_only_and_admin_content_gets_a_schedule(user, admi
     category_response = client.post("/admin/learning/category/add/", {"user": user.pk, "name": "Via Admin"})
     assert category_response.status_code == 302
     assert Category.objects.get(name="Via Admin").slug == "via-admin"
+
+
+def _category_counts(auth_client) -> dict[str, int]:
+    response = auth_client.get("/api/v1/content/categories/")
+    assert response.status_code == 200
+    return {row["name"]: row["content_count"] for row in response.json()["items"]}
+
+
+def test_admin_deletes_a_content_with_history_as_the_api_does(user, admin_client, auth_client) -> None:
+    category = make_category(user=user, name="Biology")
+    content = make_content(user=user, category=category)
+    record_review(content=content)
+    assert _category_counts(auth_client) == {"Biology": 1}
+    url = f"/admin/learning/content/{content.pk}/delete/"
+
+    confirmation = admin_client.get(url)
+    assert confirmation.status_code == 200
+    assert not confirmation.context["perms_lacking"]  # not "doesn't have permission to delete"
+
+    assert admin_client.post(url, {"post": "yes"}).status_code == 302
+    assert not Content.objects.filter(pk=content.pk).exists()
+    assert not ReviewHistory.objects.filter(content_id=content.pk).exists()
+    assert _category_counts(auth_client) == {"Biology": 0}  # the tallies followed (delete_content)
+
+
+def test_admin_bulk_action_deletes_contents_with_history(user, admin_client, auth_client) -> None:
+    category = make_category(user=user, name="Biology")
+    contents = [make_content(user=user, category=category, title=f"Note {i}") for i in range(3)]
+    for content in contents[:2]:
+        record_review(content=content)
+    selected = {"action": "delete_selected", "_selected_action": [c.pk for c in contents[:2]]}
+
+    confirmation = admin_client.post("/admin/learning/content/", selected)
+    assert confirmation.status_code == 200
+    assert not confirmation.context["perms_lacking"]
+
+    assert admin_client.post("/admin/learning/content/", {**selected, "post": "yes"}).status_code == 302
+    assert list(Content.objects.filter(user=user).values_list("pk", flat=True)) == [contents[2].pk]
+    assert not ReviewHistory.objects.filter(user_id=user.pk).exists()
+    assert _category_counts(auth_client) == {"Biology": 1}
+
+
+def test_admin_deletes_a_category_as_the_api_does(user, admin_client, auth_client) -> None:
+    """A guard (passes on the old code too): the deletion now runs through ``delete_category``."""
+    category = make_category(user=user, name="Biology")
+    content = make_content(user=user, category=category)
+
+    response = admin_client.post(f"/admin/learning/category/{category.pk}/delete/", {"post": "yes"})
+
+    assert response.status_code == 302
+    assert Content.objects.get(pk=content.pk).category_id is None
+    assert _category_counts(auth_client) == {}
