@@ -22,11 +22,16 @@ from modules.ops.models import AlertEvent, AlertNotification, AlertRule, MetricS
 class AlertRuleForm(forms.ModelForm):
     metric = forms.ChoiceField(choices=[(name, f"{name} ({BY_NAME[name].unit})") for name in METRIC_NAMES])
     # A plain comma-separated list in the form, a JSON list in the database (works on SQLite too).
+    # A webhook URL is a credential: write-only, never rendered back (blank keeps the stored one).
     slack_webhook_url = forms.URLField(
         required=False,
         max_length=500,
         assume_scheme="https",
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
         help_text="Optional; overrides SLACK_WEBHOOK_URL. Its host must be in SLACK_WEBHOOK_ALLOWED_HOSTS.",
+    )
+    clear_slack_webhook_url = forms.BooleanField(
+        required=False, label="Clear the rule's webhook URL", help_text="Fall back to SLACK_WEBHOOK_URL."
     )
     notify_emails = SimpleArrayField(
         forms.EmailField(), required=False, help_text="Comma-separated email addresses."
@@ -49,8 +54,28 @@ class AlertRuleForm(forms.ModelForm):
             "notify_emails",
         )
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.initial.pop("slack_webhook_url", None)
+        field = self.fields.get("slack_webhook_url")
+        if field is not None:
+            stored = bool(self.instance.pk and self.instance.slack_webhook_url)
+            state = "A URL is set (not shown); leave blank to keep it." if stored else "No URL is set."
+            field.help_text = f"{state} {field.help_text}"
+
     def clean_notify_emails(self) -> list[str]:
         return self.cleaned_data.get("notify_emails") or []
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        typed = cleaned.get("slack_webhook_url")
+        if cleaned.get("clear_slack_webhook_url"):
+            if typed:
+                self.add_error("clear_slack_webhook_url", "Type a new URL or clear the old one, not both.")
+            cleaned["slack_webhook_url"] = ""
+        elif not typed and "slack_webhook_url" not in self.errors:
+            cleaned["slack_webhook_url"] = self.instance.slack_webhook_url if self.instance.pk else ""
+        return cleaned
 
 
 @admin.register(AlertRule)
@@ -73,10 +98,46 @@ class AlertRuleAdmin(admin.ModelAdmin):
         ("Condition", {"fields": ("metric", "aggregation", "operator", "threshold", "window_minutes")}),
         (
             "Notifications",
-            {"fields": ("cooldown_minutes", "notify_slack", "slack_webhook_url", "notify_emails")},
+            {
+                "fields": (
+                    "cooldown_minutes",
+                    "notify_slack",
+                    "slack_webhook_url",
+                    "clear_slack_webhook_url",
+                    "notify_emails",
+                )
+            },
         ),
         ("History", {"fields": ("last_fired_at", "created_at", "updated_at")}),
     )
+
+    def get_fieldsets(self, request: HttpRequest, obj: AlertRule | None = None) -> Any:
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None or self.has_change_permission(request, obj):
+            return fieldsets
+        # Read-only (view permission): Django would print the stored URL; show only whether one is set.
+        hidden = {"slack_webhook_url", "clear_slack_webhook_url"}
+        return [
+            (
+                title,
+                {
+                    **options,
+                    "fields": tuple(
+                        "slack_webhook_url_set" if name == "slack_webhook_url" else name
+                        for name in options["fields"]
+                        if name not in hidden or name == "slack_webhook_url"
+                    ),
+                },
+            )
+            for title, options in fieldsets
+        ]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: AlertRule | None = None) -> Any:
+        return (*super().get_readonly_fields(request, obj), "slack_webhook_url_set")
+
+    @admin.display(description="Slack webhook URL", boolean=True)
+    def slack_webhook_url_set(self, rule: AlertRule) -> bool:
+        return bool(rule.slack_webhook_url)
 
     @admin.display(description="condition")
     def condition(self, rule: AlertRule) -> str:

@@ -83,3 +83,67 @@ def test_the_retry_action_makes_given_up_notifications_due(admin_client: Client)
     notification.refresh_from_db()
     assert notification.status == DeliveryStatus.PENDING
     assert notification.next_attempt_at <= timezone.now()
+
+
+SECRET_URL = "https://hooks.slack.com/services/T0/B0/secret-token"
+
+
+def _change(admin_client: Client, rule: AlertRule, **changes: str):
+    form = {**FORM, "name": rule.name, "slack_webhook_url": "", **changes}
+    return admin_client.post(f"/admin/ops/alertrule/{rule.pk}/change/", form)
+
+
+def test_the_rule_form_never_shows_the_stored_webhook_url(admin_client: Client) -> None:
+    rule = make_rule(slack_webhook_url=SECRET_URL)
+    page = admin_client.get(f"/admin/ops/alertrule/{rule.pk}/change/").content.decode()
+    assert "secret-token" not in page
+    assert "A URL is set (not shown)" in page
+
+    bad = _change(admin_client, rule, notify_emails="not-an-email")  # a form shown again with errors
+    assert bad.status_code == 200
+    assert "secret-token" not in bad.content.decode()
+
+
+def test_a_view_only_staff_user_sees_whether_a_webhook_is_set_not_the_url() -> None:
+    from django.contrib.auth.models import Permission
+
+    from modules.identity.testing import make_admin
+
+    rule = make_rule(slack_webhook_url=SECRET_URL)
+    viewer = make_admin()
+    viewer.user_permissions.add(Permission.objects.get(codename="view_alertrule"))
+    client = Client()
+    client.force_login(viewer)
+
+    response = client.get(f"/admin/ops/alertrule/{rule.pk}/change/")
+
+    assert response.status_code == 200
+    assert rule.name in response.content.decode()
+    assert "secret-token" not in response.content.decode()
+
+
+def test_a_blank_webhook_field_keeps_the_url_a_new_one_replaces_it_and_clear_removes_it(
+    admin_client: Client,
+) -> None:
+    rule = make_rule(slack_webhook_url=SECRET_URL)
+
+    assert _change(admin_client, rule, threshold="42").status_code == 302
+    rule.refresh_from_db()
+    assert (rule.threshold, rule.slack_webhook_url) == (42.0, SECRET_URL)
+
+    assert (
+        _change(admin_client, rule, slack_webhook_url="https://hooks.slack.com/services/new").status_code
+        == 302
+    )
+    rule.refresh_from_db()
+    assert rule.slack_webhook_url == "https://hooks.slack.com/services/new"
+
+    both = _change(
+        admin_client, rule, slack_webhook_url="https://hooks.slack.com/x", clear_slack_webhook_url="on"
+    )
+    assert both.status_code == 200
+    assert "not both" in both.content.decode()
+
+    assert _change(admin_client, rule, clear_slack_webhook_url="on").status_code == 302
+    rule.refresh_from_db()
+    assert rule.slack_webhook_url == ""
