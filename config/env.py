@@ -57,7 +57,14 @@ def env_list(name: str, default: list[str] | None = None) -> list[str]:
 
 
 def database_config(
-    url: str, *, sqlite_path: str, pool_max: int = 10, pool: bool = True, conn_max_age: int = 60
+    url: str,
+    *,
+    sqlite_path: str,
+    pool_max: int = 10,
+    pool: bool = True,
+    conn_max_age: int = 60,
+    pool_timeout: float = 3,
+    connect_timeout: int = 5,
 ) -> dict:
     """Django DATABASES['default'] for a URL; SQLite file when the URL is empty.
 
@@ -65,6 +72,10 @@ def database_config(
     requires ``CONN_MAX_AGE = 0``: the pool, not Django, keeps connections open. Without the pool
     (``pool=False``: the forking Django-Q2 cluster, see docs/ops.md) each process keeps its own
     persistent connection for ``conn_max_age`` seconds, checked before reuse.
+
+    While the server cannot be reached a request waits ``pool_timeout`` seconds for a connection, then
+    answers 503 (a process without the pool: one attempt of at most ``connect_timeout`` seconds, the
+    driver's ``connect_timeout``, which the URL's own query option overrides).
     """
     if not url:
         return {
@@ -86,7 +97,9 @@ def database_config(
         raise ImproperlyConfiguredEnv(f"DATABASE_URL scheme {parsed.scheme!r} is not supported")
     query = {key: values[-1] for key, values in parse_qs(parsed.query).items()}
     max_size = int(query.pop("pool_max", pool_max))
-    options: dict = {"pool": {"min_size": 1, "max_size": max_size, "timeout": 10}} if pool else {}
+    options: dict = {"connect_timeout": connect_timeout}
+    if pool:
+        options["pool"] = {"min_size": 1, "max_size": max_size, "timeout": pool_timeout}
     for key, value in query.items():
         options[key] = _option_value(value)
     return {

@@ -109,6 +109,9 @@ _DB_OPTIONS = {
     "pool_max": env_int("DATABASE_POOL_MAX", 10),
     "pool": _DB_POOL,
     "conn_max_age": env_int("DATABASE_CONN_MAX_AGE", 60),
+    # how long a request waits for a connection while PostgreSQL is unreachable, then answers 503
+    "pool_timeout": env_float("DATABASE_POOL_TIMEOUT", 3.0),
+    "connect_timeout": env_int("DATABASE_CONNECT_TIMEOUT", 5),
 }
 DATABASES = {
     "default": database_config(

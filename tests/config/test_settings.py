@@ -33,6 +33,16 @@ def test_postgres_url_uses_psycopg_pool_and_no_persistent_connections() -> None:
     assert config["OPTIONS"]["sslmode"] == "require"
 
 
+def test_a_request_waits_the_pool_timeout_and_a_connection_attempt_its_connect_timeout() -> None:
+    pooled = database_config("postgres://db/resee", sqlite_path="x", pool_timeout=1.5, connect_timeout=4)
+    unpooled = database_config("postgres://db/resee", sqlite_path="x", pool=False)
+    own = database_config("postgres://db/resee?connect_timeout=9", sqlite_path="x")
+    assert pooled["OPTIONS"]["pool"]["timeout"] == 1.5
+    assert pooled["OPTIONS"]["connect_timeout"] == 4
+    assert "pool" not in unpooled["OPTIONS"] and unpooled["OPTIONS"]["connect_timeout"] == 5
+    assert own["OPTIONS"]["connect_timeout"] == 9  # the URL's own option wins
+
+
 def test_sqlite_url_paths() -> None:
     assert database_config("sqlite:///rel.db", sqlite_path="x")["NAME"] == "rel.db"
     assert database_config("sqlite:////abs/path.db", sqlite_path="x")["NAME"] == "/abs/path.db"

@@ -16,6 +16,7 @@ import pytest
 
 from tests.system.jobs import PASSWORD, finished_by_next_cluster, learner, two_question_job
 from tests.system.peers import AnthropicServer
+from tests.system.servers import free_port
 from tests.system.stack import Stack, running
 
 pytestmark = pytest.mark.system
@@ -102,6 +103,33 @@ def test_postgres_restart_during_completions_loses_nothing_and_recovers(
     assert stream.statuses.get(503, 0) + stream.transport_errors > 0  # the outage was seen
     assert stored == len(stream.acknowledged) == keys  # each acknowledged completion exactly once
     assert recovered < 30
+
+
+def test_an_unreachable_database_answers_503_within_the_pool_timeout_not_ten_seconds(
+    stack_factory, record_property
+) -> None:
+    """PostgreSQL down for good (a closed port): every request needing it answers 503 `unavailable`
+    after DATABASE_POOL_TIMEOUT, the liveness probe at once. The pool's timeout was a fixed 10 s: each
+    sync worker was tied up 10 s per request and clients with shorter timeouts saw timeouts, not 503s."""
+    stack = stack_factory(
+        database_url=f"postgres://postgres@127.0.0.1:{free_port()}/nothing", DATABASE_POOL_TIMEOUT="1"
+    )
+    with running(stack, worker=False), stack.client(timeout=30) as http:
+        answers = []
+        for method, path, body in (
+            ("GET", "/api/health/ready/", None),
+            ("POST", "/api/auth/token/", {"email": "someone@example.com", "password": PASSWORD}),
+            ("GET", "/api/health/ready/", None),
+        ):
+            start = time.monotonic()
+            response = http.request(method, path, json=body)
+            answers.append((response.status_code, response.json().get("code"), time.monotonic() - start))
+        live = http.get("/api/health/live/")
+    record_property("seconds per 503", [round(seconds, 2) for _, _, seconds in answers])
+    assert live.status_code == 200
+    assert [status for status, _, _ in answers] == [503, 503, 503], answers
+    assert answers[1][1] == "unavailable"
+    assert all(seconds < 5 for _, _, seconds in answers), answers  # 1 s configured; was 10 s
 
 
 def test_redis_outage_keeps_the_api_answering_and_it_recovers(
