@@ -5,7 +5,11 @@ Subscription changes made here go through the service (the "Set tier" actions th
 ``change_subscription``), so each is recorded in the tier change history like ``manage.py set_tier``'s.
 A password set here ends the user's sessions, as a password change through the API does. Deleting
 users here (one, or the bulk action) is the API's account deletion (``services.delete_account``): their
-email log and token records go too, and their review history and AI request log go with them.
+email log and token records go too, and their review history goes with them.
+
+Token records (ninja_jwt's outstanding and blacklisted tokens) are shown read-only, without the token
+text and with their users joined: a blacklist row added here would list every outstanding token in a
+select (a query per token), and one deleted would make its refresh token work again.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from django.contrib.auth.forms import UserChangeForm as DjangoUserChangeForm
 from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from ninja_jwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
 from modules.common.admin import DeletesOwnedHistory
 from modules.identity import services
@@ -193,3 +198,57 @@ class EmailLogAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+
+class _ReadOnlyTokenAdmin(admin.ModelAdmin):
+    """Views only: tokens are written by logins, refreshes, logouts and revocations."""
+
+    actions = None
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+for _model in (OutstandingToken, BlacklistedToken):
+    if admin.site.is_registered(_model):
+        admin.site.unregister(_model)  # ninja_jwt's own admins (an N+1 add page, deletable rows)
+
+
+@admin.register(OutstandingToken)
+class OutstandingTokenAdmin(_ReadOnlyTokenAdmin):
+    list_display = ("jti", "user", "created_at", "expires_at")
+    list_select_related = ("user",)
+    search_fields = ("user__email", "jti")
+    ordering = ("-created_at",)
+    fields = ("jti", "user", "created_at", "expires_at")  # not "token": a live refresh token's text
+
+
+@admin.register(BlacklistedToken)
+class BlacklistedTokenAdmin(_ReadOnlyTokenAdmin):
+    list_display = ("token_jti", "token_user", "token_expires_at", "blacklisted_at")
+    list_select_related = ("token__user",)
+    search_fields = ("token__user__email", "token__jti")
+    ordering = ("-blacklisted_at",)
+    fields = ("token_jti", "token_user", "token_expires_at", "blacklisted_at")
+    readonly_fields = fields
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return super().get_queryset(request).select_related("token__user")
+
+    @admin.display(description="jti", ordering="token__jti")
+    def token_jti(self, obj: BlacklistedToken) -> str:
+        return obj.token.jti
+
+    @admin.display(description="user", ordering="token__user__email")
+    def token_user(self, obj: BlacklistedToken) -> Any:
+        return obj.token.user
+
+    @admin.display(description="expires at", ordering="token__expires_at")
+    def token_expires_at(self, obj: BlacklistedToken) -> Any:
+        return obj.token.expires_at

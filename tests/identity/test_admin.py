@@ -361,3 +361,58 @@ def test_admin_deleting_a_user_removes_their_email_log_and_tokens(admin_client: 
     assert not User.objects.filter(pk=ada.pk).exists()
     assert not EmailLog.objects.filter(to="ada@example.com").exists()
     assert not OutstandingToken.objects.exists()  # not left behind with user=NULL and its token text
+
+
+def _tokens(count: int) -> User:
+    ada = make_user(email=f"ada{count}@example.com")
+    for _ in range(count):
+        services.logout(user=ada, refresh=services.issue_tokens(ada).refresh)
+    return ada
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/admin/token_blacklist/blacklistedtoken/",
+        "/admin/token_blacklist/blacklistedtoken/{blacklisted}/change/",
+        "/admin/token_blacklist/outstandingtoken/",
+        "/admin/token_blacklist/outstandingtoken/{outstanding}/change/",
+    ],
+)
+def test_token_admin_pages_take_as_many_queries_for_40_tokens_as_for_2(
+    admin_client: Client, path: str
+) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+    from ninja_jwt.token_blacklist.models import BlacklistedToken
+
+    counts = []
+    for count in (2, 40):
+        BlacklistedToken.objects.all().delete()
+        ada = _tokens(count)
+        row = BlacklistedToken.objects.filter(token__user=ada).first()
+        url = path.format(blacklisted=row.pk, outstanding=row.token_id)
+        admin_client.get(url)  # warm: the first request loads caches (content types, the session)
+        with CaptureQueriesContext(connection) as queries:
+            response = admin_client.get(url)
+        assert response.status_code == 200, url
+        counts.append(len(queries))
+
+    assert counts[0] == counts[1], counts
+
+
+@pytest.mark.parametrize("model", ["blacklistedtoken", "outstandingtoken"])
+def test_token_records_cannot_be_added_or_deleted_in_admin(admin_client: Client, model: str) -> None:
+    from ninja_jwt.token_blacklist.models import BlacklistedToken, OutstandingToken
+
+    ada = _tokens(1)
+    row = BlacklistedToken.objects.get(token__user=ada)
+    pk = row.pk if model == "blacklistedtoken" else row.token_id
+
+    assert admin_client.get(f"/admin/token_blacklist/{model}/add/").status_code == 403
+    assert (
+        admin_client.post(f"/admin/token_blacklist/{model}/{pk}/delete/", {"post": "yes"}).status_code == 403
+    )
+    assert BlacklistedToken.objects.filter(pk=row.pk).exists()  # the refresh token stays revoked
+    page = admin_client.get(f"/admin/token_blacklist/outstandingtoken/{row.token_id}/change/")
+    assert OutstandingToken.objects.get(pk=row.token_id).token.encode() not in page.content
