@@ -128,7 +128,7 @@ def test_invalid_job_bodies_are_422(basic_user, client_for, overrides) -> None:
 
 
 def test_a_job_whose_provider_fails_after_retries_is_failed_with_a_readable_error_and_releases_its_quota(
-    fake_claude, basic_user, paragraph_contents, client_for, django_capture_on_commit_callbacks
+    fake_claude, basic_user, paragraph_contents, client_for, django_capture_on_commit_callbacks, caplog
 ) -> None:
     ids = [c.pk for c in paragraph_contents.values()]
     # The first content succeeds; the second finds Claude overloaded on every retry.
@@ -149,6 +149,11 @@ def test_a_job_whose_provider_fails_after_retries_is_failed_with_a_readable_erro
     assert len(job["questions"]) == 2  # what was made before the failure is kept
     assert AIUsage.objects.get(user=basic_user).questions_generated == 2
     assert AIJob.objects.get().reserved == 0
+    # the task ends as a success for Django-Q2: the failure is a warning in the worker's log
+    failed = [
+        r for r in caplog.records if r.levelname == "WARNING" and "failed: the provider" in r.getMessage()
+    ]
+    assert [r.job_id for r in failed] == [job_id]
 
 
 def test_running_a_finished_job_again_changes_nothing(

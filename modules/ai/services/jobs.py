@@ -179,6 +179,11 @@ def run_job(*, job_id: int) -> str | None:
                 raise
             finish(content_id, drafts=drafts, stats=stats)
     except ProviderError as exc:
+        # The task itself ends well (Django-Q2 records a success), so this line is what tells the
+        # operator's log that a learner's job failed on the provider.
+        logger.warning(
+            "AI job %s failed: the provider answered %s", job.pk, exc.kind, extra={"job_id": job.pk}
+        )
         _fail_job(job_id=job.pk, error=f"Generation stopped: {exc.message} The unused quota was released.")
         return JobStatus.FAILED
     except TaskTimeout:  # Django-Q2's alarm at Q_TIMEOUT (modules/common/task_timeout.py)
