@@ -182,11 +182,26 @@ class AlertEventAdmin(admin.ModelAdmin):
         self.message_user(request, f"{count} notification(s) will be retried.", messages.SUCCESS)
 
 
+class MetricNameFilter(admin.SimpleListFilter):
+    """The catalog's metric names as choices: a plain ``list_filter = ("name",)`` runs
+    ``SELECT DISTINCT name`` over the whole table on every page (0.2 s at 1.25M rows)."""
+
+    title = "name"
+    parameter_name = "name"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [(name, name) for name in METRIC_NAMES]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[MetricSample]) -> QuerySet[MetricSample]:
+        return queryset.filter(name=self.value()) if self.value() else queryset
+
+
 @admin.register(MetricSample)
 class MetricSampleAdmin(admin.ModelAdmin):
     list_display = ("name", "value", "unit", "at")
-    list_filter = ("name",)
-    date_hierarchy = "at"
+    # No date_hierarchy: its month/day links come from DISTINCT DATE_TRUNC(...) over the table (0.3 s
+    # at 1.25M rows); the date filter's fixed ranges (today, past 7 days, this month) need no query.
+    list_filter = (MetricNameFilter, ("at", admin.DateFieldListFilter))
     show_full_result_count = False  # the table holds ~30 days x 1440 minutes x every metric
     list_per_page = 100
 

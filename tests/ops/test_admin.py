@@ -147,3 +147,29 @@ def test_a_blank_webhook_field_keeps_the_url_a_new_one_replaces_it_and_clear_rem
     assert _change(admin_client, rule, clear_slack_webhook_url="on").status_code == 302
     rule.refresh_from_db()
     assert rule.slack_webhook_url == ""
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "",
+        "?name=cpu_usage",
+        "?at__gte=2026-01-01+00%3A00%3A00%2B00%3A00&at__lt=2026-01-02+00%3A00%3A00%2B00%3A00",
+    ],
+)
+def test_the_metric_sample_changelist_runs_no_distinct_scan(admin_client: Client, query: str) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from modules.ops.catalog import METRIC_NAMES
+
+    record_samples("cpu_usage", [1.0, 2.0])
+    with CaptureQueriesContext(connection) as queries:
+        response = admin_client.get(f"/admin/ops/metricsample/{query}")
+
+    assert response.status_code == 200
+    sql = [q["sql"].upper() for q in queries.captured_queries]
+    assert not [s for s in sql if "DISTINCT" in s]  # no SELECT DISTINCT name, no date hierarchy
+    assert len(sql) <= 6, sql
+    page = response.content.decode()
+    assert all(f"name={name}" in page for name in METRIC_NAMES)  # every catalog metric, sampled or not
