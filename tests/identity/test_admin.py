@@ -416,3 +416,39 @@ def test_token_records_cannot_be_added_or_deleted_in_admin(admin_client: Client,
     assert BlacklistedToken.objects.filter(pk=row.pk).exists()  # the refresh token stays revoked
     page = admin_client.get(f"/admin/token_blacklist/outstandingtoken/{row.token_id}/change/")
     assert OutstandingToken.objects.get(pk=row.token_id).token.encode() not in page.content
+
+
+def test_set_tier_action_refuses_a_selection_past_its_limit_and_changes_nothing(
+    admin_client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from modules.identity import admin as identity_admin
+
+    monkeypatch.setattr(identity_admin, "SET_TIER_ACTION_MAX", 2)
+    users = [make_user(email=f"u{i}@example.com", tier=Tier.FREE) for i in range(3)]
+
+    response = admin_client.post(
+        "/admin/identity/user/",
+        {"action": "set_tier_pro", "_selected_action": [u.pk for u in users]},
+        follow=True,
+    )
+
+    assert response.status_code == 200
+    assert "3 users selected: this action changes at most 2 at once" in response.content.decode()
+    assert set(Subscription.objects.filter(user__in=users).values_list("tier", flat=True)) == {"FREE"}
+    assert not SubscriptionChange.objects.filter(source="admin").exists()
+
+
+def test_set_tier_action_says_it_removed_an_expiry(admin_client: Client) -> None:
+    ada = make_user(email="ada@example.com", tier=Tier.BASIC)
+    bob = make_user(email="bob@example.com", tier=Tier.BASIC)
+    Subscription.objects.filter(user=ada).update(expires_at=timezone.now() + timedelta(days=10))
+
+    response = admin_client.post(
+        "/admin/identity/user/",
+        {"action": "set_tier_pro", "_selected_action": [ada.pk, bob.pk]},
+        follow=True,
+    )
+
+    text = response.content.decode()
+    assert "2 user(s) moved to PRO, open-ended. 1 of them had an expiry date, now removed" in text
+    assert Subscription.objects.get(user=ada).expires_at is None
