@@ -275,6 +275,24 @@ def test_set_tier_command_refuses_unknown_users_and_tiers() -> None:
         call_command("set_tier", "ada@example.com", "PRO", "--days", "0")
 
 
+@pytest.mark.parametrize("days", ["99999999", "36501", "-1"])
+def test_set_tier_command_refuses_days_past_100_years_without_a_traceback(days: str) -> None:
+    user = make_user(email="ada@example.com", tier=Tier.FREE)
+
+    with pytest.raises(CommandError, match="between 1 and 36500"):
+        call_command("set_tier", "ada@example.com", "PRO", "--days", days)
+
+    assert Subscription.objects.get(user=user).tier == "FREE"  # nothing changed
+
+
+def test_set_tier_command_accepts_100_years() -> None:
+    user = make_user(email="ada@example.com", tier=Tier.FREE)
+
+    call_command("set_tier", "ada@example.com", "PRO", "--days", "36500", stdout=StringIO())
+
+    assert Subscription.objects.get(user=user).expires_at.year >= timezone.now().year + 99
+
+
 def test_ensure_demo_user_creates_a_verified_pro_account_once() -> None:
     first = services.ensure_demo_user(email="demo@resee.local")
     second = services.ensure_demo_user(email="demo@resee.local")

@@ -103,8 +103,18 @@ def change_tier(
     return change_subscription(user=user, tier=tier, expires_at=expires_at, is_active=True, source=source)
 
 
+# A limited tier lasts at most 100 years: more is open-ended (no --days), and a date past year 9999
+# would overflow (``timedelta``/``datetime`` raise OverflowError).
+MAX_TIER_DAYS = 36_500
+
+
 def change_tier_by_email(*, email: str, tier: Tier | str, source: str, days: int | None = None) -> User:
-    """``manage.py set_tier``: raises User.DoesNotExist for an unknown address."""
+    """``manage.py set_tier``: raises User.DoesNotExist for an unknown address, ValueError for ``days``
+    not between 1 and ``MAX_TIER_DAYS``."""
+    if days is not None and not 0 < days <= MAX_TIER_DAYS:
+        raise ValueError(
+            f"days must be between 1 and {MAX_TIER_DAYS} (100 years); leave it out for an open-ended tier"
+        )
     user = User.objects.select_related("subscription").get(email=User.objects.normalize_email(email))
     expires_at = timezone.now() + timedelta(days=days) if days else None
     change_tier(user=user, tier=tier, source=source, expires_at=expires_at)

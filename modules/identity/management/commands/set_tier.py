@@ -21,12 +21,12 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, email: str, tier: str, days: int | None, **options: Any) -> None:
-        if days is not None and days <= 0:
-            raise CommandError("--days must be a positive number of days")
         try:
             user = services.change_tier_by_email(email=email, tier=tier, source="command", days=days)
         except services.User.DoesNotExist as exc:
             raise CommandError(f"No user with the email {email!r}") from exc
+        except ValueError as exc:
+            raise CommandError(f"--days {days}: {exc}") from exc
         info = services.subscription_info(user)
         until = f" until {info.expires_at:%Y-%m-%d %H:%M} UTC" if info.expires_at else ""
         self.stdout.write(self.style.SUCCESS(f"{user.email} is now on {info.tier.value}{until}"))
