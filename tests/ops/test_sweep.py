@@ -300,14 +300,17 @@ def test_a_sweep_stops_delivering_when_its_time_budget_is_spent(
     local_slack: WebhookServer, monkeypatch
 ) -> None:
     monkeypatch.setattr(notifications, "DELIVERY_TIME_BUDGET_SECONDS", -1.0)
-    rule = make_rule(threshold=0, window_minutes=1, notify_slack=True)
+    make_rule(threshold=0, window_minutes=1, notify_slack=True)
+    make_rule(metric="memory_usage", threshold=0, window_minutes=1, notify_slack=True)
     now = minute()
     record_samples("cpu_usage", [5], end=now)
+    record_samples("memory_usage", [5], end=now)
     result = services.run_alert_sweep(now=now)
-    assert (result.delivered, result.failed) == (0, 0)
-    assert local_slack.received == []
-    notification = AlertNotification.objects.get(event__rule=rule)
-    assert (notification.status, notification.attempts) == (DeliveryStatus.PENDING, 0)  # still due
+    # One delivery always starts (so a SLACK_TIMEOUT_SECONDS longer than the budget still delivers).
+    assert (result.delivered, result.failed) == (1, 0)
+    assert len(local_slack.received) == 1
+    waiting = AlertNotification.objects.get(status=DeliveryStatus.PENDING)
+    assert waiting.attempts == 0  # still due, for the next sweep
 
 
 # The collection and the sweep are both scheduled at the start of every minute; samples carry their
@@ -363,3 +366,87 @@ def test_a_metric_the_collection_stopped_recording_ages_out_of_the_window() -> N
 
     assert result.fired == []
     assert not AlertEvent.objects.exists()
+
+
+def test_a_sweep_that_finds_another_still_running_skips_its_turn(local_slack: WebhookServer) -> None:
+    import psycopg
+    from django.db import connection
+
+    from modules.ops.services.sweep import _SWEEP_LOCK
+
+    rule = make_rule(threshold=0, window_minutes=1, notify_slack=True)
+    now = minute()
+    record_samples("cpu_usage", [5], end=now)
+    params = connection.get_connection_params()
+    other = psycopg.connect(
+        **{key: params[key] for key in ("dbname", "user", "password", "host", "port") if params.get(key)},
+        autocommit=True,
+    )
+    try:  # another worker's sweep, in its own session
+        other.execute("SELECT pg_advisory_lock(%s, %s)", list(_SWEEP_LOCK))
+        skipped = services.run_alert_sweep(now=now)
+        assert skipped.skipped is True
+        assert (skipped.evaluated, skipped.delivered) == (0, 0)
+        assert not AlertEvent.objects.exists()
+        assert local_slack.received == []
+        other.execute("SELECT pg_advisory_unlock(%s, %s)", list(_SWEEP_LOCK))
+    finally:
+        other.close()
+
+    result = services.run_alert_sweep(now=now)  # the lock was released: the next sweep runs
+
+    assert (result.skipped, result.fired, result.delivered) == (
+        False,
+        [AlertEvent.objects.get(rule=rule).pk],
+        1,
+    )
+    after = services.run_alert_sweep(now=now)  # and this one released it in turn
+    assert after.skipped is False
+
+
+@pytest.fixture
+def hanging_webhook(settings):
+    """A webhook whose host accepts the connection and never answers (the kernel's backlog)."""
+    import socket
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(64)
+    settings.SLACK_WEBHOOK_REQUIRE_HTTPS = False
+    settings.SLACK_WEBHOOK_ALLOWED_HOSTS = ["127.0.0.1"]
+    settings.SLACK_WEBHOOK_URL = f"http://127.0.0.1:{server.getsockname()[1]}/services/T/B/X"
+    yield
+    server.close()
+
+
+def test_a_hanging_webhook_cannot_hold_a_sweep_past_its_delivery_budget(
+    hanging_webhook, settings, monkeypatch
+) -> None:
+    import time
+
+    settings.SLACK_TIMEOUT_SECONDS = 1.0
+    monkeypatch.setattr(notifications, "DELIVERY_TIME_BUDGET_SECONDS", 2.5)
+    for metric in ("cpu_usage", "memory_usage", "disk_usage", "db_size"):
+        make_rule(metric=metric, threshold=-1, window_minutes=1, notify_slack=True)
+        record_samples(metric, [5], end=minute())
+
+    started = time.monotonic()
+    result = services.run_alert_sweep(now=minute())
+    took = time.monotonic() - started
+
+    # Deliveries start at ~0 s and ~1 s; a third (at ~2 s) could not end within 2.5 s, so it waits.
+    assert len(result.fired) == 4
+    assert (result.delivered, result.failed) == (0, 2)
+    assert took < 2.5
+    assert AlertNotification.objects.filter(attempts=0, status=DeliveryStatus.PENDING).count() == 2
+
+
+def test_the_delivery_budget_and_one_webhook_timeout_fit_in_the_sweep_period() -> None:
+    from django.conf import settings as live
+
+    from modules.ops.apps import OpsConfig
+
+    sweep = next(spec for spec in OpsConfig.schedules if spec.name == "ops.alert_sweep")
+    assert sweep.cron == "* * * * *"
+    assert notifications.SWEEP_PERIOD_SECONDS == 60
+    assert notifications.DELIVERY_TIME_BUDGET_SECONDS + live.SLACK_TIMEOUT_SECONDS < 60

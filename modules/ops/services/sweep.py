@@ -2,16 +2,20 @@
 alert, queue the notifications that brings, then deliver every notification that is due.
 
 A rule is evaluated under its row lock, so concurrent sweeps (``tick`` and a worker, two workers) fire
-an alert once. The decision itself is pure (``alerting/evaluator.py``).
+an alert once. The decision itself is pure (``alerting/evaluator.py``). On PostgreSQL a sweep also
+holds a session advisory lock while it runs: one that finds another sweep still running skips its
+turn at once instead of holding a second worker.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from django.db import transaction
+from django.db import Error, connection, transaction
 from django.utils import timezone
 
 from modules.ops import selectors
@@ -21,6 +25,8 @@ from modules.ops.services.notifications import deliver_due_notifications, queue_
 
 logger = logging.getLogger(__name__)
 
+_SWEEP_LOCK = (0x5253_4F50, 1)  # pg_try_advisory_lock(namespace, key): one alert sweep at a time
+
 
 @dataclass
 class SweepResult:
@@ -29,11 +35,44 @@ class SweepResult:
     resolved: list[int] = field(default_factory=list)
     delivered: int = 0
     failed: int = 0
+    skipped: bool = False  # another sweep was still running
 
 
 def run_alert_sweep(*, now: datetime | None = None) -> SweepResult:
-    """Evaluate every active rule once, then deliver the due notifications (new ones and retries)."""
-    moment = now or timezone.now()
+    """Evaluate every active rule once, then deliver the due notifications (new ones and retries);
+    nothing if another sweep is still running."""
+    with _one_sweep_at_a_time() as ours:
+        if not ours:
+            logger.warning("alert sweep skipped: the previous sweep is still running")
+            return SweepResult(skipped=True)
+        return _sweep(now=now or timezone.now())
+
+
+@contextmanager
+def _one_sweep_at_a_time() -> Iterator[bool]:
+    """Whether this sweep may run: PostgreSQL's session advisory lock, taken without waiting and
+    released at the end (or with the connection, if the process dies). SQLite (``make run``) runs
+    sweeps unguarded; overlapping sweeps are still safe there (rule row locks, claimed notifications),
+    only slower."""
+    if connection.vendor != "postgresql":
+        yield True
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", list(_SWEEP_LOCK))
+        (held,) = cursor.fetchone()
+    try:
+        yield bool(held)
+    finally:
+        if held:
+            try:
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT pg_advisory_unlock(%s, %s)", list(_SWEEP_LOCK))
+            except Error:  # the connection went down: its session locks went with it
+                logger.warning("alert sweep lock not released: the database connection was lost")
+
+
+def _sweep(*, now: datetime) -> SweepResult:
+    moment = now
     result = SweepResult()
     for rule_id in selectors.active_rule_ids():
         decision, event_id = _evaluate_rule(rule_id=rule_id, now=moment)
