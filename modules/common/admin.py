@@ -6,14 +6,24 @@ content with history could not be deleted at all ("your account doesn't have per
 ... review history"). A history admin sets ``deleted_with_owner = True``; an owner's admin mixes in
 ``DeletesOwnedHistory``, so its rows go with their owner (as the API's deletion does) and stay
 non-deletable on their own.
+
+The confirmation page counts what goes instead of listing it: Django's own page loads and renders
+every cascaded row (its collector never fast-deletes), which took 3.3 s for 5,000 reviews and would
+take minutes for a learner with a million, far past the web worker's timeout. Here the rows that
+would be deleted by a query are counted by one ``COUNT`` per relation.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 from django.contrib import admin
+from django.db import router
+from django.db.models import Model
+from django.db.models.deletion import Collector, ProtectedError, RestrictedError
 from django.http import HttpRequest
+from django.utils.text import capfirst
 
 
 def _history_names(site: admin.AdminSite) -> set[str]:
@@ -25,8 +35,52 @@ def _history_names(site: admin.AdminSite) -> set[str]:
 
 
 class DeletesOwnedHistory(admin.ModelAdmin):
-    """An owner's admin: deleting it needs no delete permission on the history that cascades with it."""
+    """An owner's admin: deleting it needs no delete permission on the history that cascades with it,
+    and its confirmation page costs a query per relation, not a row per cascaded object."""
 
     def get_deleted_objects(self, objs: Any, request: HttpRequest) -> tuple[Any, Any, set[str], Any]:
-        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
-        return deleted, counts, set(perms_needed) - _history_names(self.admin_site), protected
+        objs = list(objs)
+        if not objs:
+            return [], {}, set(), []
+        collector = Collector(using=router.db_for_write(self.model), origin=objs)
+        try:
+            collector.collect(objs)
+        except (ProtectedError, RestrictedError) as exc:
+            blocking = getattr(exc, "protected_objects", None) or getattr(exc, "restricted_objects", ())
+            return [], {}, set(), [str(obj) for obj in blocking]
+        counts: Counter[type[Model]] = Counter()
+        for model, instances in collector.data.items():
+            counts[model] += len(instances)
+        # A model reached by two relations (a review by its user and by its content) has a queryset
+        # for each: counted once, as their union, less the rows already loaded.
+        by_model: dict[type[Model], Any] = {}
+        for queryset in collector.fast_deletes:
+            model = queryset.model
+            by_model[model] = by_model[model] | queryset if model in by_model else queryset
+        for model, queryset in by_model.items():
+            loaded = [obj.pk for obj in collector.data.get(model, ())]
+            counts[model] += (queryset.exclude(pk__in=loaded) if loaded else queryset).count()
+        history = _history_names(self.admin_site)
+        perms_needed = set()
+        for model in counts:
+            model_admin = self.admin_site._registry.get(model)
+            name = str(model._meta.verbose_name)
+            if (
+                model_admin is not None
+                and name not in history
+                and not model_admin.has_delete_permission(request)
+            ):
+                perms_needed.add(name)
+        own = {type(obj) for obj in objs}
+        deleted: list[Any] = [f"{capfirst(str(obj._meta.verbose_name))}: {obj}" for obj in objs]
+        deleted += [
+            f"{capfirst(str(model._meta.verbose_name_plural))}: {count:,}"
+            for model, count in sorted(
+                counts.items(), key=lambda item: str(item[0]._meta.verbose_name_plural)
+            )
+            if count and model not in own
+        ]
+        model_count = {
+            str(model._meta.verbose_name_plural): count for model, count in counts.items() if count
+        }
+        return deleted, model_count, perms_needed, []
