@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from io import StringIO
 
 import pytest
@@ -117,7 +117,11 @@ def test_with_no_api_traffic_latency_and_rates_are_absent_but_the_count_is_zero(
         assert name not in values
 
 
-def test_ai_metrics_come_from_the_ai_facade() -> None:
+@pytest.mark.parametrize("hour", [0, 12])  # 00:03 UTC: the 5-minute-old call was yesterday's
+def test_ai_metrics_come_from_the_ai_facade(time_machine, hour: int) -> None:
+    """The hour's totals and today's cost (since 00:00 UTC). Pinned to two times of day: at real time
+    it failed in the first minutes after midnight, the one where "today" began 3 minutes ago."""
+    time_machine.move_to(datetime(2026, 6, 1, hour, 3, tzinfo=UTC), tick=False)
     now = timezone.now()
     make_request_log(tokens_in=1000, tokens_out=500, cost_usd="0.0105", created_at=now - timedelta(minutes=5))
     make_request_log(
@@ -131,8 +135,10 @@ def test_ai_metrics_come_from_the_ai_facade() -> None:
     assert values["ai_tokens"] == 1700
     assert values["ai_error_rate"] == pytest.approx(50.0)
     midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    expected_cost = 0.0111 + (1.0 if now - timedelta(hours=3) >= midnight else 0.0)
-    assert values["ai_cost_daily"] == pytest.approx(expected_cost)
+    today = [
+        cost for cost, at in ((0.0105, 5), (0.0006, 2), (1.0, 180)) if now - timedelta(minutes=at) >= midnight
+    ]
+    assert values["ai_cost_daily"] == pytest.approx(sum(today))
 
 
 def test_without_ai_requests_the_ai_error_rate_is_absent_not_zero() -> None:
