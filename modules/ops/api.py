@@ -75,11 +75,13 @@ def ready(request: HttpRequest) -> Status:
     "/health/",
     response=MonitoringHealthOut,
     throttle=[monitoring_health_throttle],
-    summary="Health of database, cache, queue and disk, with the newest value of every metric",
+    summary="Health of database, cache, queue, worker, metric collection and disk, with the newest metrics",
 )
 def monitoring_health(request: HttpRequest) -> services.MonitoringHealth:
-    """The state of the database, cache, queue and disk, and the newest sample of every metric. Staff
-    only (403 `forbidden`); its own rate (MONITORING_HEALTH_THROTTLE_RATE)."""
+    """The state of the database, cache, queue, worker (a live Django-Q2 cluster on any host) and
+    disk, whether metrics are still being collected (the newest sample under 3 minutes old), and the
+    newest sample of every metric: `degraded` when a check fails. Staff only (403 `forbidden`); its own
+    rate (MONITORING_HEALTH_THROTTLE_RATE)."""
     return services.monitoring_health()
 
 

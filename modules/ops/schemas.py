@@ -51,7 +51,10 @@ class LatestValueOut(Schema):
 
 class MonitoringHealthOut(Schema):
     status: Literal["ok", "degraded"]
-    checks: dict[str, CheckOut] = Field(description="database, cache, queue, disk")
+    checks: dict[str, CheckOut] = Field(
+        description="database, cache, queue, worker (a live Django-Q2 cluster), collection (metrics under "
+        "3 minutes old), disk"
+    )
     metrics: dict[str, LatestValueOut] = Field(description="the newest sample of each metric (last hour)")
 
 

@@ -922,9 +922,11 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Health of database, cache, queue and disk, with the newest value of every metric
-         * @description The state of the database, cache, queue and disk, and the newest sample of every metric. Staff
-         *     only (403 `forbidden`); its own rate (MONITORING_HEALTH_THROTTLE_RATE).
+         * Health of database, cache, queue, worker, metric collection and disk, with the newest metrics
+         * @description The state of the database, cache, queue, worker (a live Django-Q2 cluster on any host) and
+         *     disk, whether metrics are still being collected (the newest sample under 3 minutes old), and the
+         *     newest sample of every metric: `degraded` when a check fails. Staff only (403 `forbidden`); its own
+         *     rate (MONITORING_HEALTH_THROTTLE_RATE).
          */
         get: operations["modules_ops_api_monitoring_health"];
         put?: never;
@@ -2659,7 +2661,7 @@ export interface components {
             status: "ok" | "degraded";
             /**
              * Checks
-             * @description database, cache, queue, disk
+             * @description database, cache, queue, worker (a live Django-Q2 cluster), collection (metrics under 3 minutes old), disk
              */
             checks: {
                 [key: string]: components["schemas"]["CheckOut"];
