@@ -11,6 +11,7 @@ from django.db.models.functions import TruncDate
 from django.http import HttpRequest, HttpResponse
 
 from modules.ai.models import AIJob, AIQuestion, AIRequestLog, AIUsage, Outcome
+from modules.common.admin import ReadOnlyAdmin
 
 
 @admin.register(AIQuestion)
@@ -51,7 +52,7 @@ class AIUsageAdmin(admin.ModelAdmin):
 
 
 @admin.register(AIRequestLog)
-class AIRequestLogAdmin(admin.ModelAdmin):
+class AIRequestLogAdmin(ReadOnlyAdmin):
     """Read-only: the log is append-only. The change list shows totals, cost per model and cost per
     day for whatever the filters select."""
 
@@ -72,15 +73,6 @@ class AIRequestLogAdmin(admin.ModelAdmin):
     search_fields = ("user__email", "error", "model")
     date_hierarchy = "created_at"
     list_select_related = ("user",)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def changelist_view(
         self, request: HttpRequest, extra_context: dict[str, Any] | None = None

@@ -1,4 +1,5 @@
-"""Admin helpers shared by the modules' admins: deleting an owner with its append-only history.
+"""Admin helpers shared by the modules' admins: view-only admins, and deleting an owner with its
+append-only history.
 
 History admins (review history, the AI request log) refuse deleting their rows one by one. Django's
 delete confirmation asks every cascaded object's admin for delete permission, so an account or a
@@ -24,6 +25,23 @@ from django.db.models import Model
 from django.db.models.deletion import Collector, ProtectedError, RestrictedError
 from django.http import HttpRequest
 from django.utils.text import capfirst
+
+
+class ViewOnlyAdmin(admin.ModelAdmin):
+    """Rows written by the application only (logs, samples, jobs, history): no add, no change."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class ReadOnlyAdmin(ViewOnlyAdmin):
+    """View-only and never deleted one by one (append-only history, token records)."""
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
 
 def _history_names(site: admin.AdminSite) -> set[str]:

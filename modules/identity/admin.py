@@ -26,7 +26,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from ninja_jwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
-from modules.common.admin import DeletesOwnedHistory
+from modules.common.admin import DeletesOwnedHistory, ReadOnlyAdmin, ViewOnlyAdmin
 from modules.identity import services
 from modules.identity.models import EmailLog, Subscription, SubscriptionChange, User
 from modules.identity.tiers import Tier
@@ -186,18 +186,12 @@ class SubscriptionAdmin(admin.ModelAdmin):
 
 
 @admin.register(SubscriptionChange)
-class SubscriptionChangeAdmin(admin.ModelAdmin):
+class SubscriptionChangeAdmin(ViewOnlyAdmin):  # written by tier changes only
     list_display = ("user", "from_tier", "to_tier", "changed_at", "source")
     list_filter = ("to_tier", "source")
     search_fields = ("user__email",)
     list_select_related = ("user",)
     date_hierarchy = "changed_at"
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False  # the history is written by tier changes only
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(EmailLog)
@@ -224,19 +218,10 @@ class EmailLogAdmin(admin.ModelAdmin):
         return False
 
 
-class _ReadOnlyTokenAdmin(admin.ModelAdmin):
+class _ReadOnlyTokenAdmin(ReadOnlyAdmin):
     """Views only: tokens are written by logins, refreshes, logouts and revocations."""
 
     actions = None
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 for _model in (OutstandingToken, BlacklistedToken):

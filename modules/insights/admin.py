@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.contrib import admin
-from django.http import HttpRequest
 
+from modules.common.admin import ViewOnlyAdmin
 from modules.insights.models import LearningMetrics
 
 
 @admin.register(LearningMetrics)
-class LearningMetricsAdmin(admin.ModelAdmin):
+class LearningMetricsAdmin(ViewOnlyAdmin):
     """Snapshots are derived data: they are browsed here, written only by the snapshot job."""
 
     list_display = (
@@ -33,9 +31,3 @@ class LearningMetricsAdmin(admin.ModelAdmin):
     ordering = ("-date", "user_id")
     list_select_related = ("user",)
     show_full_result_count = False  # no second COUNT(*) over a large table per page
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False

@@ -14,7 +14,7 @@ from django.contrib import admin
 from django.db import transaction
 from django.http import HttpRequest
 
-from modules.common.admin import DeletesOwnedHistory
+from modules.common.admin import DeletesOwnedHistory, ReadOnlyAdmin
 from modules.common.errors import NotFound
 from modules.learning import services
 from modules.learning.models import Category, Content, ReviewHistory, ReviewSchedule
@@ -117,7 +117,7 @@ class ContentAdmin(DeletesOwnedHistory, ForgetsCachedReads):
 
 
 @admin.register(ReviewHistory)
-class ReviewHistoryAdmin(admin.ModelAdmin):
+class ReviewHistoryAdmin(ReadOnlyAdmin):
     list_display = (
         "content",
         "user",
@@ -133,12 +133,3 @@ class ReviewHistoryAdmin(admin.ModelAdmin):
     list_select_related = ("content", "user")
     date_hierarchy = "reviewed_at"
     deleted_with_owner = True  # with its content or its user (DeletesOwnedHistory), never on its own
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False

@@ -2,26 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.contrib import admin
-from django.http import HttpRequest
 
+from modules.common.admin import ViewOnlyAdmin
 from modules.portability.models import ExportJob, ImportJob
 
 
-class _JobAdmin(admin.ModelAdmin):
+class _JobAdmin(ViewOnlyAdmin):
     list_filter = ("status",)
     search_fields = ("user__email",)
     date_hierarchy = "created_at"
     list_select_related = ("user",)
     raw_id_fields = ("user",)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(ExportJob)
