@@ -10,6 +10,7 @@ import math
 import random
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from django.utils import timezone
 
@@ -55,8 +56,12 @@ def make_content(
 
 
 def make_due_content(*, user: User, overdue_days: int = 0, **fields: Any) -> Content:
-    """Content due ``overdue_days`` days ago (0: due an hour ago)."""
-    due_at = timezone.now() - timedelta(days=overdue_days, hours=1)
+    """Content due ``overdue_days`` of the learner's local days ago (0: earlier today, an hour ago,
+    or at the day's start when it began less than an hour ago: "an hour ago" just after midnight
+    was yesterday, and tests counting overdue items failed in that hour)."""
+    now = timezone.now()
+    day_start = now.astimezone(ZoneInfo(user.timezone)).replace(hour=0, minute=0, second=0, microsecond=0)
+    due_at = max(now - timedelta(hours=1), day_start) - timedelta(days=overdue_days)
     return make_content(user=user, due_at=due_at, **fields)
 
 
