@@ -287,7 +287,8 @@ SENTRY_SEND_PII = env_bool("SENTRY_SEND_PII", False)
 # Web and worker must share these directories (one volume) when they run in separate containers.
 PORTABILITY_EXPORT_DIR = Path(env_str("PORTABILITY_EXPORT_DIR", str(BASE_DIR / "var" / "exports")))
 PORTABILITY_UPLOAD_DIR = Path(env_str("PORTABILITY_UPLOAD_DIR", str(BASE_DIR / "var" / "imports")))
-PORTABILITY_MAX_UPLOAD_BYTES = env_int("PORTABILITY_MAX_UPLOAD_BYTES", 200 * 1024 * 1024)
+# holds a million-review learner's JSON export (366 MB; docs/benchmarks.md, "Portability at scale")
+PORTABILITY_MAX_UPLOAD_BYTES = env_int("PORTABILITY_MAX_UPLOAD_BYTES", 512 * 1024 * 1024)
 PORTABILITY_MAX_EXPANDED_BYTES = env_int("PORTABILITY_MAX_EXPANDED_BYTES", 1024 * 1024 * 1024)  # zip contents
 PORTABILITY_MAX_COMPRESSION_RATIO = env_int("PORTABILITY_MAX_COMPRESSION_RATIO", 100)  # per zip member
 PORTABILITY_EXPORT_KEEP_HOURS = env_int("PORTABILITY_EXPORT_KEEP_HOURS", 24)  # then the file is pruned

@@ -8,8 +8,10 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import psutil
 import pytest
 
+from modules.portability.formats import bundle
 from modules.portability.testing import AGAIN, GOOD, HARD, Note, Review, build_package
 from tests.system.stack import Stack, running
 
@@ -182,3 +184,108 @@ def test_parallel_requests_to_both_gunicorn_workers_never_pass_the_limit_of_unfi
         for path in accepted:
             assert _finished(stack, access, path, timeout=60)["status"] == "done"
         assert export(0).status_code == 202  # finished jobs free their places
+
+
+def _export_file(stack: Stack, access: str, fmt: str) -> bytes:
+    with stack.client(access) as http:
+        created = http.post("/api/portability/exports/", json={"format": fmt})
+    assert created.status_code == 202, created.text
+    done = _finished(stack, access, f"/api/portability/exports/{created.json()['id']}/", timeout=60)
+    assert done["status"] == "done", done
+    with stack.client() as anonymous:
+        return anonymous.get(done["download_url"]).content
+
+
+def _import_file(stack: Stack, access: str, data: bytes, kind: str, name: str) -> dict:
+    with stack.client(access, timeout=120) as http:
+        accepted = http.post(
+            "/api/portability/imports/",
+            data={"kind": kind},
+            files={"file": (name, data, "application/octet-stream")},
+        )
+    assert accepted.status_code == 202, accepted.text
+    return _finished(stack, access, f"/api/portability/imports/{accepted.json()['id']}/", timeout=120)
+
+
+def _comparable(document: dict) -> dict:
+    """An export without what differs between two accounts holding the same data."""
+    for key in ("exported_at", "origin", "profile"):
+        document.pop(key)
+    for row in document["contents"] + document["reviews"]:
+        for key in ("id", "content_id", "external_source", "external_id"):
+            row.pop(key, None)
+    return document
+
+
+def _worker_peaks(stack: Stack) -> dict[int, int]:
+    """VmHWM (bytes) of every process of the worker's cluster."""
+    assert stack.worker is not None
+    master = psutil.Process(stack.worker.pid)
+    peaks = {}
+    for process in [master, *master.children(recursive=True)]:
+        try:
+            status = Path(f"/proc/{process.pid}/status").read_text()
+        except OSError:
+            continue
+        peaks[process.pid] = next(
+            int(line.split()[1]) * 1024 for line in status.splitlines() if line.startswith("VmHWM")
+        )
+    return peaks
+
+
+def test_both_exports_reimport_as_they_were_and_a_large_json_is_streamed_by_the_worker(
+    stack_factory, tmp_path: Path, record_property
+) -> None:
+    """The worker reads a Resee export as it writes it (before, whole: a file's size several times over
+    in memory, 2.8 GB for a million reviews). Each export, imported into another account, exports again
+    to the same rows; a 54 MB JSON export of long notes grows the worker by a batch, not by the file."""
+    stack = stack_factory(
+        PORTABILITY_EXPORT_DIR=str(tmp_path / "exports"), PORTABILITY_UPLOAD_DIR=str(tmp_path / "uploads")
+    )
+    with running(stack):
+        source = _learner(stack, "source@example.com")
+        assert (
+            _finished(
+                stack, source, _upload(stack, source, _package(tmp_path / "deck.apkg", 150)), timeout=60
+            )["status"]
+            == "done"
+        )
+        for fmt, kind in (("json", "resee-json"), ("csv", "resee-zip")):
+            exported = _export_file(stack, source, fmt)
+            copy = _learner(stack, f"copy-{fmt}@example.com")
+            job = _import_file(stack, copy, exported, kind, f"export.{fmt}")
+            assert job["status"] == "done", job
+            assert (job["counts"]["contents_created"], job["counts"]["reviews_imported"]) == (150, 600)
+            again = json.loads(_export_file(stack, copy, "json"))
+            assert _comparable(again) == _comparable(json.loads(_export_file(stack, source, "json")))
+
+        now = datetime.now(UTC)
+        body = " ".join(f"word{i % 997}" for i in range(6000))[:50_000]
+        rows = (
+            {
+                "id": i + 1,
+                "title": f"long note {i}",
+                "body": f"{i} {body}"[:50_000],
+                "category": None,
+                "created_at": now - timedelta(days=3),
+                "updated_at": now - timedelta(days=3),
+                "schedule": None,
+            }
+            for i in range(1200)
+        )
+        large = tmp_path / "large.json"
+        with large.open("w", encoding="utf-8") as text:
+            header = {"exported_at": now, "origin": {"instance": "elsewhere", "user_id": 5}, "profile": None}
+            bundle.write_json(text, header, {"contents": rows}, lambda: None)
+        reader = _learner(stack, "reader@example.com")
+        before = _worker_peaks(stack)
+        start = time.monotonic()
+        job = _import_file(stack, reader, large.read_bytes(), "resee-json", "large.json")
+        assert job["status"] == "done" and job["counts"]["contents_created"] == 1200, job
+        growth = max(peak - before.get(pid, 0) for pid, peak in _worker_peaks(stack).items())
+        size = large.stat().st_size
+        record_property("54 MB JSON export imported in (s)", round(time.monotonic() - start, 1))
+        record_property("worker growth importing it (MB)", round(growth / 2**20, 1))
+        assert growth < size / 2, (
+            f"the worker grew by {growth / 2**20:.0f} MB for a {size / 2**20:.0f} MB file"
+        )

@@ -6,7 +6,8 @@ Export: ``learning_data_counts`` then ``export_categories``, ``export_contents``
 (iterators over plain records, in id order, a few thousand rows per query).
 
 Import: ``import_learning_data`` writes a ``LearningImport`` in one transaction (all or nothing),
-idempotently: a content is found again by its external key (``external_source``, ``external_id``,
+reading its contents, then its reviews, once and in batches (they may be iterators over a file: a
+million reviews are never held at once), idempotently: a content is found again by its external key (``external_source``, ``external_id``,
 unique per user) or, for a learner's own export, by its id; a review by its key. What exists is
 updated (content fields) or skipped; reviews are only ever appended after a card's last review, so the
 history stays append-only and in order.
@@ -21,7 +22,7 @@ reads it (the queue, analytics, the FSRS fitting).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -142,9 +143,13 @@ class ImportedReview:
 
 @dataclass(frozen=True)
 class LearningImport:
+    """What to import. ``contents`` and ``reviews`` are read once, contents first, in batches: they may be
+    iterators reading a file as the import goes (a lazy ``reviews`` is first read once every content
+    has been written)."""
+
     categories: Sequence[CategoryRecord] = ()
-    contents: Sequence[ImportedContent] = ()
-    reviews: Sequence[ImportedReview] = ()
+    contents: Iterable[ImportedContent] = ()
+    reviews: Iterable[ImportedReview] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,27 +175,27 @@ def invalid_file(message: str) -> ValidationFailed:
     return ValidationFailed.field("file", message, source="file")
 
 
-def check_import(data: LearningImport) -> None:
-    refs: set[str] = set()
-    for content in data.contents:
-        if content.ref in refs:
-            raise invalid_file(f"Content {content.ref!r} appears twice.")
-        refs.add(content.ref)
-        if content.schedule is not None and content.schedule.scheduler not in _SCHEDULERS:
-            raise invalid_file(f"Unknown scheduler {content.schedule.scheduler!r}.")
-    keys: set[tuple[str, str]] = set()
-    for review in data.reviews:
-        if (review.key.source, review.key.id) in keys:
-            raise invalid_file(f"Review {review.key.id!r} appears twice.")
-        keys.add((review.key.source, review.key.id))
-        if review.content_ref not in refs:
-            raise invalid_file(
-                f"A review points at a content that is not in the file ({review.content_ref!r})."
-            )
-        if review.result not in _RESULTS:
-            raise invalid_file(f"Unknown review result {review.result!r}.")
-        if review.recorded is not None and review.recorded.scheduler not in _SCHEDULERS:
-            raise invalid_file(f"Unknown scheduler {review.recorded.scheduler!r}.")
+def check_content(content: ImportedContent, refs: Collection[str]) -> None:
+    """One content to import, given the refs of the contents before it."""
+    if content.ref in refs:
+        raise invalid_file(f"Content {content.ref!r} appears twice.")
+    if content.schedule is not None and content.schedule.scheduler not in _SCHEDULERS:
+        raise invalid_file(f"Unknown scheduler {content.schedule.scheduler!r}.")
+
+
+def check_review(review: ImportedReview, refs: Collection[str], keys: set[tuple[str, str]]) -> None:
+    """One review to import, given every content's ref and the keys of the reviews before it (to which
+    its own is added)."""
+    key = (review.key.source, review.key.id)
+    if key in keys:
+        raise invalid_file(f"Review {review.key.id!r} appears twice.")
+    keys.add(key)
+    if review.content_ref not in refs:
+        raise invalid_file(f"A review points at a content that is not in the file ({review.content_ref!r}).")
+    if review.result not in _RESULTS:
+        raise invalid_file(f"Unknown review result {review.result!r}.")
+    if review.recorded is not None and review.recorded.scheduler not in _SCHEDULERS:
+        raise invalid_file(f"Unknown scheduler {review.recorded.scheduler!r}.")
 
 
 # --- Export ------------------------------------------------------------------------------------------

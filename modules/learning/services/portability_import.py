@@ -1,20 +1,28 @@
 """The import of a learner's learning data in bulk: ``import_learning_data`` and the steps of one run
 (categories, contents, then reviews and schedules, as recorded or replayed). The records, their checks
 and what the import guarantees are described in ``portability``.
+
+Contents and reviews are read once, in batches of ``CHUNK`` (a batch of contents also ends at
+``BATCH_CHARS`` of text): what a run keeps between batches is one small entry per content (its ref,
+its id, the schedule it had) and the key of each review (to refuse one given twice), never the rows
+themselves, except the reviews of contents whose schedule is replayed (Anki, CSV), which must be
+sorted by card before they are replayed.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
-from dataclasses import replace
+from collections.abc import Iterable, Iterator, Sequence, Sized
 from datetime import datetime, timedelta
-from typing import Any
+from itertools import islice
+from typing import Any, TypeVar
 
 from django.db import connection, transaction
 from django.db.models.functions import Lower
 from django.utils import timezone
 
+from modules.common.bulk import insert_rows
+from modules.common.locks import lock_until_commit
 from modules.common.time import local_date, local_day_bounds
 from modules.identity.services import User
 from modules.learning import readcache
@@ -31,37 +39,42 @@ from modules.learning.services.portability import (
     ImportOutcome,
     LearningImport,
     Progress,
-    check_import,
+    check_content,
+    check_review,
     invalid_file,
 )
 from modules.learning.services.schedulers import rounded, scheduler_for_user
 
-_LOCK_NAMESPACE = 0x5253_4545  # pg_advisory_xact_lock(namespace, user id): one import per learner at a time
+_LOCK_NAMESPACE = 0x5253_4545  # lock_until_commit(namespace, user id): one import per learner at a time
+BATCH_CHARS = 4_000_000  # the text of one batch of contents (bodies may be 50,000 characters each)
 
-
-def _lock_learner(user_id: int) -> None:
-    """Two imports of one learner run one after the other (their keys would race otherwise)."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [_LOCK_NAMESPACE, user_id])
+T = TypeVar("T")
 
 
 class _Run:
-    """One import: the state shared by its steps."""
+    """One import: the state shared by its steps and kept between batches."""
 
-    def __init__(self, *, user: User, data: LearningImport, progress: Progress | None) -> None:
+    def __init__(
+        self, *, user: User, categories: Sequence[CategoryRecord], progress: Progress | None
+    ) -> None:
         self.user = user
-        self.data = data
+        self.category_records = categories
         self.progress = progress
-        self.total = len(data.contents) + len(data.reviews)
+        self.total = 0  # rows to import, when the records are sized (else progress says 0)
         self.done = 0
         self.scheduler: Scheduler = scheduler_for_user(user)
         self.now = timezone.now()
         self.counts: dict[str, int] = defaultdict(int)
         self.category_ids: dict[str, int] = {}
-        self.content_ids: dict[str, int] = {}
+        self.content_ids: dict[str, int] = {}  # every content's ref -> its id
         self.existing: dict[str, datetime] = {}  # refs of contents that were already there: created_at
-        self.schedules: dict[int, dict[str, Any]] = {}  # content id -> its current schedule row
+        self.schedules: dict[int, dict[str, Any]] = {}  # content id -> its schedule before the import
+        self.replayed: dict[str, datetime] = {}  # contents whose reviews are replayed: created_at
+        self.to_replay: dict[str, list[ImportedReview]] = defaultdict(list)
+        self.review_keys: set[tuple[str, str]] = set()
+        # A learner with nothing yet has nothing to find again: no lookups (a first import of an export)
+        self.had_contents = Content.objects.filter(user=user).exists()
+        self.had_reviews = ReviewHistory.objects.filter(user=user).exists()
         self._day_ends: dict[Any, datetime] = {}
 
     def advance(self, amount: int) -> None:
@@ -71,20 +84,20 @@ class _Run:
 
     # --- categories ----------------------------------------------------------------------------------
     def categories(self) -> None:
-        names: dict[str, CategoryRecord] = {}
-        for record in self.data.categories:
-            names.setdefault(record.name.strip().lower(), record)
-        for content in self.data.contents:
-            if content.category:
-                names.setdefault(
-                    content.category.strip().lower(), CategoryRecord(name=content.category.strip())
-                )
-        names.pop("", None)
-        existing = dict(
+        """The file's categories; those its contents name are added as the contents come."""
+        self.category_ids = dict(
             Category.objects.filter(user=self.user)
             .annotate(lowered=Lower("name"))
             .values_list("lowered", "id")
         )
+        self._ensure_categories(self.category_records)
+
+    def _ensure_categories(self, records: Iterable[CategoryRecord]) -> None:
+        names: dict[str, CategoryRecord] = {}
+        for record in records:
+            lowered = record.name.strip().lower()
+            if lowered and lowered not in self.category_ids:
+                names.setdefault(lowered, record)
         new = [
             Category(
                 user=self.user,
@@ -93,41 +106,35 @@ class _Run:
                 description=record.description,
                 created_at=record.created_at or self.now,
             )
-            for lowered, record in names.items()
-            if lowered not in existing
+            for record in names.values()
         ]
         for category in Category.objects.bulk_create(new, batch_size=CHUNK):
-            existing[category.name.lower()] = category.pk
+            self.category_ids[category.name.lower()] = category.pk
         self.counts["categories_created"] += len(new)
-        self.category_ids = existing
 
     def category_id(self, name: str | None) -> int | None:
         return self.category_ids.get(name.strip().lower()) if name and name.strip() else None
 
     # --- contents ------------------------------------------------------------------------------------
-    def contents(self) -> None:
-        contents = self.data.contents
-        found = self._found_contents(contents)
-        new: list[tuple[ImportedContent, Content]] = []
+    def contents(self, records: Iterable[ImportedContent]) -> None:
+        for batch in _batches(records, size=CHUNK, chars=lambda record: len(record.body) + len(record.title)):
+            for record in batch:
+                check_content(record, self.content_ids)
+                self.content_ids[record.ref] = 0  # known from here on; its id once written
+            self._ensure_categories(
+                CategoryRecord(name=record.category.strip()) for record in batch if record.category
+            )
+            self._content_batch(batch)
+
+    def _content_batch(self, batch: list[ImportedContent]) -> None:
+        found = self._found_contents(batch) if self.had_contents else {}
+        new: list[ImportedContent] = []
         changed: list[Content] = []
-        for record in contents:
+        for record in batch:
             row = found.get(record.ref)
             category_id = self.category_id(record.category)
             if row is None:
-                new.append(
-                    (
-                        record,
-                        Content(
-                            user=self.user,
-                            category_id=category_id,
-                            title=record.title,
-                            body=record.body,
-                            created_at=record.created_at,
-                            external_source=record.key.source,
-                            external_id=record.key.id,
-                        ),
-                    )
-                )
+                new.append(record)
                 continue
             self.existing[record.ref] = row["created_at"]
             self.content_ids[record.ref] = row["id"]
@@ -143,117 +150,187 @@ class _Run:
                     updated_at=record.updated_at or self.now,
                 )
             )
-        for start in range(0, len(new), CHUNK):
-            batch = new[start : start + CHUNK]
-            Content.objects.bulk_create([content for _, content in batch])
-            # bulk_create stamps ``updated_at`` (auto_now) with now: put back the record's own
-            for record, content in batch:
-                self.content_ids[record.ref] = content.pk
-                content.updated_at = record.updated_at or record.created_at
-            Content.objects.bulk_update([content for _, content in batch], ["updated_at"], batch_size=500)
-            self.advance(len(batch))
+        if new:
+            # Written as they were, ``updated_at`` included (no auto_now), then found again by their keys
+            insert_rows(
+                Content,
+                _CONTENT_COLUMNS,
+                (
+                    (
+                        self.user.pk,
+                        self.category_id(record.category),
+                        record.title,
+                        record.body,
+                        record.created_at,
+                        record.updated_at or record.created_at,
+                        record.key.source,
+                        record.key.id,
+                    )
+                    for record in new
+                ),
+            )
+            self._new_content_ids(new)
         if changed:
             Content.objects.bulk_update(
                 changed, ["title", "body", "category_id", "updated_at"], batch_size=500
             )
         self.counts["contents_created"] += len(new)
         self.counts["contents_updated"] += len(changed)
-        self.advance(len(contents) - len(new))
-        self.schedules = {
-            row["content_id"]: row
-            for ids in _chunks([self.content_ids[ref] for ref in self.existing])
-            for row in ReviewSchedule.objects.filter(content_id__in=ids).values()
-        }
+        existing_ids = [row["id"] for row in found.values()]
+        for row in (
+            ReviewSchedule.objects.filter(content_id__in=existing_ids).values() if existing_ids else ()
+        ):
+            self.schedules[row["content_id"]] = row
+        self._recorded_schedules(batch)
+        self.advance(len(batch))
+
+    def _new_content_ids(self, new: list[ImportedContent]) -> None:
+        by_source: dict[str, dict[str, str]] = defaultdict(dict)
+        for record in new:
+            by_source[record.key.source][record.key.id] = record.ref
+        for source, keys in by_source.items():
+            rows = Content.objects.filter(user=self.user, external_source=source, external_id__in=list(keys))
+            for pk, external_id in rows.values_list("id", "external_id"):
+                self.content_ids[keys[external_id]] = pk
 
     def _found_contents(self, contents: Sequence[ImportedContent]) -> dict[str, dict[str, Any]]:
         """The records' contents that already exist, by ref: the learner's own ids, then external keys."""
         columns = ("id", "title", "body", "category_id", "created_at", "external_source", "external_id")
         found: dict[str, dict[str, Any]] = {}
         local = {record.local_id: record.ref for record in contents if record.local_id is not None}
-        for ids in _chunks(list(local)):
-            for row in Content.objects.filter(user=self.user, pk__in=ids).values(*columns):
+        if local:
+            for row in Content.objects.filter(user=self.user, pk__in=list(local)).values(*columns):
                 found[local[row["id"]]] = row
         by_source: dict[str, dict[str, str]] = defaultdict(dict)
         for record in contents:
             if record.ref not in found:
                 by_source[record.key.source][record.key.id] = record.ref
         for source, keys in by_source.items():
-            for ids in _chunks(list(keys)):
-                rows = Content.objects.filter(user=self.user, external_source=source, external_id__in=ids)
-                for row in rows.values(*columns):
-                    found.setdefault(keys[row["external_id"]], row)
+            rows = Content.objects.filter(user=self.user, external_source=source, external_id__in=list(keys))
+            for row in rows.values(*columns):
+                found.setdefault(keys[row["external_id"]], row)
         return found
 
+    def _recorded_schedules(self, batch: list[ImportedContent]) -> None:
+        """A Resee export's schedules, written as they were (a content's own, when the file's is newer);
+        the contents without one have theirs replayed from their reviews at the end."""
+        new: list[ReviewSchedule] = []
+        changed: list[ReviewSchedule] = []
+        for record in batch:
+            schedule = record.schedule
+            if schedule is None:
+                self.replayed[record.ref] = record.created_at
+                continue
+            content_id = self.content_ids[record.ref]
+            current = self.schedules.get(content_id)
+            fields = {name: getattr(schedule, name) for name in _SCHEDULE_FIELDS}
+            if current is None:
+                new.append(ReviewSchedule(content_id=content_id, user_id=self.user.pk, **fields))
+                continue
+            last = current["last_reviewed_at"]
+            if schedule.last_reviewed_at is not None and (last is None or schedule.last_reviewed_at > last):
+                changed.append(ReviewSchedule(pk=current["id"], content_id=content_id, **fields))
+        ReviewSchedule.objects.bulk_create(new)
+        if changed:
+            ReviewSchedule.objects.bulk_update(changed, list(_SCHEDULE_FIELDS), batch_size=500)
+
     # --- reviews and schedules -----------------------------------------------------------------------
-    def reviews(self) -> None:
-        by_content: dict[str, list[ImportedReview]] = defaultdict(list)
-        for review in self.data.reviews:
-            by_content[review.content_ref].append(review)
-        known = self._known_reviews()
-        history: list[ReviewHistory] = []
+    def reviews(self, records: Iterable[ImportedReview]) -> None:
+        """Checks each review and writes the new ones as recorded (the others wait for ``finish``). A
+        learner with no history yet has nothing to look up between batches: then every batch goes
+        into one ``COPY``, which PostgreSQL works through while the next batches are read."""
+        batches = (self._history_of(batch) for batch in _batches(records, size=CHUNK))
+        if self.had_reviews:
+            for history in batches:
+                self._write_history(history)
+        else:
+            self._write_history(row for history in batches for row in history)
+
+    def _history_of(self, batch: list[ImportedReview]) -> list[tuple[Any, ...]]:
+        """A batch's rows to write; the reviews already there, or before a card's last one, are
+        skipped, and those of replayed contents kept for ``finish``."""
+        for review in batch:
+            check_review(review, self.content_ids, self.review_keys)
+        known = self._known_reviews(batch) if self.had_reviews else (set(), set())
+        history: list[tuple[Any, ...]] = []
+        deferred = 0
+        for review in batch:
+            if self._is_known(review, known):
+                self.counts["reviews_skipped"] += 1
+            elif review.content_ref in self.replayed:
+                self.to_replay[review.content_ref].append(review)
+                deferred += 1
+            elif self._after_last_review(review):
+                history.append(self._as_recorded(review))
+            else:
+                self.counts["reviews_skipped"] += 1
+        self.advance(len(batch) - deferred)  # a replayed review counts once it is written
+        return history
+
+    def _after_last_review(self, review: ImportedReview) -> bool:
+        """History is appended only: a review of a content that was already there counts when it is later
+        than the card's last review before the import."""
+        created_at = self.existing.get(review.content_ref)
+        if created_at is None:
+            return True
+        current = self.schedules.get(self.content_ids[review.content_ref])
+        return current is None or review.reviewed_at > (current["last_reviewed_at"] or created_at)
+
+    def finish(self) -> None:
+        """Replays the reviews of the contents without a recorded schedule (Anki, CSV), writes them (one
+        ``COPY``: nothing is looked up meanwhile) and their cards' schedules."""
         new_schedules: list[ReviewSchedule] = []
         changed_schedules: list[ReviewSchedule] = []
-        for record in self.data.contents:
-            content_id = self.content_ids[record.ref]
-            reviews = sorted(by_content.get(record.ref, ()), key=lambda review: review.reviewed_at)
-            fresh = [review for review in reviews if not self._is_known(review, known)]
-            self.counts["reviews_skipped"] += len(reviews) - len(fresh)
-            current = self.schedules.get(content_id)
-            if record.ref in self.existing:
-                created_at = self.existing[record.ref]
-                record = replace(record, created_at=created_at)
-                if current is not None:
-                    anchor = current["last_reviewed_at"] or created_at
-                    later = [review for review in fresh if review.reviewed_at > anchor]
-                    self.counts["reviews_skipped"] += len(fresh) - len(later)
-                    fresh = later
-            rows, schedule = (
-                self._as_recorded(record, fresh, current)
-                if record.schedule is not None
-                else self._replayed(record, fresh, current)
-            )
-            history.extend(ReviewHistory(user_id=self.user.pk, content_id=content_id, **row) for row in rows)
-            if schedule is not None:
-                target = new_schedules if current is None else changed_schedules
-                target.append(ReviewSchedule(content_id=content_id, user_id=self.user.pk, **schedule))
-            if len(history) >= CHUNK:
-                self._write_history(history)
-                history = []
-        self._write_history(history)
+
+        def replayed_history() -> Iterator[tuple[Any, ...]]:
+            for ref, created_at in self.replayed.items():
+                content_id = self.content_ids[ref]
+                reviews = sorted(self.to_replay.pop(ref, ()), key=lambda review: review.reviewed_at)
+                self.advance(len(reviews))
+                current = self.schedules.get(content_id)
+                if ref in self.existing:
+                    created_at = self.existing[ref]
+                    if current is not None:
+                        anchor = current["last_reviewed_at"] or created_at
+                        later = [review for review in reviews if review.reviewed_at > anchor]
+                        self.counts["reviews_skipped"] += len(reviews) - len(later)
+                        reviews = later
+                rows, schedule = self._replayed(created_at, reviews, current)
+                yield from (self._history_row(content_id, row) for row in rows)
+                if schedule is not None:
+                    target = new_schedules if current is None else changed_schedules
+                    target.append(ReviewSchedule(content_id=content_id, user_id=self.user.pk, **schedule))
+
+        self._write_history(replayed_history())
         for start in range(0, len(new_schedules), CHUNK):
             ReviewSchedule.objects.bulk_create(new_schedules[start : start + CHUNK])
         if changed_schedules:
-            ids = {
-                schedule.content_id: self.schedules[schedule.content_id]["id"]
-                for schedule in changed_schedules
-            }
             for schedule in changed_schedules:
-                schedule.pk = ids[schedule.content_id]
+                schedule.pk = self.schedules[schedule.content_id]["id"]
             ReviewSchedule.objects.bulk_update(changed_schedules, list(_SCHEDULE_FIELDS), batch_size=500)
 
-    def _write_history(self, history: list[ReviewHistory]) -> None:
-        if history:
-            ReviewHistory.objects.bulk_create(history)
-            self.counts["reviews_imported"] += len(history)
-            self.advance(len(history))
+    def _write_history(self, history: Iterable[tuple[Any, ...]]) -> None:
+        self.counts["reviews_imported"] += insert_rows(ReviewHistory, _HISTORY_COLUMNS, history)
 
-    def _known_reviews(self) -> tuple[set[int], set[tuple[str, str]]]:
-        """The learner's reviews among the import's, by id (their own export) and by external key."""
-        local_ids = [review.local_id for review in self.data.reviews if review.local_id is not None]
-        ids = {
-            pk
-            for chunk in _chunks(local_ids)
-            for pk in ReviewHistory.objects.filter(user=self.user, pk__in=chunk).values_list("pk", flat=True)
-        }
+    def _history_row(self, content_id: int, row: dict[str, Any]) -> tuple[Any, ...]:
+        return (self.user.pk, content_id, *(row[name] for name in _HISTORY_COLUMNS[2:]))
+
+    def _known_reviews(self, reviews: Sequence[ImportedReview]) -> tuple[set[int], set[tuple[str, str]]]:
+        """The learner's reviews among ``reviews``, by id (their own export) and by external key."""
+        local_ids = [review.local_id for review in reviews if review.local_id is not None]
+        ids = (
+            set(ReviewHistory.objects.filter(user=self.user, pk__in=local_ids).values_list("pk", flat=True))
+            if local_ids
+            else set()
+        )
         by_source: dict[str, list[str]] = defaultdict(list)
-        for review in self.data.reviews:
+        for review in reviews:
             by_source[review.key.source].append(review.key.id)
         keys = {
             (source, external_id)
             for source, external_ids in by_source.items()
-            for chunk in _chunks(external_ids)
             for external_id in ReviewHistory.objects.filter(
-                user=self.user, external_source=source, external_id__in=chunk
+                user=self.user, external_source=source, external_id__in=external_ids
             ).values_list("external_id", flat=True)
         }
         return ids, keys
@@ -266,45 +343,34 @@ class _Run:
             review.key.id,
         ) in keys
 
-    def _as_recorded(
-        self, record: ImportedContent, reviews: list[ImportedReview], current: dict[str, Any] | None
-    ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
-        """A Resee export: the rows and the schedule as they were written."""
-        rows = []
-        for review in reviews:
-            recorded = review.recorded
-            if recorded is None:
-                raise invalid_file("A review of a scheduled content lacks its recorded fields.")
-            rows.append(
-                {
-                    **_review_keys(review),
-                    "stage_before": recorded.stage_before,
-                    "stage_after": recorded.stage_after,
-                    "interval_days": recorded.interval_days,
-                    "early": recorded.early,
-                    "retrievability_before": recorded.retrievability_before,
-                    "scheduler": recorded.scheduler,
-                    "recorded_at": recorded.recorded_at,
-                }
-            )
-        schedule = record.schedule
-        assert schedule is not None
-        if current is not None:
-            current_last = current["last_reviewed_at"]
-            newer = schedule.last_reviewed_at is not None and (
-                current_last is None or schedule.last_reviewed_at > current_last
-            )
-            if not newer:
-                return rows, None
-        return rows, {name: getattr(schedule, name) for name in _SCHEDULE_FIELDS}
+    def _as_recorded(self, review: ImportedReview) -> tuple[Any, ...]:
+        """A review of a content with its schedule (a Resee export): the row as it was written."""
+        recorded = review.recorded
+        if recorded is None:
+            raise invalid_file("A review of a scheduled content lacks its recorded fields.")
+        return (  # _HISTORY_COLUMNS
+            self.user.pk,
+            self.content_ids[review.content_ref],
+            review.result,
+            review.reviewed_at,
+            review.time_spent_seconds,
+            review.key.source,
+            review.key.id,
+            recorded.stage_before,
+            recorded.stage_after,
+            recorded.interval_days,
+            recorded.early,
+            recorded.retrievability_before,
+            recorded.scheduler,
+            recorded.recorded_at,
+        )
 
     def _replayed(
-        self, record: ImportedContent, reviews: list[ImportedReview], current: dict[str, Any] | None
+        self, created_at: datetime, reviews: list[ImportedReview], current: dict[str, Any] | None
     ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
         """Anki, CSV: each review as ``complete_review`` records it, from the card's current state."""
         scheduler = self.scheduler
         if current is None:
-            created_at = record.created_at
             card = CardState(introduced_at=created_at)
             due = created_at + timedelta(days=scheduler.first_interval_days())
             interval = scheduler.first_interval_days()
@@ -312,7 +378,7 @@ class _Run:
             if not reviews:
                 return [], None
             card = CardState(
-                introduced_at=record.created_at,
+                introduced_at=created_at,
                 stage=current["stage"],
                 last_reviewed_at=current["last_reviewed_at"],
                 review_count=current["review_count"],
@@ -366,6 +432,34 @@ class _Run:
         return end
 
 
+# A new content as _Run writes it (every column but the id)
+_CONTENT_COLUMNS = (
+    "user_id",
+    "category_id",
+    "title",
+    "body",
+    "created_at",
+    "updated_at",
+    "external_source",
+    "external_id",
+)
+# A history row as _Run writes it (every column but the id and elapsed_days, which tallies fill)
+_HISTORY_COLUMNS = (
+    "user_id",
+    "content_id",
+    "result",
+    "reviewed_at",
+    "time_spent_seconds",
+    "external_source",
+    "external_id",
+    "stage_before",
+    "stage_after",
+    "interval_days",
+    "early",
+    "retrievability_before",
+    "scheduler",
+    "recorded_at",
+)
 _SCHEDULE_FIELDS = (
     "stage",
     "next_review_date",
@@ -395,21 +489,53 @@ def _chunks(values: list[Any]) -> Iterator[list[Any]]:
         yield values[start : start + CHUNK]
 
 
+def _batches(records: Iterable[T], *, size: int, chars: Any = None) -> Iterator[list[T]]:
+    """``records`` a list at a time: ``size`` of them, or fewer once ``chars(record)`` add up to
+    ``BATCH_CHARS``."""
+    iterator = iter(records)
+    if chars is None:
+        while batch := list(islice(iterator, size)):
+            yield batch
+        return
+    batch, text = [], 0
+    for record in iterator:
+        batch.append(record)
+        text += chars(record)
+        if len(batch) >= size or text >= BATCH_CHARS:
+            yield batch
+            batch, text = [], 0
+    if batch:
+        yield batch
+
+
+def _sized(records: Iterable[Any]) -> int:
+    return len(records) if isinstance(records, Sized) else 0
+
+
 @readcache.learning_write
 def import_learning_data(
     *, user: User, data: LearningImport, progress: Progress | None = None
 ) -> ImportOutcome:
     """Writes ``data`` into the learner's account in one transaction; what a previous import of the same
-    data created is found again (updated when it changed, else skipped). ``progress(done, total)`` is
+    data created is found again (updated when it changed, else skipped). Contents, then reviews, are
+    read once, in batches (``LearningImport``): a record that breaks a rule (``check_content``,
+    ``check_review``) raises ``ValidationFailed`` and nothing is kept. ``progress(done, total)`` is
     called as contents and reviews are written (inside the transaction: report it elsewhere than in
-    the database)."""
-    check_import(data)
+    the database); ``total`` is 0 when the records are iterators of unknown length."""
     with transaction.atomic():
-        _lock_learner(user.pk)
-        run = _Run(user=user, data=data, progress=progress)
+        lock_until_commit(_LOCK_NAMESPACE, user.pk)
+        if connection.vendor == "postgresql":
+            # Foreign keys checked as each row is written, not all at the commit (Django declares them
+            # deferred): a million reviews' checks then overlap the reading of the file instead of
+            # adding 10 s at the end, when the worker's task timeout may already be near.
+            with connection.cursor() as cursor:
+                cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        run = _Run(user=user, categories=data.categories, progress=progress)
+        run.total = _sized(data.contents) + _sized(data.reviews)
         run.categories()
-        run.contents()
-        run.reviews()
+        run.contents(data.contents)
+        run.reviews(data.reviews)
+        run.finish()
         if run.counts["reviews_imported"]:
             tallies.recount_if_ready(user_id=user.pk, tz_name=user.timezone)
     return ImportOutcome(counts=ImportCounts(**run.counts), content_ids=dict(run.content_ids))

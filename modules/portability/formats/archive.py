@@ -34,7 +34,7 @@ _CENTRAL_RECORD = b"PK\x01\x02"
 # Reading a member can fail past ``open``: a CRC mismatch (BadZipFile), a damaged deflate or lzma
 # stream (zlib.error, LZMAError), a truncated one (EOFError). A damaged bzip2 stream raises OSError,
 # caught where nothing is written (``read``), so that a full disk is not called a damaged file.
-_READ_ERRORS = (zipfile.BadZipFile, zlib.error, lzma.LZMAError, EOFError)
+READ_ERRORS = (zipfile.BadZipFile, zlib.error, lzma.LZMAError, EOFError)
 
 
 @dataclass(frozen=True)
@@ -114,7 +114,7 @@ class SafeZip:
         try:
             with self.open(name) as member:
                 data = member.read(limit + 1)
-        except (*_READ_ERRORS, OSError) as exc:
+        except (*READ_ERRORS, OSError) as exc:
             raise CorruptFile(f"{name} is damaged ({exc}).") from exc
         if len(data) > limit:
             raise UnsafeArchive(_too_large(name, limit))
@@ -137,7 +137,7 @@ class SafeZip:
         try:
             with self.open(name) as member:
                 return bounded_copy(member, target, limit=self.limits.max_total_bytes, what=name)
-        except _READ_ERRORS as exc:  # a CRC mismatch or a damaged stream found while reading
+        except READ_ERRORS as exc:  # a CRC mismatch or a damaged stream found while reading
             raise CorruptFile(f"{name} is damaged ({exc}).") from exc
 
 

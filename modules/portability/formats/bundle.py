@@ -16,7 +16,9 @@ import io
 import json
 import zipfile
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
+from pathlib import Path
 from typing import IO, Annotated, Any, Literal, get_args
 from zoneinfo import available_timezones
 
@@ -34,7 +36,8 @@ from modules.ai.services import QuestionRecord, QuestionType
 from modules.common.enums import SchedulerKind, literal
 from modules.learning.services import CategoryRecord, ContentRecord, ReviewRecord, ReviewResult
 from modules.portability.errors import CorruptFile, UnsupportedFile
-from modules.portability.formats.archive import METADATA_LIMIT, SafeZip
+from modules.portability.formats import jsonstream
+from modules.portability.formats.archive import METADATA_LIMIT, READ_ERRORS, SafeZip
 
 FORMAT_JSON = "resee-export"
 FORMAT_CSV = "resee-export-csv"
@@ -150,16 +153,22 @@ class QuestionRow(_Row):
     created_at: AwareDatetime
 
 
-class Bundle(_Row):
+class Header(_Row):
+    """What precedes the rows: which format, from where, and the learner's settings."""
+
     format: Literal["resee-export", "resee-export-csv"]
     version: Literal[1]
     exported_at: AwareDatetime
     origin: Origin
     profile: ProfileRow | None = None
-    categories: list[CategoryRow] = []
-    contents: list[ContentRow] = []
-    reviews: list[ReviewRow] = []
-    ai_questions: list[QuestionRow] = []
+
+
+SECTION_ROWS: dict[str, type[_Row]] = {
+    "categories": CategoryRow,
+    "contents": ContentRow,
+    "reviews": ReviewRow,
+    "ai_questions": QuestionRow,
+}
 
 
 # --- Writing -------------------------------------------------------------------------------------------
@@ -324,92 +333,238 @@ def write_csv_zip(
 
 
 # --- Reading -----------------------------------------------------------------------------------------------
+#
+# An export is read a section at a time and a row at a time, each row validated as it comes: the import
+# writes rows in batches as it reads them, so a file of a million reviews is never held whole (before,
+# the JSON was parsed whole, then validated whole: 2.8 GB of memory for 1,000,000 reviews).
 
 
 def _invalid(exc: ValidationError, where: str = "") -> CorruptFile:
     first = exc.errors()[0]
-    location = ".".join(str(part) for part in first.get("loc", ()))
+    location = ".".join(str(part) for part in (*([where] if where else []), *first.get("loc", ())))
     return CorruptFile(
-        f"The export is not valid{where}: {location}: {first.get('msg')} ({exc.error_count()} errors)."
+        f"The export is not valid: {location}: {first.get('msg')} ({exc.error_count()} errors)."
     )
 
 
-def read_json(raw: bytes) -> Bundle:
+class BundleReader:
+    """A Resee export opened for reading: its ``header`` at once, each section's rows when asked for
+    (``rows``), validated one by one. ``fraction`` tells how far into the file the reading is."""
+
+    header: Header
+
+    def rows(self, section: str) -> Iterator[Any]:
+        """The section's rows in file order, each a validated row model; CorruptFile names the first
+        invalid one (``contents.12.title``)."""
+        model = SECTION_ROWS[section]
+        for index, raw in enumerate(self._raw_rows(section)):
+            try:
+                yield model.model_validate(raw)
+            except ValidationError as exc:
+                raise _invalid(exc, f"{section}.{index}") from exc
+
+    def _raw_rows(self, section: str) -> Iterable[Any]:
+        raise NotImplementedError
+
+    def fraction(self) -> float:
+        return 0.0
+
+    def finish(self) -> None:
+        """Checks what the sections read so far left unread (once every section has been read)."""
+        return None
+
+    def close(self) -> None:
+        return None
+
+    def __enter__(self) -> BundleReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _header(values: dict[str, Any]) -> Header:
     try:
-        document = json.loads(raw)
-    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
-        raise UnsupportedFile("This is not a JSON document.") from exc
-    if not isinstance(document, dict) or document.get("format") != FORMAT_JSON:
-        raise UnsupportedFile("This JSON document is not a Resee export.")
-    try:
-        return Bundle.model_validate(document)
+        return Header.model_validate(values)
     except ValidationError as exc:
         raise _invalid(exc) from exc
+
+
+_ABSENT = object()
+READ_CHUNK = 1 << 20
+_HEADER_KEYS = frozenset(Header.model_fields)
+
+
+class JsonBundle(BundleReader):
+    """A JSON export, streamed (``jsonstream``). A section is read where the reading stands when it is
+    after it in the file, else by a new reading from the start: an export's own order (header,
+    categories, contents, reviews, questions) is read once, any other order still works."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.size = max(path.stat().st_size, 1)
+        self._members: Iterator[tuple[str, Any]] | None = None  # the reading under way
+        self._reading: jsonstream.Members | None = None
+        found: dict[str, Any] = {}
+        for name, value in self._read():
+            if name in _HEADER_KEYS:
+                found[name] = value
+                if found.keys() == _HEADER_KEYS:
+                    break
+        if found.get("format") != FORMAT_JSON:
+            raise UnsupportedFile("This JSON document is not a Resee export.")
+        self.header = _header(found)
+
+    def _from_start(self) -> Iterator[tuple[str, Any]]:
+        seen: set[str] = set()
+        self._reading = jsonstream.Members(self.path, streamed=SECTION_ROWS)
+        with self._errors():
+            for name, value in self._reading:
+                if name in seen:
+                    raise CorruptFile(f"The document names {name[:40]!r} twice.")
+                seen.add(name)
+                yield name, value
+
+    @staticmethod
+    @contextmanager
+    def _errors() -> Iterator[None]:
+        """The reader's errors as the import's: not JSON at all, or not valid past some point."""
+        try:
+            yield
+        except jsonstream.JsonStreamError as exc:
+            if exc.at_start:
+                raise UnsupportedFile("This is not a JSON document.") from exc
+            raise CorruptFile(f"The export is not valid JSON: {exc}") from exc
+        except UnicodeDecodeError as exc:
+            raise CorruptFile("The export is not UTF-8 text.") from exc
+
+    def _read(self) -> Iterator[tuple[str, Any]]:
+        """The members from where the reading under way stands, or from the start."""
+        if self._members is None:
+            self._members = self._from_start()
+        members = self._members
+        # Not ``yield from``: a caller that stops early would close the reading under way with it.
+        while (member := next(members, None)) is not None:
+            yield member
+        self._members = None
+
+    def close(self) -> None:
+        if self._members is not None:
+            self._members.close()
+            self._members = None
+
+    def _find(self, section: str) -> Any:
+        """The section's value: further on in the reading under way, else in a new reading."""
+        for fresh in (self._members is None, True):
+            if fresh:
+                self._members = None
+            for name, value in self._read():
+                if name == section:
+                    return value
+            if fresh:
+                break
+        return _ABSENT
+
+    def _raw_rows(self, section: str) -> Iterator[Any]:
+        with self._errors():
+            value = self._find(section)
+            if value is _ABSENT:
+                return
+            if not isinstance(value, jsonstream.Array):
+                raise CorruptFile(f"The export is not valid: {section}: Input should be a valid list.")
+            yield from value
+
+    def finish(self) -> None:
+        with self._errors():
+            for _ in self._read():  # the rest of the document: nothing named twice, nothing cut
+                pass
+
+    def fraction(self) -> float:
+        return min(self._reading.position / self.size, 1.0) if self._reading else 0.0
+
+
+def open_json(path: Path) -> JsonBundle:
+    return JsonBundle(path)
 
 
 def _nullable(model: type[BaseModel]) -> set[str]:
     return {name for name, info in model.model_fields.items() if type(None) in get_args(info.annotation)}
 
 
-def _csv_rows(
-    archive: SafeZip, file_name: str, columns: tuple[str, ...], *, escaped: bool
-) -> Iterator[dict[str, Any]]:
-    if not archive.has(file_name):
-        return
-    with archive.open(file_name) as raw:
-        reader = csv.DictReader(io.TextIOWrapper(raw, encoding="utf-8", newline=""))
-        if reader.fieldnames is None:
-            return
-        if tuple(reader.fieldnames) != columns:
-            raise CorruptFile(f"{file_name} does not have the columns of an export.")
-        for row in reader:
-            if escaped:  # a short row's missing cells are None, a long row's extras a list: left as they are
-                row = {key: unescape_formula(v) if isinstance(v, str) else v for key, v in row.items()}
-            yield row
+class CsvZipBundle(BundleReader):
+    """A CSV export: ``manifest.json`` (the header) and one CSV file per section, each read a row at a
+    time."""
 
+    def __init__(self, archive: SafeZip) -> None:
+        self.archive = archive
+        if not archive.has("manifest.json"):
+            raise UnsupportedFile("This zip is not a Resee export (no manifest.json).")
+        try:
+            manifest = json.loads(archive.read("manifest.json", limit=METADATA_LIMIT))
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+            raise CorruptFile("manifest.json is not readable.") from exc
+        if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_CSV:
+            raise UnsupportedFile("This zip is not a Resee export.")
+        # Exports written before formulas were escaped have no ``formula_escape``: their cells are as is.
+        self.escaped = manifest.get("formula_escape") == FORMULA_ESCAPE
+        self.header = _header({key: manifest[key] for key in _HEADER_KEYS if manifest.get(key) is not None})
+        names = [file_name for file_name, _ in CSV_FILES.values() if archive.has(file_name)]
+        self.total = max(sum(archive.zip.getinfo(name).file_size for name in names), 1)
+        self.read_bytes = 0
 
-def read_csv_zip(archive: SafeZip) -> Bundle:
-    if not archive.has("manifest.json"):
-        raise UnsupportedFile("This zip is not a Resee export (no manifest.json).")
-    try:
-        manifest = json.loads(archive.read("manifest.json", limit=METADATA_LIMIT))
-    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
-        raise CorruptFile("manifest.json is not readable.") from exc
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_CSV:
-        raise UnsupportedFile("This zip is not a Resee export.")
-    # Exports written before formulas were escaped have no ``formula_escape``: their cells are as is.
-    escaped = manifest.get("formula_escape") == FORMULA_ESCAPE
-    document: dict[str, Any] = {
-        key: manifest.get(key) for key in ("format", "version", "exported_at", "origin")
-    }
-    if manifest.get("profile") is not None:
-        document["profile"] = manifest["profile"]
-    models: dict[str, type[BaseModel]] = {
-        "categories": CategoryRow,
-        "contents": ContentRow,
-        "reviews": ReviewRow,
-        "ai_questions": QuestionRow,
-    }
-    try:
-        for name, (file_name, columns) in CSV_FILES.items():
-            nullable = _nullable(models[name]) | {f"schedule_{n}" for n in _nullable(ScheduleRow)}
-            rows = []
-            for row in _csv_rows(archive, file_name, columns, escaped=escaped):
+    def _raw_rows(self, section: str) -> Iterator[dict[str, Any]]:
+        file_name, columns = CSV_FILES[section]
+        nullable = _nullable(SECTION_ROWS[section]) | {f"schedule_{n}" for n in _nullable(ScheduleRow)}
+        try:
+            for row in self._csv_rows(file_name, columns):
                 values = {
                     key: (None if value == "" and key in nullable else value) for key, value in row.items()
                 }
-                if name == "contents":
+                if section == "contents":
                     schedule = {
                         key[9:]: values.pop(key) for key in list(values) if key.startswith("schedule_")
                     }
                     values["schedule"] = schedule if schedule.get("next_review_date") else None
-                if name == "ai_questions":
+                if section == "ai_questions":
                     values["options"] = json.loads(values["options"] or "[]")
-                rows.append(values)
-            document[name] = rows
-    except (csv.Error, UnicodeDecodeError, ValueError) as exc:
-        raise CorruptFile(f"A CSV file of the export is not readable ({exc}).") from exc
-    try:
-        return Bundle.model_validate(document)
-    except ValidationError as exc:
-        raise _invalid(exc) from exc
+                yield values
+        except (csv.Error, UnicodeDecodeError, ValueError, *READ_ERRORS) as exc:
+            raise CorruptFile(f"A CSV file of the export is not readable ({exc}).") from exc
+
+    def _csv_rows(self, file_name: str, columns: tuple[str, ...]) -> Iterator[dict[str, Any]]:
+        if not self.archive.has(file_name):
+            return
+        with self.archive.open(file_name) as raw:
+            counted = io.BufferedReader(_Counted(raw, self), READ_CHUNK)
+            reader = csv.DictReader(io.TextIOWrapper(counted, encoding="utf-8", newline=""))
+            if reader.fieldnames is None:
+                return
+            if tuple(reader.fieldnames) != columns:
+                raise CorruptFile(f"{file_name} does not have the columns of an export.")
+            for row in reader:
+                if self.escaped:  # a short row's missing cells are None, a long row's extras a list: as is
+                    row = {key: unescape_formula(v) if isinstance(v, str) else v for key, v in row.items()}
+                yield row
+
+    def fraction(self) -> float:
+        return min(self.read_bytes / self.total, 1.0)
+
+
+class _Counted(io.RawIOBase):
+    """A member's stream that counts what is read from it (for ``fraction``)."""
+
+    def __init__(self, raw: IO[bytes], bundle: CsvZipBundle) -> None:
+        self.raw, self.bundle = raw, bundle
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.raw.read(len(buffer))
+        buffer[: len(data)] = data
+        self.bundle.read_bytes += len(data)
+        return len(data)
+
+
+def open_csv_zip(archive: SafeZip) -> CsvZipBundle:
+    return CsvZipBundle(archive)

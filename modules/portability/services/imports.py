@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import islice
 from pathlib import Path
 from typing import IO
 
@@ -40,7 +42,8 @@ from modules.portability.services.jobs import (
 
 logger = logging.getLogger(__name__)
 
-_PARSED = 15  # percent of an import done when its file is read
+_PARSED = 15  # percent of an import done when its file is read (Anki, CSV: read whole first)
+QUESTION_BATCH = 2_000  # a Resee export's questions stored at a time
 _EXTENSIONS = {
     ImportKind.APKG: ".apkg",
     ImportKind.COLPKG: ".colpkg",
@@ -183,40 +186,50 @@ def _import_view(job: ImportJob) -> ImportJobView:
 
 
 @dataclass
-class _Parsed:
+class _Source:
+    """What an import reads: learning's records (lists, or iterators reading a Resee export as the
+    import goes), the questions and profile of a Resee export, and how far the reading is (0 to 1)."""
+
     data: learning.LearningImport
     counts: dict[str, int] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
-    questions: list[bundle.QuestionRow] = field(default_factory=list)
+    questions: Iterable[bundle.QuestionRow] = ()
     profile: bundle.ProfileRow | None = None
+    finish: Callable[[], None] = lambda: None  # once everything is read: the rest of the file is sound
+    fraction: Callable[[int, int], float] = lambda done, total: done / max(total, 1)
+    floor: int = _PARSED  # percent done once the file is read (a streamed export: nothing read yet)
 
 
-def _parse(job: ImportJob, path: Path, *, user: User) -> _Parsed:
+@contextmanager
+def _source(job: ImportJob, path: Path, *, user: User) -> Iterator[_Source]:
+    """Anki and CSV files are read whole first (their reviews are replayed by card); a Resee export is
+    opened, its header read, and its rows streamed while they are written."""
     now = timezone.now()
     kind = ImportKind(job.kind)
     if kind in {ImportKind.APKG, ImportKind.COLPKG}:
         read = anki.read_package(path, limits=archive_limits(), now=now)
-        return _Parsed(
+        yield _Source(
             data=read.data,
             counts={"notes": read.notes, "cards": read.cards, "media_skipped": read.media_skipped},
             warnings=read.warnings,
         )
-    if kind == ImportKind.CSV:
+    elif kind == ImportKind.CSV:
         table = csvfile.read_csv(path.read_bytes(), now=now)
-        return _Parsed(data=table.data, counts={"rows": table.rows}, warnings=table.warnings)
-    if kind == ImportKind.RESEE_JSON:
-        parsed = bundle.read_json(path.read_bytes())
+        yield _Source(data=table.data, counts={"rows": table.rows}, warnings=table.warnings)
+    elif kind == ImportKind.RESEE_JSON:
+        with bundle.open_json(path) as reader:
+            yield _from_bundle(reader, user=user)
     else:
-        with SafeZip(path, archive_limits()) as archive:
-            parsed = bundle.read_csv_zip(archive)
-    return _from_bundle(parsed, user=user)
+        with SafeZip(path, archive_limits()) as archive, bundle.open_csv_zip(archive) as reader:
+            yield _from_bundle(reader, user=user)
 
 
-def _from_bundle(parsed: bundle.Bundle, *, user: User) -> _Parsed:
+def _from_bundle(reader: bundle.BundleReader, *, user: User) -> _Source:
     """A Resee export as learning's import: the learner's own export (same deployment, same account)
     finds its rows by id; any other gets keys naming where the rows came from."""
-    own = parsed.origin.instance == instance_id() and parsed.origin.user_id == user.pk
-    origin = f"{parsed.origin.instance}:{parsed.origin.user_id}"
+    header = reader.header
+    own = header.origin.instance == instance_id() and header.origin.user_id == user.pk
+    origin = f"{header.origin.instance}:{header.origin.user_id}"
 
     def key(source: str | None, external_id: str | None, kind: str, id_: int) -> learning.ExternalKey:
         if source and external_id:
@@ -226,56 +239,59 @@ def _from_bundle(parsed: bundle.Bundle, *, user: User) -> _Parsed:
     def local(source: str | None, id_: int) -> int | None:
         return id_ if own and not source else None
 
-    contents = [
-        learning.ImportedContent(
-            ref=str(row.id),
-            key=key(row.external_source, row.external_id, "c", row.id),
-            local_id=local(row.external_source, row.id),
-            title=row.title,
-            body=row.body,
-            category=row.category,
-            created_at=row.created_at,
-            updated_at=row.updated_at,
-            schedule=learning.ScheduleRecord(**row.schedule.model_dump()) if row.schedule else None,
-        )
-        for row in parsed.contents
-    ]
-    reviews = [
-        learning.ImportedReview(
-            content_ref=str(row.content_id),
-            key=key(row.external_source, row.external_id, "r", row.id),
-            local_id=local(row.external_source, row.id),
-            result=row.result,
-            reviewed_at=row.reviewed_at,
-            time_spent_seconds=row.time_spent_seconds,
-            recorded=learning.RecordedReview(
-                recorded_at=row.recorded_at,
-                stage_before=row.stage_before,
-                stage_after=row.stage_after,
-                interval_days=row.interval_days,
-                early=row.early,
-                retrievability_before=row.retrievability_before,
-                scheduler=row.scheduler,
-            ),
-        )
-        for row in parsed.reviews
-    ]
+    def contents() -> Iterator[learning.ImportedContent]:
+        for row in reader.rows("contents"):
+            yield learning.ImportedContent(
+                ref=str(row.id),
+                key=key(row.external_source, row.external_id, "c", row.id),
+                local_id=local(row.external_source, row.id),
+                title=row.title,
+                body=row.body,
+                category=row.category,
+                created_at=row.created_at,
+                updated_at=row.updated_at,
+                schedule=learning.ScheduleRecord(**row.schedule.model_dump()) if row.schedule else None,
+            )
+
+    def reviews() -> Iterator[learning.ImportedReview]:
+        for row in reader.rows("reviews"):
+            yield learning.ImportedReview(
+                content_ref=str(row.content_id),
+                key=key(row.external_source, row.external_id, "r", row.id),
+                local_id=local(row.external_source, row.id),
+                result=row.result,
+                reviewed_at=row.reviewed_at,
+                time_spent_seconds=row.time_spent_seconds,
+                recorded=learning.RecordedReview(
+                    recorded_at=row.recorded_at,
+                    stage_before=row.stage_before,
+                    stage_after=row.stage_after,
+                    interval_days=row.interval_days,
+                    early=row.early,
+                    retrievability_before=row.retrievability_before,
+                    scheduler=row.scheduler,
+                ),
+            )
+
     categories = [
         learning.CategoryRecord(name=row.name, description=row.description, created_at=row.created_at)
-        for row in parsed.categories
+        for row in reader.rows("categories")
     ]
-    return _Parsed(
-        data=learning.LearningImport(categories=categories, contents=contents, reviews=reviews),
-        questions=list(parsed.ai_questions),
-        profile=parsed.profile,
+    return _Source(
+        data=learning.LearningImport(categories=categories, contents=contents(), reviews=reviews()),
+        questions=reader.rows("ai_questions"),
+        profile=header.profile,
+        fraction=lambda done, total: reader.fraction(),
+        floor=0,
+        finish=reader.finish,
     )
 
 
-def _reporter(job_id: int) -> Callable[[int, int], None]:
+def _reporter(job_id: int, source: _Source) -> Callable[[int, int], None]:
     last = [-1]
 
     def report(done: int, total: int) -> None:
-        percent = _PARSED + (99 - _PARSED) * done // max(total, 1)
+        percent = source.floor + int((99 - source.floor) * source.fraction(done, total))
         if percent != last[0]:
             last[0] = percent
             try:
@@ -284,6 +300,23 @@ def _reporter(job_id: int) -> Callable[[int, int], None]:
                 logger.warning("import progress not reported", exc_info=True)
 
     return report
+
+
+def _import_questions(user: User, source: _Source, content_ids: dict[str, int]) -> tuple[int, int]:
+    """A Resee export's questions, a batch at a time; those of contents not imported are left out."""
+    created = skipped = 0
+    questions = iter(source.questions)
+    while batch := list(islice(questions, QUESTION_BATCH)):
+        made, left = ai.import_questions(
+            user=user,
+            questions=[
+                ai.QuestionRecord(**{**row.model_dump(), "content_id": content_ids[str(row.content_id)]})
+                for row in batch
+                if str(row.content_id) in content_ids
+            ],
+        )
+        created, skipped = created + made, skipped + left
+    return created, skipped
 
 
 def run_import(*, job_id: int) -> str | None:
@@ -298,36 +331,33 @@ def run_import(*, job_id: int) -> str | None:
         if not job.upload_name or not path.is_file():
             fail_job(job, code="upload_missing", message="The uploaded file is gone; upload it again.")
             return JobStatus.FAILED
-        parsed = _parse(job, path, user=user)
-        ImportJob.objects.filter(pk=job.pk).update(progress=_PARSED)
-        with transaction.atomic():
-            # Held to the end: a second delivery of this task waits here, then finds the job done.
-            if not ImportJob.objects.select_for_update().filter(pk=job.pk, status=JobStatus.RUNNING).exists():
-                return None
-            if job.restore_profile and parsed.profile is not None:
-                changes = parsed.profile.model_dump()
-                identity.update_profile(user=user, changes=changes)
-            outcome = learning.import_learning_data(user=user, data=parsed.data, progress=_reporter(job.pk))
-            counts = {**parsed.counts, **_counts(outcome.counts)}
-            if parsed.questions:
-                created, skipped = ai.import_questions(
-                    user=user,
-                    questions=[
-                        ai.QuestionRecord(
-                            **{**row.model_dump(), "content_id": outcome.content_ids[str(row.content_id)]}
-                        )
-                        for row in parsed.questions
-                        if str(row.content_id) in outcome.content_ids
-                    ],
+        with _source(job, path, user=user) as source:
+            ImportJob.objects.filter(pk=job.pk).update(progress=source.floor)
+            with transaction.atomic():
+                # Held to the end: a second delivery of this task waits here, then finds the job done.
+                if (
+                    not ImportJob.objects.select_for_update()
+                    .filter(pk=job.pk, status=JobStatus.RUNNING)
+                    .exists()
+                ):
+                    return None
+                if job.restore_profile and source.profile is not None:
+                    identity.update_profile(user=user, changes=source.profile.model_dump())
+                outcome = learning.import_learning_data(
+                    user=user, data=source.data, progress=_reporter(job.pk, source)
                 )
-                counts.update(ai_questions_imported=created, ai_questions_skipped=skipped)
-            ImportJob.objects.filter(pk=job.pk).update(
-                status=JobStatus.DONE,
-                progress=100,
-                counts=counts,
-                warnings=parsed.warnings,
-                finished_at=timezone.now(),
-            )
+                counts = {**source.counts, **_counts(outcome.counts)}
+                created, skipped = _import_questions(user, source, outcome.content_ids)
+                source.finish()
+                if created or skipped:
+                    counts.update(ai_questions_imported=created, ai_questions_skipped=skipped)
+                ImportJob.objects.filter(pk=job.pk).update(
+                    status=JobStatus.DONE,
+                    progress=100,
+                    counts=counts,
+                    warnings=source.warnings,
+                    finished_at=timezone.now(),
+                )
         logger.info("import done", extra={"job_id": job.pk, "counts": counts})
         return JobStatus.DONE
     except FileRejected as exc:
