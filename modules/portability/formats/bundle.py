@@ -15,6 +15,7 @@ import csv
 import io
 import json
 import zipfile
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -347,7 +348,7 @@ def _invalid(exc: ValidationError, where: str = "") -> CorruptFile:
     )
 
 
-class BundleReader:
+class BundleReader(ABC):
     """A Resee export opened for reading: its ``header`` at once, each section's rows when asked for
     (``rows``), validated one by one. ``fraction`` tells how far into the file the reading is."""
 
@@ -363,11 +364,13 @@ class BundleReader:
             except ValidationError as exc:
                 raise _invalid(exc, f"{section}.{index}") from exc
 
+    @abstractmethod
     def _raw_rows(self, section: str) -> Iterable[Any]:
-        raise NotImplementedError
+        """The section's rows as read, before validation."""
 
+    @abstractmethod
     def fraction(self) -> float:
-        return 0.0
+        """How far into the file the reading is, 0 to 1."""
 
     def finish(self) -> None:
         """Checks what the sections read so far left unread (once every section has been read)."""
