@@ -25,9 +25,12 @@ class LearningConfig(AppConfig):
     def ready(self) -> None:
         from django.core import checks
 
+        from modules.identity import services as identity
         from modules.learning import readcache
         from modules.learning.checks import read_cache_is_shared
+        from modules.learning.services import delete_learning_data
 
         checks.register(read_cache_is_shared, checks.Tags.caches)
         # A process-local cache outside DEBUG switches the read cache off: say so once, at startup.
         readcache.announce()
+        identity.on_account_deletion(delete_learning_data)

@@ -379,6 +379,7 @@ KNOWN_WRITERS = {
     "create_content",
     "delete_category",
     "delete_content",
+    "delete_learning_data",
     "ensure_schedule",
     "import_learning_data",
     "seed_demo_content",

@@ -14,7 +14,7 @@ from modules.common.errors import NotFound, ValidationFailed
 from modules.identity import services as identity
 from modules.identity.services import User
 from modules.learning import readcache, selectors
-from modules.learning.models import Category, Content, ReviewSchedule
+from modules.learning.models import Category, Content, IdempotencyRecord, ReviewHistory, ReviewSchedule
 from modules.learning.scheduling.base import SECONDS_PER_DAY
 from modules.learning.services import tallies
 from modules.learning.services.categories import owned_category
@@ -218,6 +218,24 @@ def delete_content(*, user: User, content_id: int) -> None:
         raise NotFound("Content not found.")
     tallies.remove_contents(user_id=user.pk, tz_name=user.timezone, content_ids=[content_id])
     Content.objects.filter(pk=content_id).delete()
+
+
+@readcache.learning_write
+def delete_learning_data(*, user_id: int) -> None:
+    """The account's learning data, deleted set by set as the account goes (``delete_account`` runs
+    this in its transaction; registered in ``LearningConfig.ready``): one DELETE by owner per table,
+    the rollups following once per statement (migration 0011), where the user's cascade would collect
+    every content's key in Python and first uncategorise every content it is about to delete.
+
+    The cards go first: their DELETE locks them as ``delete_content``'s lock does, so a review being
+    recorded finishes before it (its history row is deleted below) and one that comes later finds no
+    card. Rows of other modules attached to the contents (AI questions) go with them by the cascade.
+    """
+    ReviewSchedule.objects.filter(user_id=user_id).delete()
+    ReviewHistory.objects.filter(user_id=user_id).delete()
+    IdempotencyRecord.objects.filter(user_id=user_id).delete()
+    Content.objects.filter(user_id=user_id).delete()
+    Category.objects.filter(user_id=user_id).delete()
 
 
 # --- For other modules (ai) -----------------------------------------------------------------------
