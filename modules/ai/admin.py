@@ -5,13 +5,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib import admin
-from django.db.models import Count, Q, Sum
+from django.contrib import admin, messages
+from django.db.models import Count, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 from django.http import HttpRequest, HttpResponse
 
+from modules.ai import services
 from modules.ai.models import AIJob, AIQuestion, AIRequestLog, AIUsage, Outcome
-from modules.common.admin import ReadOnlyAdmin
+from modules.common.admin import ReadOnlyAdmin, ViewOnlyAdmin
+from modules.common.errors import DomainError
+
+# The action retries at most this many jobs per click (each reserves quota and queues a task).
+RETRY_AT_ONCE = 100
 
 
 @admin.register(AIQuestion)
@@ -100,24 +105,43 @@ class AIRequestLogAdmin(ReadOnlyAdmin):
 
 
 @admin.register(AIJob)
-class AIJobAdmin(admin.ModelAdmin):
-    list_display = ("id", "user", "status", "content_count", "reserved", "created_at", "finished_at")
+class AIJobAdmin(ViewOnlyAdmin):
+    """Jobs are the worker's: nothing here edits one (a status set by hand would leave a job "queued"
+    with no task, its quota reserved). A failed job is retried by the action, through ``retry_job``:
+    a new job of the same user over its contents left, with the quota reserved anew."""
+
+    list_display = (
+        "id",
+        "user",
+        "status",
+        "content_count",
+        "reserved",
+        "retried_as",
+        "created_at",
+        "finished_at",
+    )
     list_filter = ("status", "created_at")
     search_fields = ("user__email", "error")
     date_hierarchy = "created_at"
     raw_id_fields = ("user", "usage")
     list_select_related = ("user",)
-    readonly_fields = (
-        "params",
-        "content_ids",
-        "completed_content_ids",
-        "reserved",
-        "usage",
-        "created_at",
-        "started_at",
-        "finished_at",
-        "updated_at",
+    actions = ("retry_failed_jobs",)
+
+    @admin.action(
+        description="Retry the selected failed jobs (their contents left, as new jobs)",
+        permissions=("retry",),
     )
+    def retry_failed_jobs(self, request: HttpRequest, queryset: QuerySet[AIJob]) -> None:
+        for job_id in queryset.order_by("pk").values_list("pk", flat=True)[:RETRY_AT_ONCE]:
+            try:
+                retry = services.retry_job(job_id=job_id)
+            except DomainError as error:
+                self.message_user(request, f"Job {job_id}: {error.detail}", messages.WARNING)
+            else:
+                self.message_user(request, f"Job {job_id}: retried as job {retry.id}.", messages.SUCCESS)
+
+    def has_retry_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("ai.change_aijob")
 
     @admin.display(description="contents")
     def content_count(self, obj: AIJob) -> int:

@@ -125,6 +125,10 @@ class AIJob(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # A failed job retried from the admin: the new job over its contents left (``retry_job``).
+    retried_as = models.OneToOneField(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="retry_of"
+    )
 
     class Meta:
         verbose_name = "AI job"

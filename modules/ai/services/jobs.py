@@ -35,7 +35,7 @@ from modules.ai.providers.registry import get_provider
 from modules.ai.services.calls import log_call
 from modules.ai.services.generation import GenerationParams, call_generate, request_for, store_questions
 from modules.ai.services.quota import ensure_ai_allowed, released_on_failure, reserve, settle
-from modules.common.errors import NotFound, ValidationFailed
+from modules.common.errors import Conflict, NotFound, ValidationFailed
 from modules.common.task_timeout import TaskTimeout, after_task_timeout
 from modules.identity.services import User
 from modules.learning.services import contents_for_user, hold_content
@@ -75,6 +75,38 @@ def create_job(
         )
     transaction.on_commit(lambda: _enqueue_job(job.pk))
     return _job_view(job, questions=[])
+
+
+@transaction.atomic
+def retry_job(*, job_id: int) -> JobView:
+    """A failed job's contents not generated yet, as a new job of the same user and parameters, for an
+    admin (the failed job keeps its record and points at the new one). The quota is reserved anew as
+    ``create_job`` does for the user, with its refusals (QuotaExceeded, a tier without AI...); contents
+    deleted since are left out. Once per failed job: the job is locked, and a second retry answers
+    Conflict with the first's new job."""
+    job = AIJob.objects.select_for_update().select_related("user").filter(pk=job_id).first()
+    if job is None:
+        raise NotFound("Job not found.")
+    if job.status != JobStatus.FAILED:
+        raise ValidationFailed(f"Only a failed job can be retried; this one is {job.status}.")
+    if job.retried_as_id is not None:
+        raise Conflict(f"Already retried as job {job.retried_as_id}.")
+    done = set(job.completed_content_ids)
+    left = [content_id for content_id in job.content_ids if content_id not in done]
+    remaining = [ref.id for ref in contents_for_user(user=job.user, ids=left)]
+    if not remaining:
+        raise ValidationFailed("Nothing is left to generate: every content was done or has been deleted.")
+    retry = create_job(
+        user=job.user,
+        content_ids=remaining,
+        question_types=job.params["question_types"],
+        difficulty=job.params["difficulty_level"],
+        count=job.params["count"],
+    )
+    job.retried_as_id = retry.id
+    job.save(update_fields=["retried_as", "updated_at"])
+    logger.info("ai job retried", extra={"job_id": job.pk, "retry_id": retry.id, "contents": len(remaining)})
+    return retry
 
 
 def _enqueue_job(job_id: int, *, done: int = 0) -> None:
