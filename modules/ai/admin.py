@@ -12,7 +12,7 @@ from django.http import HttpRequest, HttpResponse
 
 from modules.ai import services
 from modules.ai.models import AIJob, AIQuestion, AIRequestLog, AIUsage, Outcome
-from modules.common.admin import ReadOnlyAdmin, ViewOnlyAdmin
+from modules.common.admin import LargeTableAdmin, ReadOnlyAdmin, ViewOnlyAdmin
 from modules.common.errors import DomainError
 
 # The action retries at most this many jobs per click (each reserves quota and queues a task).
@@ -20,7 +20,7 @@ RETRY_AT_ONCE = 100
 
 
 @admin.register(AIQuestion)
-class AIQuestionAdmin(admin.ModelAdmin):
+class AIQuestionAdmin(LargeTableAdmin):
     list_display = (
         "id",
         "type",
@@ -57,7 +57,7 @@ class AIUsageAdmin(admin.ModelAdmin):
 
 
 @admin.register(AIRequestLog)
-class AIRequestLogAdmin(ReadOnlyAdmin):
+class AIRequestLogAdmin(LargeTableAdmin, ReadOnlyAdmin):
     """Read-only: the log is append-only. The change list shows totals, cost per model and cost per
     day for whatever the filters select."""
 

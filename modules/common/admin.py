@@ -12,6 +12,11 @@ The confirmation page counts what goes instead of listing it: Django's own page 
 every cascaded row (its collector never fast-deletes), which took 3.3 s for 5,000 reviews and would
 take minutes for a learner with a million, far past the web worker's timeout. Here the rows that
 would be deleted by a query are counted by one ``COUNT`` per relation.
+
+Change lists of tables that grow with every learner's every review (``LargeTableAdmin``) count at most
+``CappedCountPaginator.CAP`` rows: Django counts the filtered rows for its paginator and, unless told
+otherwise, every row of the table again for "N of M selected". With a million reviews each count took
+0.1 s (0.9 s behind a search), and both grow with the table without bound.
 """
 
 from __future__ import annotations
@@ -20,10 +25,12 @@ from collections import Counter
 from typing import Any
 
 from django.contrib import admin
+from django.core.paginator import Paginator
 from django.db import router
 from django.db.models import Model
 from django.db.models.deletion import Collector, ProtectedError, RestrictedError
 from django.http import HttpRequest
+from django.utils.functional import cached_property
 from django.utils.text import capfirst
 
 
@@ -42,6 +49,26 @@ class ReadOnlyAdmin(ViewOnlyAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+class CappedCountPaginator(Paginator):
+    """Counts at most ``CAP + 1`` rows (``SELECT COUNT(*) FROM (... LIMIT CAP + 1)``): past it, the
+    change list shows ``CAP + 1`` results and its pages up to there; a filter or a search narrows
+    further. Without the cap, every page of a list counted all its rows."""
+
+    CAP = 10_000
+
+    @cached_property
+    def count(self) -> int:  # type: ignore[override]
+        return self.object_list.order_by()[: self.CAP + 1].count()
+
+
+class LargeTableAdmin(admin.ModelAdmin):
+    """A change list over a table without bound (every review, request, email): capped counts, and no
+    second count of the whole table."""
+
+    paginator = CappedCountPaginator
+    show_full_result_count = False
 
 
 def _history_names(site: admin.AdminSite) -> set[str]:

@@ -26,7 +26,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from ninja_jwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
-from modules.common.admin import DeletesOwnedHistory, ReadOnlyAdmin, ViewOnlyAdmin
+from modules.common.admin import DeletesOwnedHistory, LargeTableAdmin, ReadOnlyAdmin, ViewOnlyAdmin
 from modules.identity import services
 from modules.identity.models import EmailLog, Subscription, SubscriptionChange, User
 from modules.identity.tiers import Tier
@@ -195,7 +195,7 @@ class SubscriptionChangeAdmin(ViewOnlyAdmin):  # written by tier changes only
 
 
 @admin.register(EmailLog)
-class EmailLogAdmin(admin.ModelAdmin):
+class EmailLogAdmin(LargeTableAdmin):
     list_display = ("to", "template", "status", "attempts", "created_at", "last_attempt_at", "sent_at")
     list_filter = ("status", "template")
     search_fields = ("to",)
@@ -218,7 +218,7 @@ class EmailLogAdmin(admin.ModelAdmin):
         return False
 
 
-class _ReadOnlyTokenAdmin(ReadOnlyAdmin):
+class _ReadOnlyTokenAdmin(LargeTableAdmin, ReadOnlyAdmin):
     """Views only: tokens are written by logins, refreshes, logouts and revocations."""
 
     actions = None

