@@ -201,6 +201,7 @@ class ReviewTally(models.Model):
     time_spent_seconds = models.BigIntegerField(default=0)
 
     class Meta:
+        verbose_name_plural = "review tallies"
         constraints = [
             # Also the index of every read: one user's days in a range.
             models.UniqueConstraint(
@@ -328,6 +329,7 @@ class ReviewDayTally(models.Model):
     forgot = models.IntegerField(default=0)
 
     class Meta:
+        verbose_name_plural = "review day tallies"
         constraints = [
             models.UniqueConstraint(fields=["user", "day", "category_id"], name="learning_daytally_unique"),
         ]
