@@ -11,13 +11,13 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.postgres.forms import SimpleArrayField
-from django.db.models import QuerySet
+from django.db.models import Exists, OuterRef, QuerySet
 from django.http import HttpRequest
 
 from modules.common.admin import LargeTableAdmin, ViewOnlyAdmin
 from modules.ops import services
 from modules.ops.catalog import BY_NAME, METRIC_NAMES
-from modules.ops.models import AlertEvent, AlertNotification, AlertRule, MetricSample
+from modules.ops.models import AlertEvent, AlertNotification, AlertRule, DeliveryStatus, MetricSample
 
 
 class AlertRuleForm(forms.ModelForm):
@@ -154,10 +154,35 @@ class AlertNotificationInline(admin.TabularInline):
     max_num = 0
 
 
+class DeliveryFilter(admin.SimpleListFilter):
+    """Events by their notifications' delivery, the resolution's included: ``notified`` speaks for the
+    firing's messages only, so a resolution Slack never received did not show under "not notified"."""
+
+    title = "delivery"
+    parameter_name = "delivery"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [
+            ("undelivered", "a message not delivered yet"),
+            ("failed", "a message given up on"),
+            ("delivered", "every message delivered"),
+        ]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[AlertEvent]) -> QuerySet[AlertEvent]:
+        messages_of = AlertNotification.objects.filter(event=OuterRef("pk"))
+        if self.value() == "undelivered":
+            return queryset.filter(Exists(messages_of.exclude(status=DeliveryStatus.SENT)))
+        if self.value() == "failed":
+            return queryset.filter(Exists(messages_of.filter(status=DeliveryStatus.FAILED)))
+        if self.value() == "delivered":
+            return queryset.exclude(Exists(messages_of.exclude(status=DeliveryStatus.SENT)))
+        return queryset
+
+
 @admin.register(AlertEvent)
 class AlertEventAdmin(admin.ModelAdmin):
     list_display = ("rule", "value", "fired_at", "resolved_at", "notified", "notify_attempts")
-    list_filter = ("notified", ("resolved_at", admin.EmptyFieldListFilter), "rule__severity")
+    list_filter = (DeliveryFilter, "notified", ("resolved_at", admin.EmptyFieldListFilter), "rule__severity")
     list_select_related = ("rule",)
     search_fields = ("rule__name", "rule__metric")
     date_hierarchy = "fired_at"

@@ -85,6 +85,36 @@ def test_the_retry_action_makes_given_up_notifications_due(admin_client: Client)
     assert notification.next_attempt_at <= timezone.now()
 
 
+def test_the_delivery_filter_finds_an_event_whose_resolution_was_not_delivered(admin_client: Client) -> None:
+    rule = make_rule()
+    now = timezone.now()
+    delivered = AlertEvent.objects.create(rule=rule, value=1.0, notified=True, resolved_at=now)
+    unsent = AlertEvent.objects.create(rule=rule, value=2.0, notified=True, resolved_at=now)
+    given_up = AlertEvent.objects.create(rule=rule, value=3.0, notified=True)
+    for event in (delivered, unsent, given_up):
+        AlertNotification.objects.create(
+            event=event, kind="fired", channel="slack", status=DeliveryStatus.SENT
+        )
+    AlertNotification.objects.create(
+        event=delivered, kind="resolved", channel="slack", status=DeliveryStatus.SENT
+    )
+    AlertNotification.objects.create(event=unsent, kind="resolved", channel="slack", last_error="HTTP 500")
+    AlertNotification.objects.create(
+        event=given_up, kind="fired", channel="email", target="a@example.com", status=DeliveryStatus.FAILED
+    )
+
+    def listed(query: str) -> set[int]:
+        response = admin_client.get(f"/admin/ops/alertevent/?{query}")
+        assert response.status_code == 200
+        return {event.pk for event in response.context["cl"].result_list}
+
+    # "notified" speaks for the firing only: all three say so
+    assert listed("notified__exact=1") == {delivered.pk, unsent.pk, given_up.pk}
+    assert listed("delivery=undelivered") == {unsent.pk, given_up.pk}
+    assert listed("delivery=failed") == {given_up.pk}
+    assert listed("delivery=delivered") == {delivered.pk}
+
+
 SECRET_URL = "https://hooks.slack.com/services/T0/B0/secret-token"
 
 
