@@ -181,13 +181,14 @@ class DeliveryFilter(admin.SimpleListFilter):
 
 @admin.register(AlertEvent)
 class AlertEventAdmin(admin.ModelAdmin):
-    list_display = ("rule", "value", "fired_at", "resolved_at", "notified", "notify_attempts")
+    list_display = ("rule", "condition", "value", "fired_at", "resolved_at", "notified", "notify_attempts")
     list_filter = (DeliveryFilter, "notified", ("resolved_at", admin.EmptyFieldListFilter), "rule__severity")
     list_select_related = ("rule",)
     search_fields = ("rule__name", "rule__metric")
     date_hierarchy = "fired_at"
     readonly_fields = (
         "rule",
+        "condition",
         "value",
         "fired_at",
         "resolved_at",

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from modules.ops.alerting.evaluator import condition_text
 from modules.ops.validation import rule_validation_errors
 
 
@@ -95,7 +98,16 @@ class AlertRule(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.name}: {self.aggregation}({self.metric}, {self.window_minutes}m) {self.operator} {self.threshold:g}"
+        return f"{self.name}: {self.condition_text()}"
+
+    # What an event keeps of its rule when it fires (``AlertEvent.fired_as``).
+    SNAPSHOT_FIELDS = ("name", "metric", "severity", "operator", "threshold", "aggregation", "window_minutes")
+
+    def snapshot(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.SNAPSHOT_FIELDS}
+
+    def condition_text(self) -> str:
+        return condition_text(self.snapshot())
 
     def clean(self) -> None:
         # Admin forms land here; the API validates the same rules in the service.
@@ -118,6 +130,9 @@ class AlertEvent(models.Model):
     notified = models.BooleanField(default=False, help_text="Every firing notification was delivered.")
     notify_attempts = models.PositiveIntegerField(default=0)
     notify_error = models.TextField(blank=True, help_text="The last notification failure, if any.")
+    # The rule as it was when it fired (AlertRule.snapshot): editing the rule later does not rewrite
+    # the history or the messages still to send. Empty for events fired before it was kept.
+    fired_rule = models.JSONField(default=dict, blank=True, editable=False)
 
     class Meta:
         ordering = ["-fired_at", "-id"]
@@ -139,6 +154,15 @@ class AlertEvent(models.Model):
     @property
     def is_open(self) -> bool:
         return self.resolved_at is None
+
+    @property
+    def fired_as(self) -> dict[str, Any]:
+        """The rule's name, metric, severity and condition when this event fired."""
+        return {**self.rule.snapshot(), **self.fired_rule}
+
+    @property
+    def condition(self) -> str:
+        return condition_text(self.fired_as)
 
 
 class NotificationKind(models.TextChoices):

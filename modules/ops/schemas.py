@@ -190,6 +190,9 @@ class AlertEventOut(Schema):
     rule_name: str
     metric: str
     severity: str
+    condition: str = Field(
+        description="the rule's condition when it fired, e.g. max(queue_queued_tasks, 5m) > 100"
+    )
     value: float
     fired_at: datetime
     resolved_at: datetime | None
@@ -202,14 +205,16 @@ class AlertEventOut(Schema):
     def resolve_rule(obj: object) -> int:
         return obj.rule_id  # type: ignore[attr-defined]
 
+    # the rule as it fired (AlertEvent.fired_as), not as it was edited since
+
     @staticmethod
     def resolve_rule_name(obj: object) -> str:
-        return obj.rule.name  # type: ignore[attr-defined]
+        return obj.fired_as["name"]  # type: ignore[attr-defined]
 
     @staticmethod
     def resolve_metric(obj: object) -> str:
-        return obj.rule.metric  # type: ignore[attr-defined]
+        return obj.fired_as["metric"]  # type: ignore[attr-defined]
 
     @staticmethod
     def resolve_severity(obj: object) -> str:
-        return obj.rule.severity  # type: ignore[attr-defined]
+        return obj.fired_as["severity"]  # type: ignore[attr-defined]

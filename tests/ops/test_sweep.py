@@ -450,3 +450,40 @@ def test_the_delivery_budget_and_one_webhook_timeout_fit_in_the_sweep_period() -
     assert sweep.cron == "* * * * *"
     assert notifications.SWEEP_PERIOD_SECONDS == 60
     assert notifications.DELIVERY_TIME_BUDGET_SECONDS + live.SLACK_TIMEOUT_SECONDS < 60
+
+
+def test_an_event_keeps_its_rule_as_it_fired_when_the_rule_is_edited(
+    local_slack: WebhookServer, client_for
+) -> None:
+    from modules.identity.testing import make_admin
+
+    rule = make_rule(name="CPU hot", metric="cpu_usage", threshold=80, window_minutes=1, notify_slack=True)
+    now = minute()
+    record_samples("cpu_usage", [95], end=now)
+    local_slack.replies = [(500, {})]  # the firing's message waits for a retry
+    services.run_alert_sweep(now=now)
+    event = AlertEvent.objects.get(rule=rule)
+
+    rule.name, rule.threshold, rule.severity = "CPU very hot", 99, "critical"
+    rule.save()
+
+    later = now + timedelta(minutes=1, seconds=1)
+    services.run_alert_sweep(now=later)  # the retry after the edit; 95 is below 99 now: it resolves
+
+    texts = [received.json["text"] for received in local_slack.received[1:]]
+    assert texts == [
+        ":rotating_light: FIRING [warning] CPU hot: cpu_usage = 95 (avg(cpu_usage, 1m) > 80)",
+        ":white_check_mark: RESOLVED [warning] CPU hot: cpu_usage = 95",
+    ]
+    history = client_for(make_admin()).get("/api/monitoring/alerts/").json()["items"]
+    assert [(item["id"], item["rule_name"], item["severity"], item["condition"]) for item in history] == [
+        (event.pk, "CPU hot", "warning", "avg(cpu_usage, 1m) > 80")
+    ]
+
+
+def test_an_event_fired_before_the_rule_was_kept_shows_the_rule_as_it_is() -> None:
+    rule = make_rule(name="Old", metric="cpu_usage", threshold=70)
+    event = AlertEvent.objects.create(rule=rule, value=75)  # no fired_rule: an older row
+
+    assert event.fired_as["name"] == "Old"
+    assert event.condition == "avg(cpu_usage, 5m) > 70"

@@ -2894,6 +2894,11 @@ export interface components {
             metric: string;
             /** Severity */
             severity: string;
+            /**
+             * Condition
+             * @description the rule's condition when it fired, e.g. max(queue_queued_tasks, 5m) > 100
+             */
+            condition: string;
             /** Value */
             value: number;
             /**

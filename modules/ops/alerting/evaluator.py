@@ -17,9 +17,10 @@ from __future__ import annotations
 import enum
 import math
 import operator as op
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 # Equality on floats: samples are measured values, so "== 0" must hold for 0.0 and 1e-12 alike.
 _REL_TOL = 1e-9
@@ -146,3 +147,12 @@ def evaluate(
     else:
         decision = Decision.RESOLVE if has_open_event else Decision.OK
     return Evaluation(decision=decision, value=value, holds=holds)
+
+
+def condition_text(rule: Mapping[str, Any]) -> str:
+    """``max(queue_queued_tasks, 5m) > 100``: a rule's condition (``aggregation``, ``metric``,
+    ``window_minutes``, ``operator``, ``threshold``) as the messages and the history show it."""
+    return (
+        f"{rule['aggregation']}({rule['metric']}, {rule['window_minutes']}m) "
+        f"{rule['operator']} {float(rule['threshold']):g}"
+    )

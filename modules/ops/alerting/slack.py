@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from urllib.parse import urlsplit
 
 import httpx
+
+from modules.ops.alerting.evaluator import condition_text
 
 logger = logging.getLogger(__name__)
 
@@ -68,10 +70,7 @@ def slack_payload(message: AlertMessage) -> dict:
     """The JSON body of an incoming webhook: a one-line ``text`` (notifications, screen readers)
     plus an attachment coloured by severity with the details."""
     value = "n/a" if message.value is None else f"{message.value:g}"
-    condition = (
-        f"{message.aggregation}({message.metric}, {message.window_minutes}m) "
-        f"{message.operator} {message.threshold:g}"
-    )
+    condition = condition_text(asdict(message))
     if message.kind == "resolved":
         text = f":white_check_mark: RESOLVED [{message.severity}] {message.rule_name}: {message.metric} = {value}"
         color = "#2eb886"

@@ -160,17 +160,17 @@ def _refresh_event_flags(*, event_id: int, error: str) -> None:
 
 def _message(notification: AlertNotification) -> AlertMessage:
     event = notification.event
-    rule = event.rule
+    rule = event.fired_as  # as it fired: a rule edited since does not change what is sent
     resolved = notification.kind == NotificationKind.RESOLVED
     return AlertMessage(
         kind=notification.kind,
-        rule_name=rule.name,
-        metric=rule.metric,
-        severity=rule.severity,
-        operator=rule.operator,
-        threshold=rule.threshold,
-        aggregation=rule.aggregation,
-        window_minutes=rule.window_minutes,
+        rule_name=rule["name"],
+        metric=rule["metric"],
+        severity=rule["severity"],
+        operator=rule["operator"],
+        threshold=rule["threshold"],
+        aggregation=rule["aggregation"],
+        window_minutes=rule["window_minutes"],
         value=event.resolved_value if resolved else event.value,
         at=(event.resolved_at if resolved and event.resolved_at else event.fired_at).isoformat(),
         link=f"{settings.SITE_URL}/admin/ops/alertevent/{event.pk}/change/",

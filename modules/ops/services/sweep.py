@@ -130,7 +130,9 @@ def _evaluate_rule(*, rule_id: int, now: datetime) -> tuple[Decision | None, int
             window_end=end,
         )
         if outcome.decision is Decision.FIRE and outcome.value is not None:
-            event = AlertEvent.objects.create(rule=rule, value=outcome.value, fired_at=now)
+            event = AlertEvent.objects.create(
+                rule=rule, value=outcome.value, fired_at=now, fired_rule=rule.snapshot()
+            )
             rule.last_fired_at = now
             rule.save(update_fields=["last_fired_at"])
             queue_notifications(rule=rule, event=event, kind=NotificationKind.FIRED, now=now)
