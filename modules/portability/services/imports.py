@@ -202,8 +202,8 @@ class _Source:
 
 @contextmanager
 def _source(job: ImportJob, path: Path, *, user: User) -> Iterator[_Source]:
-    """Anki and CSV files are read whole first (their reviews are replayed by card); a Resee export is
-    opened, its header read, and its rows streamed while they are written."""
+    """Anki files are read whole first (their reviews are replayed by card); a CSV file and a Resee
+    export are opened, their header read, and their rows streamed while they are written."""
     now = timezone.now()
     kind = ImportKind(job.kind)
     if kind in {ImportKind.APKG, ImportKind.COLPKG}:
@@ -214,8 +214,15 @@ def _source(job: ImportJob, path: Path, *, user: User) -> Iterator[_Source]:
             warnings=read.warnings,
         )
     elif kind == ImportKind.CSV:
-        table = csvfile.read_csv(path.read_bytes(), now=now)
-        yield _Source(data=table.data, counts={"rows": table.rows}, warnings=table.warnings)
+        with csvfile.open_csv(path, now=now) as table:
+            # counts and warnings are the reader's own: complete once the import has read every row
+            yield _Source(
+                data=table.data,
+                counts=table.counts,
+                warnings=table.warnings,
+                fraction=lambda done, total: table.fraction(),
+                floor=0,
+            )
     elif kind == ImportKind.RESEE_JSON:
         with bundle.open_json(path) as reader:
             yield _from_bundle(reader, user=user)
