@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
@@ -138,4 +139,42 @@ def test_a_job_longer_than_a_task_may_run_is_finished_across_tasks(stack_factory
         assert len(tasks) >= 2, tasks
         log = stack.worker_log_text()
         assert "exceeded maximum timeout" not in log and "after timeout" not in log  # no task timed out
+    assert stack.broker_errors() == []
+
+
+RETRY = """
+from modules.ai import services
+print("RETRIED-AS", services.retry_job(job_id={job_id}).id, "END")
+"""
+
+
+def test_a_failed_job_retried_by_an_admin_is_done_by_the_worker_for_its_contents_left(stack_factory) -> None:
+    """The admin's retry (``services.retry_job``, run here in a management shell as the admin action runs
+    it) queues a new job through the real broker; the worker generates only what the failed job had not."""
+    from tests.ai import fake_anthropic
+
+    with AnthropicServer() as anthropic:
+        stack = stack_factory(**anthropic.env(), AI_MAX_RETRIES="0")
+        with running(stack):
+            access, ids = _learner_with_contents(stack, "retrier@example.com", 2)
+            # the first content's call is answered; the second's is held, then Claude is overloaded
+            with anthropic.holding(from_call=2):
+                job_id = _start_job(stack, access, ids, count=2)
+                anthropic.wait_for_held_call()
+                anthropic.fake.queue = [fake_anthropic.overloaded() for _ in range(6)]
+            failed = _finished(stack, access, job_id, timeout=60)
+            assert failed["status"] == "failed", failed
+            anthropic.fake.queue = []  # Claude is back
+
+            output = stack.shell(RETRY.format(job_id=job_id))
+            retry_id = int(re.search(r"RETRIED-AS (\d+) END", output).group(1))  # type: ignore[union-attr]
+            retried = _finished(stack, access, retry_id, timeout=60)
+            with stack.client(access) as http:
+                usage = http.get("/api/ai-review/usage/").json()
+                again = http.get(f"/api/ai-review/jobs/{job_id}/").json()
+        assert retried["status"] == "done", retried
+        assert sorted(q["content_id"] for q in retried["questions"]) == [ids[1], ids[1]]
+        assert sorted(q["content_id"] for q in failed["questions"]) == [ids[0], ids[0]]
+        assert usage["questions_generated"] == 4
+        assert again["status"] == "failed"  # the failed job keeps its record
     assert stack.broker_errors() == []
