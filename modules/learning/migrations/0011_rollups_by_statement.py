@@ -10,7 +10,10 @@ contents could not delete a category or the account within the request's time.
 
 Here inserts and deletes of contents and schedules, and contents' moves between owners or categories,
 are summed from the statement's transition tables: one grouped write per rollup row per statement,
-whatever N. Only a schedule's UPDATE stays row by row: it is the review's own statement (one row,
+whatever N. Each statement's changes to a rollup table are one upsert in key order (a decrease only of
+a row that exists), so two writers take their rows in the same order and never deadlock: moves of
+contents between two categories in opposite directions at once (tests/learning/
+test_rollup_lock_order.py) deadlocked when increases and decreases were two statements. Only a schedule's UPDATE stays row by row: it is the review's own statement (one row,
 migration 0010's inlined function, unchanged), where a statement-level trigger would cost more.
 """
 
@@ -41,20 +44,21 @@ REMOVED_GROUPS = _GROUPS.format(cards=_CARDS.format(table="old_schedules"))
 # category moved (an UPDATE); an INSERT's rows only add and a DELETE's only remove.
 _CONTENT_DELTAS = r"""
   INSERT INTO learning_contenttotal AS t (user_id, contents)
-  SELECT user_id, SUM(delta) FROM ({rows}) d
-   GROUP BY user_id HAVING SUM(delta) > 0 ORDER BY user_id
+  SELECT d.user_id, SUM(d.delta) FROM ({rows}) d
+   GROUP BY d.user_id
+  HAVING SUM(d.delta) > 0
+      OR (SUM(d.delta) < 0 AND EXISTS (SELECT 1 FROM learning_contenttotal x WHERE x.user_id = d.user_id))
+   ORDER BY d.user_id
   ON CONFLICT (user_id) DO UPDATE SET contents = t.contents + EXCLUDED.contents;
-  UPDATE learning_contenttotal t SET contents = t.contents + less.delta
-    FROM (SELECT user_id, SUM(delta) AS delta FROM ({rows}) d GROUP BY user_id HAVING SUM(delta) < 0) less
-   WHERE t.user_id = less.user_id;
   INSERT INTO learning_categorytotal AS t (user_id, category_id, contents)
-  SELECT user_id, category_id, SUM(delta) FROM ({rows}) d WHERE category_id IS NOT NULL
-   GROUP BY category_id, user_id HAVING SUM(delta) > 0 ORDER BY category_id, user_id
+  SELECT d.user_id, d.category_id, SUM(d.delta) FROM ({rows}) d
+   WHERE d.category_id IS NOT NULL
+   GROUP BY d.category_id, d.user_id
+  HAVING SUM(d.delta) > 0
+      OR (SUM(d.delta) < 0 AND EXISTS (SELECT 1 FROM learning_categorytotal x
+                                        WHERE x.category_id = d.category_id AND x.user_id = d.user_id))
+   ORDER BY d.category_id, d.user_id
   ON CONFLICT (category_id, user_id) DO UPDATE SET contents = t.contents + EXCLUDED.contents;
-  UPDATE learning_categorytotal t SET contents = t.contents + less.delta
-    FROM (SELECT user_id, category_id, SUM(delta) AS delta FROM ({rows}) d WHERE category_id IS NOT NULL
-           GROUP BY category_id, user_id HAVING SUM(delta) < 0) less
-   WHERE t.category_id = less.category_id AND t.user_id = less.user_id;
 """
 
 _ADDED_ROWS = "SELECT user_id, category_id, 1 AS delta FROM new_contents"
@@ -91,14 +95,18 @@ $$;
 
 CREATE OR REPLACE FUNCTION learning_recall_groups_removed() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-  UPDATE learning_recallgroup g SET
-    cards = g.cards - removed.cards,
-    offset_sum = g.offset_sum - removed.offset_sum,
-    offset_square_sum = g.offset_square_sum - removed.offset_square_sum
+  -- the groups lowered in key order, like every other writer of them (no deadlock between two)
+  INSERT INTO learning_recallgroup AS g (user_id, fsrs, stage, day, cards, offset_sum, offset_square_sum, anchor_max)
+  SELECT user_id, fsrs, stage, day, -cards, -offset_sum, -offset_square_sum, anchor_max
     FROM ({REMOVED_GROUPS}) removed
-   WHERE g.user_id = removed.user_id AND g.fsrs = removed.fsrs AND g.stage = removed.stage
-     AND g.day = removed.day;
-  -- a group left without cards goes, as with the row-level trigger
+   WHERE EXISTS (SELECT 1 FROM learning_recallgroup x WHERE x.user_id = removed.user_id
+                    AND x.fsrs = removed.fsrs AND x.stage = removed.stage AND x.day = removed.day)
+   ORDER BY user_id, fsrs, stage, day
+  ON CONFLICT (user_id, fsrs, stage, day) DO UPDATE SET
+    cards = g.cards + EXCLUDED.cards,
+    offset_sum = g.offset_sum + EXCLUDED.offset_sum,
+    offset_square_sum = g.offset_square_sum + EXCLUDED.offset_square_sum;
+  -- a group left without cards goes, as with the row-level trigger (its rows are ours by now)
   DELETE FROM learning_recallgroup g
    USING (SELECT DISTINCT user_id, fsrs, stage, day FROM ({REMOVED_GROUPS}) removed) emptied
    WHERE g.user_id = emptied.user_id AND g.fsrs = emptied.fsrs AND g.stage = emptied.stage
