@@ -18,6 +18,7 @@ case "$role" in
       --worker-class "${GUNICORN_WORKER_CLASS:-sync}" \
       --timeout "${GUNICORN_TIMEOUT:-30}" \
       --error-logfile - \
+      --no-control-socket \
       --logger-class config.gunicorn_logger.RedactingLogger "$@"
     ;;
   worker)

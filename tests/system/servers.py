@@ -17,6 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import psutil
+
 PG_BIN_CANDIDATES = ("/usr/lib/postgresql/15/bin", "/usr/lib/postgresql/16/bin", "/usr/lib/postgresql/17/bin")
 
 
@@ -35,6 +37,23 @@ def wait_for_port(port: int, *, timeout: float = 30.0, host: str = "127.0.0.1") 
         except OSError:
             time.sleep(0.05)
     raise TimeoutError(f"nothing listens on {host}:{port} after {timeout} s")
+
+
+def wait_for_listener(process: subprocess.Popen[bytes], port: int, *, timeout: float) -> bool:
+    """Waits until ``process`` itself listens on ``port``: True; False if it exited first (the port was
+    taken); TimeoutError otherwise. Unlike ``wait_for_port``, another process on the port does not count."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            return False
+        try:
+            sockets = psutil.Process(process.pid).net_connections(kind="tcp")
+        except psutil.NoSuchProcess:
+            return False
+        if any(c.status == psutil.CONN_LISTEN and c.laddr.port == port for c in sockets):
+            return True
+        time.sleep(0.05)
+    raise TimeoutError(f"process {process.pid} does not listen on {port} after {timeout} s")
 
 
 def _pg_bin(name: str) -> str:
@@ -101,9 +120,32 @@ class PrivatePostgres:
         return self
 
     def start(self, *, timeout: int = 30) -> None:
-        self._run(
-            [_pg_bin("pg_ctl"), "-D", str(self.data), "-l", str(self.log), "-w", "-t", str(timeout), "start"]
-        )
+        """``pg_ctl start -w``. The port was found free and released, so another process may hold it by
+        now: then the cluster moves to a new free port (at most twice) instead of failing."""
+        for attempt in range(3):
+            result = self._run(
+                [
+                    _pg_bin("pg_ctl"),
+                    "-D",
+                    str(self.data),
+                    "-l",
+                    str(self.log),
+                    "-w",
+                    "-t",
+                    str(timeout),
+                    "start",
+                ],
+                check=False,
+            )
+            if result.returncode == 0:
+                return
+            log = self.log.read_text(errors="replace") if self.log.exists() else ""
+            if "Address already in use" not in log or attempt == 2:
+                raise RuntimeError(f"pg_ctl start failed: {result.stdout}{result.stderr}{log[-2000:]}")
+            self.port = free_port()
+            with (self.data / "postgresql.conf").open("a") as conf:
+                conf.write(f"\nport = {self.port}\n")  # the last setting wins
+            self.log.write_text("")
 
     def stop(self, *, mode: str = "fast") -> None:
         if (self.data / "postmaster.pid").exists():
@@ -193,26 +235,32 @@ class PrivateRedis:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        self.process = subprocess.Popen(  # noqa: S603
-            [
-                shutil.which("redis-server") or "redis-server",
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--daemonize",
-                "no",
-                "--loglevel",
-                "warning",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        wait_for_port(self.port, timeout=10)
+        """redis-server on ``self.port``; a port taken since it was found free moves the server to a new
+        one (at most twice). Ready means this process listens, not merely that something does."""
+        for _attempt in range(3):
+            self.process = subprocess.Popen(  # noqa: S603
+                [
+                    shutil.which("redis-server") or "redis-server",
+                    "--port",
+                    str(self.port),
+                    "--bind",
+                    "127.0.0.1",
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                    "--daemonize",
+                    "no",
+                    "--loglevel",
+                    "warning",
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            if wait_for_listener(self.process, self.port, timeout=10):
+                return
+            self.port = free_port()
+        raise RuntimeError("redis-server found no free port in 3 tries")
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:

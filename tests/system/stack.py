@@ -27,7 +27,7 @@ from typing import Any
 import httpx
 import psutil
 
-from tests.system.servers import free_port, wait_for_port
+from tests.system.servers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
@@ -74,6 +74,10 @@ def base_env(*, database_url: str, redis_url: str, workdir: Path, **overrides: s
     )
     env.update(overrides)
     return env
+
+
+class _Exited(Exception):
+    """The process waited on exited (its return code is the message)."""
 
 
 @dataclass
@@ -126,7 +130,18 @@ class Stack:
         return self.workdir / f"worker{self._workers_started if index is None else index}.log"
 
     def start_web(self) -> None:
-        """The image's ``web`` role (docker/entrypoint.sh): gunicorn, 2 workers, redacting logger."""
+        """The image's ``web`` role (docker/entrypoint.sh): gunicorn, 2 workers, redacting logger.
+
+        The port is chosen free and then released, so another process may take it before gunicorn
+        binds: gunicorn then exits with "Connection in use", and the stack starts again on a new port.
+        A gunicorn that exits for any other reason fails at once, with its log on the error's line."""
+        for _attempt in range(3):
+            if self._spawn_web():
+                return
+            self.port = free_port()
+        raise RuntimeError(f"gunicorn found no free port in 3 tries: {self._web_log_line()}")
+
+    def _spawn_web(self) -> bool:
         log = self.web_log.open("ab")
         self.web = subprocess.Popen(  # noqa: S603
             ["/bin/sh", str(ENTRYPOINT), "web", "--graceful-timeout", "5"],
@@ -136,8 +151,34 @@ class Stack:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        wait_for_port(self.port, timeout=30)
-        self.wait_until(lambda: self.get("/api/health/live/").status_code == 200, timeout=30)
+        web = self.web
+
+        def answers() -> bool:
+            if web.poll() is not None:
+                raise _Exited(web.returncode)
+            return self.get("/api/health/live/").status_code == 200
+
+        try:
+            self.wait_until(
+                answers,
+                timeout=60,
+                what=f"gunicorn to answer /api/health/live/ on port {self.port}",
+                explain=self._web_log_line,
+            )
+        except _Exited as exited:
+            self.web = None
+            if "Connection in use" in self.web_log.read_text(errors="replace"):
+                return False
+            raise RuntimeError(
+                f"gunicorn exited ({exited}) before answering: {self._web_log_line()}"
+            ) from None
+        return True
+
+    def _web_log_line(self, lines: int = 12) -> str:
+        """The web log's last lines and gunicorn's state, one line (CI shows a failure's first line)."""
+        alive = "running" if self.web is not None and self.web.poll() is None else "not running"
+        tail = self.web_log.read_text(errors="replace").splitlines()[-lines:] if self.web_log.exists() else []
+        return f"gunicorn {alive}; web.log: " + " | ".join(line[:160] for line in tail)
 
     def start_worker(self) -> subprocess.Popen[bytes]:
         self._workers_started += 1
