@@ -12,7 +12,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,6 +23,8 @@ from pathlib import Path
 
 import psutil
 import pytest
+
+from tests.system.servers import free_port
 
 pytestmark = pytest.mark.system
 
@@ -43,12 +44,6 @@ _INHERITED_NOT_WANTED = (
     "SENTRY_DSN",
 )
 _INHERITED_PREFIXES_NOT_WANTED = ("MAKE", "MFLAGS", "COV_CORE_", "PYTEST_", "DJANGO_")
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _run_environment(tmp_path: Path, port: int) -> dict[str, str]:
@@ -122,7 +117,7 @@ class MakeRun:
 
 @pytest.fixture
 def make_run(tmp_path: Path) -> Iterator[MakeRun]:
-    port = _free_port()
+    port = free_port()
     log_path = tmp_path / "make-run.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(  # noqa: S603 (the repository's own make target)
