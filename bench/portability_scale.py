@@ -4,6 +4,7 @@
     python bench/portability_scale.py seed [--questions 20000]
     python bench/portability_scale.py roundtrip [--formats json csv] [--q-timeout S] [--upload-limit B] OUT.json
     python bench/portability_scale.py worst-case [--kind json|zip] [--megabytes 200] OUT.json
+    python bench/portability_scale.py anki [--notes 10000] [--reviews-per-note 100] [--format anki21b] OUT.json
 
 ``seed`` creates, unless present, bench/shapes.py's heavy learner (10,000 contents, 1,000,000 reviews
 over three years, bench/seed.py) with ``--questions`` AI questions. ``roundtrip`` exports that learner
@@ -16,7 +17,9 @@ cluster (sampled every 0.2 s; the worker that ran the task is the largest), and 
 it matches the learner (contents, reviews, categories and questions by count, and a hash of every
 field a re-import must keep). ``worst-case`` builds the largest upload ``PORTABILITY_MAX_UPLOAD_BYTES``
 allows — a JSON export of contents with 50,000-character bodies, or a CSV zip expanding to
-``PORTABILITY_MAX_EXPANDED_BYTES`` — and imports it the same way.
+``PORTABILITY_MAX_EXPANDED_BYTES`` — and imports it the same way. ``anki`` builds an Anki package of
+``--notes`` notes with ``--reviews-per-note`` reviews each over three years (a million by default, the
+heavy learner's size) and imports it twice into a new account (the second finds everything known).
 
 Run with the bench environment: ``DATABASE_URL`` naming a database that contains "bench" (never the
 lead's ``resee_bench_shapes``), ``REDIS_URL``, ``DEBUG=0`` and a ``SECRET_KEY``. Prints and writes JSON.
@@ -296,7 +299,12 @@ def _import(
     path: Path, kind: str, label: str, cluster_env: dict[str, str]
 ) -> tuple[Any, dict[str, Any], Any]:
     target = make_user(email=f"{label}-{time.time_ns()}@scale.bench.resee.local", tier="PRO", password=None)  # type: ignore[arg-type]
+    return _import_into(target, path, kind, label, cluster_env)
 
+
+def _import_into(
+    target: Any, path: Path, kind: str, label: str, cluster_env: dict[str, str]
+) -> tuple[Any, dict[str, Any], Any]:
     def request() -> Any:
         with path.open("rb") as upload:
             return services.request_import(user=target, kind=kind, upload=upload, file_name=path.name)
@@ -409,6 +417,62 @@ def worst_case(kind: str, megabytes: int, q_timeout: int | None) -> dict[str, An
     return {"kind": kind, "contents": count, "file_mb": round(size / MB, 1), "import": measured}
 
 
+def anki_package(notes: int, per_note: int, fmt: str, q_timeout: int | None) -> dict[str, Any]:
+    """A power user's Anki collection (``notes`` x ``per_note`` reviews over three years), imported by
+    the worker into a new account, then again (every note and review known: skipped)."""
+    from modules.portability.testing import AGAIN, EASY, GOOD, HARD, Note, Review, build_package
+
+    rng = random.Random(11)
+    now = datetime.now(UTC)
+    built = []
+    for index in range(notes):
+        created = now - timedelta(days=1095) + timedelta(minutes=rng.randrange(0, 30 * 24 * 60))
+        span = (now - created).total_seconds() - 3600
+        moments = sorted(rng.uniform(0, span) for _ in range(per_note))
+        reviews = [
+            Review(
+                created + timedelta(seconds=moment),
+                rng.choices([AGAIN, HARD, GOOD, EASY], weights=[12, 8, 70, 10])[0],
+                ms=rng.randrange(2000, 30000),
+            )
+            for moment in moments
+        ]
+        fields = [
+            f"<div>Term <b>{index}</b>: {' '.join(rng.choices(WORDS, k=3))}</div>",
+            " ".join(rng.choices(WORDS, k=25)),
+        ]
+        built.append(Note(fields, created, deck=f"Languages::Deck {index % 20}", reviews=reviews))
+    folder = Path(tempfile.mkdtemp(prefix="portability-anki-"))
+    path = folder / "collection.apkg"
+    began = time.perf_counter()
+    build_package(path, built, format=fmt, media=25)  # type: ignore[arg-type]
+    del built
+    size = path.stat().st_size
+    print(
+        json.dumps(
+            {"anki_built_seconds": round(time.perf_counter() - began, 1), "file_mb": round(size / MB, 1)}
+        ),
+        flush=True,
+    )
+    env = _cluster_env(q_timeout)
+    results: dict[str, Any] = {
+        "notes": notes,
+        "reviews": notes * per_note,
+        "format": fmt,
+        "file_mb": round(size / MB, 1),
+    }
+    job, measured, target = _import(path, "apkg", "import-anki", env)
+    results["import"] = measured
+    if job is not None and job.status == "done":
+        results["imported"] = fingerprint(target.pk)
+        _job, again, _ = _import_into(target, path, "apkg", "reimport-anki", env)
+        results["reimport"] = again
+    identity.delete_account(user=target)
+    path.unlink()
+    folder.rmdir()
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -430,6 +494,12 @@ def main() -> None:
     worst.add_argument("--kind", choices=["json", "zip"], default="json")
     worst.add_argument("--megabytes", type=int, default=200)
     worst.add_argument("--q-timeout", type=int, default=None)
+    ankis = commands.add_parser("anki")
+    ankis.add_argument("out", type=Path)
+    ankis.add_argument("--notes", type=int, default=10_000)
+    ankis.add_argument("--reviews-per-note", type=int, default=100)
+    ankis.add_argument("--format", default="anki21b", choices=["anki2", "anki21", "anki21b"])
+    ankis.add_argument("--q-timeout", type=int, default=None)
     args = parser.parse_args()
     name = settings.DATABASES["default"]["NAME"]
     if "bench" not in name or name == "resee_bench_shapes":
@@ -440,6 +510,8 @@ def main() -> None:
     started = datetime.now(UTC).isoformat(timespec="seconds")
     if args.command == "roundtrip":
         results = roundtrip(args.formats, args.q_timeout, args.upload_limit)
+    elif args.command == "anki":
+        results = anki_package(args.notes, args.reviews_per_note, args.format, args.q_timeout)
     else:
         results = worst_case(args.kind, args.megabytes, args.q_timeout)
     results["started_at"] = started

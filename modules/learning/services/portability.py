@@ -150,6 +150,11 @@ class LearningImport:
     categories: Sequence[CategoryRecord] = ()
     contents: Iterable[ImportedContent] = ()
     reviews: Iterable[ImportedReview] = ()
+    # True: the reviews of each content without a schedule come together, no other content's between
+    # them (an Anki log read card by card). Each such content is then replayed as soon as its reviews
+    # end, so none are held, nor their keys; a content whose reviews come back later is refused
+    # (``invalid_file``), and a key repeated in two such contents by the history's unique key.
+    reviews_grouped: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,8 @@ Contents and reviews are read once, in batches of ``CHUNK`` (a batch of contents
 ``BATCH_CHARS`` of text): what a run keeps between batches is one small entry per content (its ref,
 its id, the schedule it had) and the key of each review (to refuse one given twice), never the rows
 themselves, except the reviews of contents whose schedule is replayed (Anki, CSV), which must be
-sorted by card before they are replayed.
+sorted by card before they are replayed: all of them until the end, or, when the reviews come grouped
+by content (``LearningImport.reviews_grouped``: Anki), one content's at a time.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ from modules.learning.services.schedulers import rounded, scheduler_for_user
 
 _LOCK_NAMESPACE = 0x5253_4545  # lock_until_commit(namespace, user id): one import per learner at a time
 BATCH_CHARS = 4_000_000  # the text of one batch of contents (bodies may be 50,000 characters each)
+ANALYZE_AFTER_ROWS = 10_000  # an import writing this many contents or reviews refreshes their statistics
 
 T = TypeVar("T")
 
@@ -55,7 +57,12 @@ class _Run:
     """One import: the state shared by its steps and kept between batches."""
 
     def __init__(
-        self, *, user: User, categories: Sequence[CategoryRecord], progress: Progress | None
+        self,
+        *,
+        user: User,
+        categories: Sequence[CategoryRecord],
+        progress: Progress | None,
+        grouped: bool = False,
     ) -> None:
         self.user = user
         self.category_records = categories
@@ -71,6 +78,11 @@ class _Run:
         self.schedules: dict[int, dict[str, Any]] = {}  # content id -> its schedule before the import
         self.replayed: dict[str, datetime] = {}  # contents whose reviews are replayed: created_at
         self.to_replay: dict[str, list[ImportedReview]] = defaultdict(list)
+        self.grouped = grouped  # replayed contents' reviews come one content at a time
+        self.group: tuple[str, list[ImportedReview]] | None = None  # the content whose reviews are coming
+        self.closed: set[str] = set()  # replayed contents whose grouped reviews have ended
+        self.new_schedules: list[ReviewSchedule] = []
+        self.changed_schedules: list[ReviewSchedule] = []
         self.review_keys: set[tuple[str, str]] = set()
         # A learner with nothing yet has nothing to find again: no lookups (a first import of an export)
         self.had_contents = Content.objects.filter(user=user).exists()
@@ -248,7 +260,8 @@ class _Run:
 
     def _history_of(self, batch: list[ImportedReview]) -> list[tuple[Any, ...]]:
         """A batch's rows to write; the reviews already there, or before a card's last one, are
-        skipped, and those of replayed contents kept for ``finish``."""
+        skipped, and those of replayed contents kept for ``finish`` (grouped: until their content's
+        reviews end, then replayed into this batch's rows)."""
         for review in batch:
             check_review(review, self.content_ids, self.review_keys)
         known = self._known_reviews(batch) if self.had_reviews else (set(), set())
@@ -258,14 +271,34 @@ class _Run:
             if self._is_known(review, known):
                 self.counts["reviews_skipped"] += 1
             elif review.content_ref in self.replayed:
-                self.to_replay[review.content_ref].append(review)
                 deferred += 1
+                if not self.grouped:
+                    self.to_replay[review.content_ref].append(review)
+                    continue
+                if self.group is None or self.group[0] != review.content_ref:
+                    history.extend(self._close_group())
+                    if review.content_ref in self.closed:  # its reviews came before: not grouped
+                        raise invalid_file("The reviews of a content are not together.")
+                    self.group = (review.content_ref, [])
+                self.group[1].append(review)
             elif self._after_last_review(review):
                 history.append(self._as_recorded(review))
             else:
                 self.counts["reviews_skipped"] += 1
         self.advance(len(batch) - deferred)  # a replayed review counts once it is written
         return history
+
+    def _close_group(self) -> list[tuple[Any, ...]]:
+        """The rows of the content whose grouped reviews just ended (and its schedule, kept to write)."""
+        if self.group is None:
+            return []
+        ref, reviews = self.group
+        self.group = None
+        self.closed.add(ref)
+        # Their keys are not kept either: one repeated within the content was refused by check_review,
+        # one repeated in another content is refused by the history's unique key when it is written
+        self.review_keys.difference_update((review.key.source, review.key.id) for review in reviews)
+        return list(self._replay(ref, self.replayed[ref], reviews))
 
     def _after_last_review(self, review: ImportedReview) -> bool:
         """History is appended only: a review of a content that was already there counts when it is later
@@ -277,37 +310,46 @@ class _Run:
         return current is None or review.reviewed_at > (current["last_reviewed_at"] or created_at)
 
     def finish(self) -> None:
-        """Replays the reviews of the contents without a recorded schedule (Anki, CSV), writes them (one
-        ``COPY``: nothing is looked up meanwhile) and their cards' schedules."""
-        new_schedules: list[ReviewSchedule] = []
-        changed_schedules: list[ReviewSchedule] = []
+        """Replays the reviews of the contents without a recorded schedule (Anki, CSV) that are left —
+        all of them, or with grouped reviews the last content's and those without reviews — writes them
+        (one ``COPY``: nothing is looked up meanwhile) and every replayed card's schedule."""
 
         def replayed_history() -> Iterator[tuple[Any, ...]]:
+            yield from self._close_group()
             for ref, created_at in self.replayed.items():
-                content_id = self.content_ids[ref]
-                reviews = sorted(self.to_replay.pop(ref, ()), key=lambda review: review.reviewed_at)
-                self.advance(len(reviews))
-                current = self.schedules.get(content_id)
-                if ref in self.existing:
-                    created_at = self.existing[ref]
-                    if current is not None:
-                        anchor = current["last_reviewed_at"] or created_at
-                        later = [review for review in reviews if review.reviewed_at > anchor]
-                        self.counts["reviews_skipped"] += len(reviews) - len(later)
-                        reviews = later
-                rows, schedule = self._replayed(created_at, reviews, current)
-                yield from (self._history_row(content_id, row) for row in rows)
-                if schedule is not None:
-                    target = new_schedules if current is None else changed_schedules
-                    target.append(ReviewSchedule(content_id=content_id, user_id=self.user.pk, **schedule))
+                if ref not in self.closed:
+                    yield from self._replay(ref, created_at, self.to_replay.pop(ref, []))
 
         self._write_history(replayed_history())
+        new_schedules, changed_schedules = self.new_schedules, self.changed_schedules
         for start in range(0, len(new_schedules), CHUNK):
             ReviewSchedule.objects.bulk_create(new_schedules[start : start + CHUNK])
         if changed_schedules:
             for schedule in changed_schedules:
                 schedule.pk = self.schedules[schedule.content_id]["id"]
             ReviewSchedule.objects.bulk_update(changed_schedules, list(_SCHEDULE_FIELDS), batch_size=500)
+
+    def _replay(
+        self, ref: str, created_at: datetime, reviews: list[ImportedReview]
+    ) -> Iterator[tuple[Any, ...]]:
+        """One content's reviews replayed in time order from its card's state: its history rows; its
+        schedule is kept for ``finish`` to write."""
+        content_id = self.content_ids[ref]
+        reviews = sorted(reviews, key=lambda review: review.reviewed_at)
+        self.advance(len(reviews))
+        current = self.schedules.get(content_id)
+        if ref in self.existing:
+            created_at = self.existing[ref]
+            if current is not None:
+                anchor = current["last_reviewed_at"] or created_at
+                later = [review for review in reviews if review.reviewed_at > anchor]
+                self.counts["reviews_skipped"] += len(reviews) - len(later)
+                reviews = later
+        rows, schedule = self._replayed(created_at, reviews, current)
+        yield from (self._history_row(content_id, row) for row in rows)
+        if schedule is not None:
+            target = self.new_schedules if current is None else self.changed_schedules
+            target.append(ReviewSchedule(content_id=content_id, user_id=self.user.pk, **schedule))
 
     def _write_history(self, history: Iterable[tuple[Any, ...]]) -> None:
         self.counts["reviews_imported"] += insert_rows(ReviewHistory, _HISTORY_COLUMNS, history)
@@ -512,6 +554,25 @@ def _sized(records: Iterable[Any]) -> int:
     return len(records) if isinstance(records, Sized) else 0
 
 
+def _refresh_statistics(counts: dict[str, int]) -> None:
+    """``ANALYZE`` of the tables a large import wrote to. The planner's statistics otherwise describe the
+    tables before it until autovacuum's next analyze (a minute at best; never where it is off), and with
+    a learner it has not seen it looks their rows up by scanning them all: re-importing a million-review
+    Anki file right after the first import checked each batch of 2,000 keys against every one of the
+    learner's reviews (300 ms a batch; 4 ms after ``ANALYZE``) and ran past the worker's 120 s. In the
+    import's transaction, so it counts the rows being written (and costs about 0.4 s per million)."""
+    if connection.vendor != "postgresql":
+        return
+    tables = []
+    if counts["contents_created"] >= ANALYZE_AFTER_ROWS:
+        tables += [Content._meta.db_table, ReviewSchedule._meta.db_table]
+    if counts["reviews_imported"] >= ANALYZE_AFTER_ROWS:
+        tables.append(ReviewHistory._meta.db_table)
+    if tables:
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE " + ", ".join(connection.ops.quote_name(table) for table in tables))
+
+
 @readcache.learning_write
 def import_learning_data(
     *, user: User, data: LearningImport, progress: Progress | None = None
@@ -530,12 +591,13 @@ def import_learning_data(
             # adding 10 s at the end, when the worker's task timeout may already be near.
             with connection.cursor() as cursor:
                 cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-        run = _Run(user=user, categories=data.categories, progress=progress)
+        run = _Run(user=user, categories=data.categories, progress=progress, grouped=data.reviews_grouped)
         run.total = _sized(data.contents) + _sized(data.reviews)
         run.categories()
         run.contents(data.contents)
         run.reviews(data.reviews)
         run.finish()
+        _refresh_statistics(run.counts)
         if run.counts["reviews_imported"]:
             tallies.recount_if_ready(user_id=user.pk, tz_name=user.timezone)
     return ImportOutcome(counts=ImportCounts(**run.counts), content_ids=dict(run.content_ids))

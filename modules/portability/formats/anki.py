@@ -25,6 +25,7 @@ import sqlite3
 import tempfile
 from collections import defaultdict
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -68,6 +69,7 @@ class AnkiImport:
     reviews_of_sibling_cards: int = 0
     log_entries_ignored: int = 0
     collection: str = ""
+    expected_rows: int = 0  # the contents and reviews ``data`` will yield (for the import's progress)
     warnings: list[str] = field(default_factory=list)
 
 
@@ -304,7 +306,29 @@ def _result(ease: int, kind: int, *, v1: bool) -> str:
     return "remembered"
 
 
+def _as_int(value: Any) -> int | None:
+    """A column of an untrusted collection as an integer (SQLite columns hold any type), else None."""
+    if isinstance(value, int):
+        return value
+    try:
+        return int(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
+def _rated(rid: Any, ease: Any, kind: Any, now: datetime) -> tuple[int, int, int] | None:
+    """A log entry's (id, ease, type) when it is a rating at a plausible time, else None (ignored)."""
+    rid, ease, kind = _as_int(rid), _as_int(ease), _as_int(kind)
+    if rid is None or ease is None or kind is None or not (1 <= ease <= 4 and kind in (0, 1, 2, 3)):
+        return None
+    return (rid, ease, kind) if _timestamp_ms(rid, now) is not None else None
+
+
 def read_collection(conn: sqlite3.Connection, *, now: datetime) -> AnkiImport:
+    """The collection as learning's import, read lazily: three passes count and choose (the cards, the
+    log's ratings per card, the notes' ids and guids: one small entry per card or note), then the
+    contents and the reviews are read from the collection as the import takes them, the reviews card by
+    card in time order (``reviews_grouped``), so no review is held (a million took ~1 GB before)."""
     collection = _Collection(conn)
     v1 = collection.scheduler_version() == 1
     note_types = collection.note_types()
@@ -313,44 +337,69 @@ def read_collection(conn: sqlite3.Connection, *, now: datetime) -> AnkiImport:
     cards_of: dict[int, list[tuple[int, int, int]]] = defaultdict(list)  # nid -> (ord, card id, deck id)
     card_count = 0
     for cid, nid, did, odid, ord_ in conn.execute("SELECT id, nid, did, odid, ord FROM cards"):
-        cards_of[int(nid)].append((int(ord_), int(cid), int(odid or did)))
         card_count += 1
+        cid, nid, deck, ord_ = _as_int(cid), _as_int(nid), _as_int(odid) or _as_int(did), _as_int(ord_)
+        if cid is not None and nid is not None:
+            cards_of[nid].append((ord_ or 0, cid, deck or 0))
 
-    log: dict[int, list[tuple[int, str, int]]] = defaultdict(list)  # cid -> (revlog id, result, ms)
+    rated: dict[int, list[int]] = {}  # card id -> [its ratings, the first one's log id]
     ignored = 0
-    for rid, cid, ease, kind, spent in conn.execute(
-        "SELECT id, cid, ease, type, time FROM revlog ORDER BY id"
-    ):
-        if not (1 <= int(ease) <= 4 and int(kind) in (0, 1, 2, 3)) or _timestamp_ms(int(rid), now) is None:
+    for rid, cid, ease, kind in conn.execute("SELECT id, cid, ease, type FROM revlog"):
+        entry, card = _rated(rid, ease, kind, now), _as_int(cid)
+        if entry is None or card is None:
             ignored += 1
             continue
-        log[int(cid)].append((int(rid), _result(int(ease), int(kind), v1=v1), int(spent or 0)))
+        counted = rated.get(card)
+        if counted is None:
+            rated[card] = [1, entry[0]]
+        else:
+            counted[0] += 1
+            counted[1] = min(counted[1], entry[0])
 
-    contents: list[ImportedContent] = []
-    reviews: list[ImportedReview] = []
-    siblings = 0
-    notes = 0
+    def ratings(card: tuple[int, int, int] | None) -> int:
+        return rated[card[1]][0] if card is not None and card[1] in rated else 0
+
+    chosen: dict[int, tuple[str, tuple[int, int, int] | None]] = {}  # note id -> (guid, its primary card)
+    primary_of: dict[int, str] = {}  # a chosen note's primary card -> the note's guid
     guids: set[str] = set()
-    for nid, guid, mid, mod, flds in conn.execute("SELECT id, guid, mid, mod, flds FROM notes ORDER BY id"):
+    notes = siblings = expected = 0
+    for nid, guid in conn.execute("SELECT id, guid FROM notes ORDER BY id"):
         notes += 1
-        guid = str(guid)
-        if guid in guids:
+        nid, guid = _as_int(nid), str(guid)
+        if nid is None or nid in chosen or guid in guids:
             continue
         guids.add(guid)
-        cards = sorted(cards_of.get(int(nid), []))
-        primary = max(cards, key=lambda card: (len(log.get(card[1], ())), -card[0]), default=None)
-        entries = log.get(primary[1], []) if primary else []
-        siblings += sum(len(log.get(card[1], ())) for card in cards) - len(entries)
-        note_type = note_types.get(int(mid), _NoteType((), 0))
-        title, body = _title_and_body(str(flds).split(FIELD_SEPARATOR), note_type)
-        first_review = _timestamp_ms(entries[0][0], now) if entries else None
-        created = _timestamp_ms(int(nid), now) or first_review or now
-        if first_review is not None:
-            created = min(created, first_review)
-        modified = datetime.fromtimestamp(int(mod), tz=UTC) if 0 < int(mod) < 2**33 else created
-        deck = decks.get(primary[2]) if primary else None
-        contents.append(
-            ImportedContent(
+        cards = sorted(cards_of.get(nid, []))
+        primary = max(cards, key=lambda card: (ratings(card), -card[0]), default=None)
+        siblings += sum(ratings(card) for card in cards) - ratings(primary)
+        chosen[nid] = (guid, primary)
+        if primary is not None:
+            primary_of.setdefault(primary[1], guid)
+        expected += 1 + ratings(primary)
+    del cards_of, guids
+
+    def contents() -> Iterator[ImportedContent]:
+        for nid, guid, mid, mod, flds in conn.execute(
+            "SELECT id, guid, mid, mod, flds FROM notes ORDER BY id"
+        ):
+            nid = _as_int(nid)
+            note = chosen.pop(nid, None) if nid is not None else None
+            if note is None or note[0] != str(guid):
+                continue
+            guid, primary = note
+            note_type = note_types.get(_as_int(mid) or 0, _NoteType((), 0))
+            title, body = _title_and_body(str(flds).split(FIELD_SEPARATOR), note_type)
+            first = rated.get(primary[1]) if primary else None
+            first_review = _timestamp_ms(first[1], now) if first else None
+            created = _timestamp_ms(nid, now) or first_review or now
+            if first_review is not None:
+                created = min(created, first_review)
+            modified_seconds = _as_int(mod) or 0
+            modified = (
+                datetime.fromtimestamp(modified_seconds, tz=UTC) if 0 < modified_seconds < 2**33 else created
+            )
+            deck = decks.get(primary[2]) if primary else None
+            yield ImportedContent(
                 ref=guid,
                 key=ExternalKey(SOURCE, guid),
                 title=title,
@@ -359,23 +408,34 @@ def read_collection(conn: sqlite3.Connection, *, now: datetime) -> AnkiImport:
                 created_at=created,
                 updated_at=max(modified, created),
             )
-        )
-        for rid, result, spent in entries:
-            reviews.append(
-                ImportedReview(
-                    content_ref=guid,
-                    key=ExternalKey(SOURCE, f"{guid}/{rid}"),
-                    result=result,
-                    reviewed_at=_timestamp_ms(rid, now),  # type: ignore[arg-type]
-                    time_spent_seconds=round(spent / 1000) if spent > 0 else None,
-                )
+
+    def reviews() -> Iterator[ImportedReview]:
+        # Anki's ix_revlog_cid (cid, and the row id after it) gives this order without sorting; a
+        # collection without it is sorted by SQLite, which spills to temporary files, not to memory.
+        for rid, cid, ease, kind, spent in conn.execute(
+            "SELECT id, cid, ease, type, time FROM revlog ORDER BY cid, id"
+        ):
+            card = _as_int(cid)
+            guid = primary_of.get(card) if card is not None else None
+            entry = _rated(rid, ease, kind, now) if guid is not None else None
+            if entry is None:
+                continue
+            milliseconds = _as_int(spent) or 0
+            yield ImportedReview(
+                content_ref=guid,  # type: ignore[arg-type]
+                key=ExternalKey(SOURCE, f"{guid}/{entry[0]}"),
+                result=_result(entry[1], entry[2], v1=v1),
+                reviewed_at=_timestamp_ms(entry[0], now),  # type: ignore[arg-type]
+                time_spent_seconds=round(milliseconds / 1000) if milliseconds > 0 else None,
             )
+
     return AnkiImport(
-        data=LearningImport(contents=contents, reviews=reviews),
+        data=LearningImport(contents=contents(), reviews=reviews(), reviews_grouped=True),
         notes=notes,
         cards=card_count,
         reviews_of_sibling_cards=siblings,
         log_entries_ignored=ignored,
+        expected_rows=expected,
     )
 
 
@@ -397,33 +457,60 @@ def _title_and_body(raw_fields: list[str], note_type: _NoteType) -> tuple[str, s
     return fit(question, TITLE_LIMIT) or "Untitled Anki note", fit("\n\n".join(answer), BODY_LIMIT)
 
 
-def read_package(path: Path, *, limits: Limits, now: datetime) -> AnkiImport:
-    """Reads an ``.apkg``/``.colpkg``; raises a ``FileRejected`` error for anything it cannot trust."""
-    with SafeZip(path, limits) as archive, tempfile.TemporaryDirectory(prefix="resee-anki-") as workdir:
-        name = choose_collection(archive)
-        media = media_count(archive)
+@contextmanager
+def open_package(path: Path, *, limits: Limits, now: datetime) -> Iterator[AnkiImport]:
+    """An ``.apkg``/``.colpkg`` opened for the import: its collection extracted to a temporary file that
+    the import reads while this is open (``read_collection``). Raises a ``FileRejected`` error for
+    anything it cannot trust, reading the collection included."""
+    with tempfile.TemporaryDirectory(prefix="resee-anki-") as workdir:
         database = Path(workdir) / "collection.sqlite"
-        extract_collection(archive, name, database)
+        with SafeZip(path, limits) as archive:
+            name = choose_collection(archive)
+            media = media_count(archive)
+            extract_collection(archive, name, database)
+        conn = open_read_only(database)
         try:
-            conn = open_read_only(database)
             try:
                 result = read_collection(conn, now=now)
-            finally:
-                conn.close()
-        except sqlite3.DatabaseError as exc:
-            raise CorruptFile(f"The collection is not a readable SQLite database ({exc}).") from exc
-    result.media_skipped = media
-    result.collection = name
+            except sqlite3.DatabaseError as exc:
+                raise _unreadable(exc) from exc
+            result.media_skipped = media
+            result.collection = name
+            result.warnings.extend(_warnings(result, media))
+            try:
+                yield result
+            except sqlite3.DatabaseError as exc:  # raised while the import read the collection
+                raise _unreadable(exc) from exc
+        finally:
+            conn.close()
+
+
+def read_package(path: Path, *, limits: Limits, now: datetime) -> AnkiImport:
+    """The package read whole (its records as lists): for tools and benchmarks."""
+    with open_package(path, limits=limits, now=now) as result:
+        data = result.data
+        result.data = LearningImport(
+            contents=list(data.contents), reviews=list(data.reviews), reviews_grouped=True
+        )
+    return result
+
+
+def _unreadable(exc: sqlite3.DatabaseError) -> CorruptFile:
+    return CorruptFile(f"The collection is not a readable SQLite database ({exc}).")
+
+
+def _warnings(result: AnkiImport, media: int) -> list[str]:
+    warnings = []
     if result.reviews_of_sibling_cards:
-        result.warnings.append(
+        warnings.append(
             f"{result.reviews_of_sibling_cards} reviews of a note's other cards were not imported "
             "(a content keeps the history of its most reviewed card)."
         )
     if result.log_entries_ignored:
-        result.warnings.append(
+        warnings.append(
             f"{result.log_entries_ignored} review log entries without a rating (manual reschedules) "
             "were ignored."
         )
     if media:
-        result.warnings.append(f"{media} media files were skipped (Resee stores text only).")
-    return result
+        warnings.append(f"{media} media files were skipped (Resee stores text only).")
+    return warnings

@@ -42,7 +42,7 @@ from modules.portability.services.jobs import (
 
 logger = logging.getLogger(__name__)
 
-_PARSED = 15  # percent of an import done when its file is read (Anki, CSV: read whole first)
+_PARSED = 15  # percent of an Anki import done once its collection is extracted and counted
 QUESTION_BATCH = 2_000  # a Resee export's questions stored at a time
 _EXTENSIONS = {
     ImportKind.APKG: ".apkg",
@@ -197,22 +197,24 @@ class _Source:
     profile: bundle.ProfileRow | None = None
     finish: Callable[[], None] = lambda: None  # once everything is read: the rest of the file is sound
     fraction: Callable[[int, int], float] = lambda done, total: done / max(total, 1)
-    floor: int = _PARSED  # percent done once the file is read (a streamed export: nothing read yet)
+    floor: int = _PARSED  # percent done when the rows start (Anki: counted first; others: nothing yet)
 
 
 @contextmanager
 def _source(job: ImportJob, path: Path, *, user: User) -> Iterator[_Source]:
-    """Anki files are read whole first (their reviews are replayed by card); a CSV file and a Resee
-    export are opened, their header read, and their rows streamed while they are written."""
+    """Every file is opened and its rows streamed while they are written: an Anki collection after a
+    first pass that counts its cards, ratings and notes (its reviews then come card by card), a CSV
+    file and a Resee export once their header is read."""
     now = timezone.now()
     kind = ImportKind(job.kind)
     if kind in {ImportKind.APKG, ImportKind.COLPKG}:
-        read = anki.read_package(path, limits=archive_limits(), now=now)
-        yield _Source(
-            data=read.data,
-            counts={"notes": read.notes, "cards": read.cards, "media_skipped": read.media_skipped},
-            warnings=read.warnings,
-        )
+        with anki.open_package(path, limits=archive_limits(), now=now) as read:
+            yield _Source(
+                data=read.data,
+                counts={"notes": read.notes, "cards": read.cards, "media_skipped": read.media_skipped},
+                warnings=read.warnings,
+                fraction=lambda done, total: min(done / max(read.expected_rows, 1), 1.0),
+            )
     elif kind == ImportKind.CSV:
         with csvfile.open_csv(path, now=now) as table:
             # counts and warnings are the reader's own: complete once the import has read every row
