@@ -81,6 +81,7 @@ class _Run:
         self.grouped = grouped  # replayed contents' reviews come one content at a time
         self.group: tuple[str, list[ImportedReview]] | None = None  # the content whose reviews are coming
         self.closed: set[str] = set()  # replayed contents whose grouped reviews have ended
+        self.group_keys: tuple[str | None, set[tuple[str, str]]] = (None, set())  # that content's keys
         self.new_schedules: list[ReviewSchedule] = []
         self.changed_schedules: list[ReviewSchedule] = []
         self.review_keys: set[tuple[str, str]] = set()
@@ -263,7 +264,7 @@ class _Run:
         skipped, and those of replayed contents kept for ``finish`` (grouped: until their content's
         reviews end, then replayed into this batch's rows)."""
         for review in batch:
-            check_review(review, self.content_ids, self.review_keys)
+            check_review(review, self.content_ids, self._keys_for(review))
         known = self._known_reviews(batch) if self.had_reviews else (set(), set())
         history: list[tuple[Any, ...]] = []
         deferred = 0
@@ -295,10 +296,17 @@ class _Run:
         ref, reviews = self.group
         self.group = None
         self.closed.add(ref)
-        # Their keys are not kept either: one repeated within the content was refused by check_review,
-        # one repeated in another content is refused by the history's unique key when it is written
-        self.review_keys.difference_update((review.key.source, review.key.id) for review in reviews)
         return list(self._replay(ref, self.replayed[ref], reviews))
+
+    def _keys_for(self, review: ImportedReview) -> set[tuple[str, str]]:
+        """The keys a review's own must not repeat: those of every review before it, or with grouped
+        reviews of a replayed content those of its content's reviews only (one repeated in another
+        content is refused by the history's unique key when written, or skipped as already there)."""
+        if not (self.grouped and review.content_ref in self.replayed):
+            return self.review_keys
+        if self.group_keys[0] != review.content_ref:
+            self.group_keys = (review.content_ref, set())
+        return self.group_keys[1]
 
     def _after_last_review(self, review: ImportedReview) -> bool:
         """History is appended only: a review of a content that was already there counts when it is later
