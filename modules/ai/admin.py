@@ -3,16 +3,18 @@ day and per model for the filtered rows), and generation jobs."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from django.contrib import admin, messages
 from django.db.models import Count, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
 
 from modules.ai import services
 from modules.ai.models import AIJob, AIQuestion, AIRequestLog, AIUsage, Outcome
-from modules.common.admin import LargeTableAdmin, ReadOnlyAdmin, ViewOnlyAdmin
+from modules.common.admin import LargeTableAdmin, ReadOnlyAdmin, ViewOnlyAdmin, recent_values
 from modules.common.errors import DomainError
 
 # The action retries at most this many jobs per click (each reserves quota and queues a task).
@@ -33,9 +35,8 @@ class AIQuestionAdmin(LargeTableAdmin):
         "tokens_used",
         "created_at",
     )
-    list_filter = ("type", "difficulty", "provider", "model", "created_at")
+    list_filter = ("type", "difficulty", recent_values("provider"), recent_values("model"), "created_at")
     search_fields = ("question", "correct_answer", "user__email")
-    date_hierarchy = "created_at"
     raw_id_fields = ("user", "content", "job")
     list_select_related = ("user", "content")
     readonly_fields = ("provider", "model", "tokens_used", "generation_time_ms", "created_at")
@@ -59,7 +60,10 @@ class AIUsageAdmin(admin.ModelAdmin):
 @admin.register(AIRequestLog)
 class AIRequestLogAdmin(LargeTableAdmin, ReadOnlyAdmin):
     """Read-only: the log is append-only. The change list shows totals, cost per model and cost per
-    day for whatever the filters select."""
+    day for whatever the filters select, within the last ``SUMMARY_DAYS`` days unless a date filter
+    says otherwise (the log grows with every AI call: the whole of it was aggregated on every page)."""
+
+    SUMMARY_DAYS = 30
 
     change_list_template = "admin/ai/airequestlog/change_list.html"
     list_display = (
@@ -74,9 +78,15 @@ class AIRequestLogAdmin(LargeTableAdmin, ReadOnlyAdmin):
         "latency_ms",
         "user",
     )
-    list_filter = ("outcome", "task", "provider", "model", "prompt_version")
+    list_filter = (
+        ("created_at", admin.DateFieldListFilter),
+        "outcome",
+        "task",
+        recent_values("provider"),
+        recent_values("model"),
+        recent_values("prompt_version"),
+    )
     search_fields = ("user__email", "error", "model")
-    date_hierarchy = "created_at"
     list_select_related = ("user",)
 
     def changelist_view(
@@ -87,6 +97,10 @@ class AIRequestLogAdmin(LargeTableAdmin, ReadOnlyAdmin):
         if not context or "cl" not in context:
             return response  # a redirect (bad filter) or an error page
         rows = context["cl"].queryset.order_by()
+        dated = any(key.startswith("created_at__") for key in request.GET)
+        if not dated:
+            rows = rows.filter(created_at__gte=timezone.now() - timedelta(days=self.SUMMARY_DAYS))
+        context["summary_days"] = None if dated else self.SUMMARY_DAYS
         metrics = {
             "requests": Count("id"),
             "errors": Count("id", filter=Q(outcome=Outcome.ERROR)),

@@ -26,7 +26,13 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from ninja_jwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
-from modules.common.admin import DeletesOwnedHistory, LargeTableAdmin, ReadOnlyAdmin, ViewOnlyAdmin
+from modules.common.admin import (
+    DeletesOwnedHistory,
+    LargeTableAdmin,
+    ReadOnlyAdmin,
+    ViewOnlyAdmin,
+    recent_values,
+)
 from modules.identity import services
 from modules.identity.models import EmailLog, Subscription, SubscriptionChange, User
 from modules.identity.tiers import Tier
@@ -197,9 +203,8 @@ class SubscriptionChangeAdmin(ViewOnlyAdmin):  # written by tier changes only
 @admin.register(EmailLog)
 class EmailLogAdmin(LargeTableAdmin):
     list_display = ("to", "template", "status", "attempts", "created_at", "last_attempt_at", "sent_at")
-    list_filter = ("status", "template")
+    list_filter = ("status", recent_values("template"), ("created_at", admin.DateFieldListFilter))
     search_fields = ("to",)
-    date_hierarchy = "created_at"
     exclude = ("body_text", "body_html", "headers")  # may hold links with a token
     readonly_fields = (
         "to",

@@ -25,8 +25,7 @@ class LearningMetricsAdmin(LargeTableAdmin, ViewOnlyAdmin):
         "is_final",
         "computed_at",
     )
-    list_filter = ("is_final", "date")
+    list_filter = ("is_final", "date")  # no date hierarchy: its links scan every snapshot of the year
     search_fields = ("user__email",)
-    date_hierarchy = "date"
     ordering = ("-date", "user_id")
     list_select_related = ("user",)

@@ -316,12 +316,20 @@ def _as_int(value: Any) -> int | None:
         return None
 
 
-def _rated(rid: Any, ease: Any, kind: Any, now: datetime) -> tuple[int, int, int] | None:
-    """A log entry's (id, ease, type) when it is a rating at a plausible time, else None (ignored)."""
+_EARLIEST_MS = int(_EARLIEST.timestamp() * 1000)
+
+
+def _latest_ms(now: datetime) -> int:
+    return int((now + timedelta(days=1)).timestamp() * 1000)
+
+
+def _rated(rid: Any, ease: Any, kind: Any, latest_ms: int) -> tuple[int, int, int] | None:
+    """A log entry's (id, ease, type) when it is a rating at a plausible time (its id, epoch
+    milliseconds, between Anki's beginning and ``latest_ms``: ``_timestamp_ms``'s bounds), else None."""
     rid, ease, kind = _as_int(rid), _as_int(ease), _as_int(kind)
     if rid is None or ease is None or kind is None or not (1 <= ease <= 4 and kind in (0, 1, 2, 3)):
         return None
-    return (rid, ease, kind) if _timestamp_ms(rid, now) is not None else None
+    return (rid, ease, kind) if _EARLIEST_MS <= rid <= latest_ms else None
 
 
 def read_collection(conn: sqlite3.Connection, *, now: datetime) -> AnkiImport:
@@ -344,8 +352,9 @@ def read_collection(conn: sqlite3.Connection, *, now: datetime) -> AnkiImport:
 
     rated: dict[int, list[int]] = {}  # card id -> [its ratings, the first one's log id]
     ignored = 0
+    latest_ms = _latest_ms(now)
     for rid, cid, ease, kind in conn.execute("SELECT id, cid, ease, type FROM revlog"):
-        entry, card = _rated(rid, ease, kind, now), _as_int(cid)
+        entry, card = _rated(rid, ease, kind, latest_ms), _as_int(cid)
         if entry is None or card is None:
             ignored += 1
             continue
@@ -417,7 +426,7 @@ def read_collection(conn: sqlite3.Connection, *, now: datetime) -> AnkiImport:
         ):
             card = _as_int(cid)
             guid = primary_of.get(card) if card is not None else None
-            entry = _rated(rid, ease, kind, now) if guid is not None else None
+            entry = _rated(rid, ease, kind, latest_ms) if guid is not None else None
             if entry is None:
                 continue
             milliseconds = _as_int(spent) or 0
@@ -425,7 +434,7 @@ def read_collection(conn: sqlite3.Connection, *, now: datetime) -> AnkiImport:
                 content_ref=guid,  # type: ignore[arg-type]
                 key=ExternalKey(SOURCE, f"{guid}/{entry[0]}"),
                 result=_result(entry[1], entry[2], v1=v1),
-                reviewed_at=_timestamp_ms(entry[0], now),  # type: ignore[arg-type]
+                reviewed_at=datetime.fromtimestamp(entry[0] / 1000, tz=UTC),
                 time_spent_seconds=round(milliseconds / 1000) if milliseconds > 0 else None,
             )
 
