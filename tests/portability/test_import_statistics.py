@@ -8,12 +8,14 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
+import psycopg
 import pytest
 from django.db import connection
 from django.utils import timezone
 
 from modules.identity.testing import make_user
 from modules.learning import services
+from modules.learning.models import ReviewHistory
 from modules.learning.services import (
     ExternalKey,
     ImportedContent,
@@ -75,3 +77,33 @@ def test_an_import_of_at_least_the_threshold_analyzes_what_it_wrote(
     for table in ("learning_content", "learning_reviewschedule", "learning_reviewhistory"):
         named = re.findall(r"\d+", _seen_users(table))
         assert (str(user.pk) in named) is analyzed, (table, named)
+
+
+def test_a_table_held_by_a_vacuum_leaves_the_statistics_to_autovacuum_and_the_import_succeeds(
+    monkeypatch, caplog
+) -> None:
+    """What an anti-wraparound vacuum (which does not give way) would do: hold the table's SHARE UPDATE
+    EXCLUSIVE lock. The refresh gives up after its lock timeout; the import's rows are all kept."""
+    monkeypatch.setattr(portability_import, "ANALYZE_AFTER_ROWS", 40)
+    monkeypatch.setattr(portability_import, "ANALYZE_LOCK_TIMEOUT", "200ms")
+    user = make_user()
+    settings = connection.settings_dict
+    holder = psycopg.connect(
+        host=settings["HOST"],
+        port=settings["PORT"],
+        user=settings["USER"],
+        dbname=settings["NAME"],
+        autocommit=False,
+    )
+    try:
+        holder.execute("LOCK TABLE learning_reviewhistory IN SHARE UPDATE EXCLUSIVE MODE")
+
+        outcome = services.import_learning_data(user=user, data=_data(notes=40, per_note=3))
+    finally:
+        holder.rollback()
+        holder.close()
+
+    assert outcome.counts.reviews_imported == 120
+    assert ReviewHistory.objects.filter(user=user).count() == 120
+    assert "statistics not refreshed" in caplog.text
+    assert str(user.pk) not in re.findall(r"\d+", _seen_users("learning_reviewhistory"))

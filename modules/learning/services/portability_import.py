@@ -12,13 +12,14 @@ by content (``LearningImport.reviews_grouped``: Anki), one content's at a time.
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence, Sized
 from datetime import datetime, timedelta
 from itertools import islice
 from typing import Any, TypeVar
 
-from django.db import connection, transaction
+from django.db import OperationalError, connection, transaction
 from django.db.models.functions import Lower
 from django.utils import timezone
 
@@ -46,9 +47,12 @@ from modules.learning.services.portability import (
 )
 from modules.learning.services.schedulers import rounded, scheduler_for_user
 
+logger = logging.getLogger(__name__)
+
 _LOCK_NAMESPACE = 0x5253_4545  # lock_until_commit(namespace, user id): one import per learner at a time
 BATCH_CHARS = 4_000_000  # the text of one batch of contents (bodies may be 50,000 characters each)
 ANALYZE_AFTER_ROWS = 10_000  # an import writing this many contents or reviews refreshes their statistics
+ANALYZE_LOCK_TIMEOUT = "3s"  # how long that refresh waits for a vacuum holding a table
 
 T = TypeVar("T")
 
@@ -568,7 +572,10 @@ def _refresh_statistics(counts: dict[str, int]) -> None:
     a learner it has not seen it looks their rows up by scanning them all: re-importing a million-review
     Anki file right after the first import checked each batch of 2,000 keys against every one of the
     learner's reviews (300 ms a batch; 4 ms after ``ANALYZE``) and ran past the worker's 120 s. In the
-    import's transaction, so it counts the rows being written (and costs about 0.4 s per million)."""
+    import's transaction, so it counts the rows being written; it reads a sample of 30,000 rows (about
+    0.4 s for a million-row table, bounded whatever the size). A vacuum or analyze holding the table
+    (an anti-wraparound vacuum is not cancelled for us) makes it give up after ``ANALYZE_LOCK_TIMEOUT``
+    rather than hold the import: the statistics then wait for autovacuum, as before."""
     if connection.vendor != "postgresql":
         return
     tables = []
@@ -576,9 +583,15 @@ def _refresh_statistics(counts: dict[str, int]) -> None:
         tables += [Content._meta.db_table, ReviewSchedule._meta.db_table]
     if counts["reviews_imported"] >= ANALYZE_AFTER_ROWS:
         tables.append(ReviewHistory._meta.db_table)
-    if tables:
-        with connection.cursor() as cursor:
+    if not tables:
+        return
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:  # a savepoint: a lock timeout ends here
+            cursor.execute(f"SET LOCAL lock_timeout = '{ANALYZE_LOCK_TIMEOUT}'")
             cursor.execute("ANALYZE " + ", ".join(connection.ops.quote_name(table) for table in tables))
+            cursor.execute("SET LOCAL lock_timeout TO DEFAULT")
+    except OperationalError:
+        logger.warning("statistics not refreshed after an import: a table was held", extra={"tables": tables})
 
 
 @readcache.learning_write
