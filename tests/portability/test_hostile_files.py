@@ -7,6 +7,7 @@ import io
 import random
 import struct
 import zipfile
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -441,3 +442,45 @@ def test_a_central_directory_over_the_member_limit_is_refused_before_it_is_parse
     path.write_bytes(_directory_of(1_000))
     with SafeZip(path, limits) as archive:  # at the limit: opened (and its records checked as before)
         assert len(archive.names()) == 1_000
+
+
+def test_text_where_the_log_holds_numbers_is_an_ignored_entry_not_a_failure(
+    tmp_path: Path, upload, job_of
+) -> None:
+    """SQLite columns hold any type: an ease, a type or a card id written as text (a damaged or
+    hand-made collection) is an ignored log entry; the reader raised ``ValueError`` on them before."""
+    import sqlite3
+
+    from modules.portability.testing import GOOD, Review
+
+    now = timezone.now()
+    notes = [
+        Note(
+            [f"Front {i}", "Back"],
+            now - timedelta(days=30),
+            reviews=[Review(now - timedelta(days=d), GOOD) for d in (20, 10, 5)],
+        )
+        for i in range(3)
+    ]
+    package = build_package(tmp_path / "deck.apkg", notes, format="anki2")
+    database = tmp_path / "collection.anki2"
+    with zipfile.ZipFile(package) as archive:
+        database.write_bytes(archive.read("collection.anki2"))
+    conn = sqlite3.connect(database)
+    with conn:
+        ids = [row[0] for row in conn.execute("SELECT id FROM revlog ORDER BY id")]
+        conn.execute("UPDATE revlog SET ease = 'good' WHERE id = ?", (ids[0],))
+        conn.execute("UPDATE revlog SET type = 'review' WHERE id = ?", (ids[1],))
+        conn.execute("UPDATE revlog SET cid = 'a card' WHERE id = ?", (ids[2],))
+        conn.execute("UPDATE revlog SET time = 'slow' WHERE id = ?", (ids[3],))  # kept, without a duration
+    conn.close()
+    damaged = tmp_path / "damaged.apkg"
+    damaged.write_bytes(zip_of({"collection.anki2": database.read_bytes()}))
+    user = make_user()
+
+    job = job_of(user, "imports", upload(user, damaged, "apkg").json()["id"])
+
+    assert job["status"] == "done", job
+    assert job["counts"]["reviews_imported"] == 9 - 3
+    assert any("3 review log entries" in warning for warning in job["warnings"]), job["warnings"]
+    assert ReviewHistory.objects.filter(user=user).count() == 6
