@@ -208,6 +208,11 @@ def run_export(*, job_id: int) -> str | None:
             job, code="export_failed", message=f"The export could not be written ({type(exc).__name__})."
         )
         return JobStatus.FAILED
+    except Exception:  # a bug: the job says so, rather than read "running" until the prune's stale sweep
+        partial.unlink(missing_ok=True)
+        logger.exception("export failed unexpectedly", extra={"job_id": job.pk})
+        fail_job(job, code="export_failed", message="The export failed unexpectedly.")
+        return JobStatus.FAILED
     now = timezone.now()
     ExportJob.objects.filter(pk=job.pk).update(
         status=JobStatus.DONE,

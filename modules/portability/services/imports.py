@@ -385,6 +385,10 @@ def run_import(*, job_id: int) -> str | None:
         logger.exception("import failed", extra={"job_id": job.pk})
         fail_job(job, code="import_failed", message="The file holds values that cannot be stored.")
         return JobStatus.FAILED
+    except Exception:  # a bug: the job says so, rather than read "running" until the prune's stale sweep
+        logger.exception("import failed unexpectedly", extra={"job_id": job.pk})
+        fail_job(job, code="import_failed", message="The import failed unexpectedly; nothing was kept.")
+        return JobStatus.FAILED
     finally:
         if selectors.import_finished(job_id=job.pk):
             path.unlink(missing_ok=True)
