@@ -25,7 +25,9 @@ from modules.ai.schemas import (
     QuestionOut,
     UsageOut,
 )
+from modules.common import headers
 from modules.common.errors import (
+    Conflict,
     EmailNotVerified,
     NotFound,
     QuotaExceeded,
@@ -44,18 +46,28 @@ _AI_ACCESS = (EmailNotVerified, TierRequired, Unavailable)
 
 
 @router.post("/generate/", response={201: GenerateOut}, summary="Generate practice questions on a content")
-@raises(*_AI_ACCESS, NotFound, QuotaExceeded, ValidationFailed)
-def generate(request: HttpRequest, payload: GenerateIn) -> Status:
+@raises(*_AI_ACCESS, Conflict, NotFound, QuotaExceeded, ValidationFailed)
+def generate(
+    request: HttpRequest,
+    payload: GenerateIn,
+    idempotency_key: str | None = headers.idempotency_key(
+        "Any printable ASCII string, e.g. a UUID: a retry with the same key and body generates and "
+        "charges nothing and answers the first request's questions."
+    ),
+) -> Status:
     """Generates `count` questions of the given types on one of your contents, now. BASIC and PRO only
     (FREE: 403 `tier_required`; unverified: 403 `email_not_verified`). A request that would pass your
     daily question quota answers 429 `quota_exceeded` with `Retry-After` (your local midnight) and
-    generates nothing; a provider failure answers 503 `unavailable` and charges nothing."""
+    generates nothing; a provider failure answers 503 `unavailable` and charges nothing. With an
+    `Idempotency-Key`, a retry answers 201 with the first request's result and charges nothing; while
+    the first is still running, or with a different body, it answers 409 `conflict`."""
     result = services.generate_questions(
         user=request.auth,
         content_id=payload.content_id,
         question_types=payload.question_types,
         difficulty=payload.difficulty_level,
         count=payload.count,
+        idempotency_key=idempotency_key,
     )
     return Status(201, result)
 
@@ -91,17 +103,27 @@ def usage(request: HttpRequest) -> Any:
 
 
 @router.post("/jobs/", response={202: JobAcceptedOut}, summary="Queue a generation over several contents")
-@raises(*_AI_ACCESS, NotFound, QuotaExceeded, ValidationFailed)
-def create_job(request: HttpRequest, payload: JobIn) -> Status:
+@raises(*_AI_ACCESS, Conflict, NotFound, QuotaExceeded, ValidationFailed)
+def create_job(
+    request: HttpRequest,
+    payload: JobIn,
+    idempotency_key: str | None = headers.idempotency_key(
+        "Any printable ASCII string, e.g. a UUID: a retry with the same key and body queues nothing "
+        "and answers the first request's job."
+    ),
+) -> Status:
     """Queues a generation of `count` questions on each content (up to 20, each yours: 404 otherwise).
     The quota for all of them is reserved now (429 `quota_exceeded` if it would pass) and given back
-    for what the job does not generate. Poll `GET /api/v1/ai-review/jobs/{id}/`."""
+    for what the job does not generate. Poll `GET /api/v1/ai-review/jobs/{id}/`. With an
+    `Idempotency-Key`, a retry answers 202 with the first request's job (its status now) and reserves
+    nothing; the same key with a different body answers 409 `conflict`."""
     job = services.create_job(
         user=request.auth,
         content_ids=payload.content_ids,
         question_types=payload.question_types,
         difficulty=payload.difficulty_level,
         count=payload.count,
+        idempotency_key=idempotency_key,
     )
     return Status(202, job)
 

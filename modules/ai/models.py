@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from modules.ai.providers.base import QuestionType
 from modules.common.enums import model_choices
+from modules.common.idempotency import IdempotentRequest
 from modules.common.time import local_day_bounds
 
 QUESTION_TYPE_LABELS = {
@@ -214,3 +215,11 @@ class AIRequestLog(models.Model):
         if not self._state.adding:
             raise ValueError("The AI request log is append-only.")
         super().save(*args, **kwargs)
+
+
+class AIRequestKey(IdempotentRequest):
+    """An ``Idempotency-Key`` of a generation (``generate``: the question ids, tokens and remaining
+    quota it answered) or of a job (``job.create``: its id); ``common.idempotency``."""
+
+    class Meta(IdempotentRequest.Meta):
+        verbose_name = "AI idempotency key"

@@ -81,6 +81,11 @@ def job_of(*, user_id: int, job_id: int) -> AIJob | None:
     return AIJob.objects.filter(user_id=user_id, pk=job_id).first()
 
 
+def questions_by_ids(*, user_id: int, ids: list[int]) -> QuerySet[AIQuestion]:
+    """The user's questions of ``ids`` that still exist, in id order."""
+    return AIQuestion.objects.filter(user_id=user_id, pk__in=ids).only(*QUESTION_COLUMNS).order_by("id")
+
+
 def job_questions(*, job_id: int) -> QuerySet[AIQuestion]:
     return AIQuestion.objects.filter(job_id=job_id).only(*QUESTION_COLUMNS).order_by("id")
 

@@ -13,3 +13,8 @@ def run_generation_job(job_id: int) -> str | None:
 def fail_stale_jobs() -> int:
     """Every ten minutes: fail jobs whose worker died and release their quota."""
     return services.fail_stale_jobs()
+
+
+def prune_request_keys() -> int:
+    """Daily: forget Idempotency-Keys older than a day."""
+    return services.prune_request_keys()

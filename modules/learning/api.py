@@ -12,11 +12,12 @@ from typing import Any
 
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
-from ninja import Header, Query, Router, Status
+from ninja import Query, Router, Status
 from ninja.pagination import paginate
 from ninja.responses import NinjaJSONEncoder
 from pydantic import BaseModel
 
+from modules.common import headers
 from modules.common.errors import Conflict, EmailNotVerified, NotFound, raises
 from modules.common.pagination import (
     DEFAULT_LIMIT,
@@ -138,15 +139,28 @@ def list_content(
 
 
 @content_router.post("/", response={201: ContentOut}, summary="Save content; its first review is scheduled")
-@raises(EmailNotVerified, NotFound)
-def create_content(request: HttpRequest, payload: ContentIn) -> Status:
+@raises(Conflict, EmailNotVerified, NotFound)
+def create_content(
+    request: HttpRequest,
+    payload: ContentIn,
+    idempotency_key: str | None = headers.idempotency_key(
+        "Any printable ASCII string, e.g. a UUID: a retry with the same key and body creates nothing "
+        "and answers the content the first request created."
+    ),
+) -> Status:
     """Saves something to learn and schedules its first review at once (on the ladder: your tier's
     first interval, tomorrow). Needs a verified email (403 `email_not_verified`); a `category_id` that
-    is not one of yours answers 404."""
+    is not one of yours answers 404. With an `Idempotency-Key`, a retry answers 201 with the content
+    the first request created (as it is now) and creates nothing; the same key with a different body
+    answers 409 `conflict`, as does a retry while the first request is still running."""
     return Status(
         201,
         services.create_content(
-            user=request.auth, title=payload.title, body=payload.body, category_id=payload.category_id
+            user=request.auth,
+            title=payload.title,
+            body=payload.body,
+            category_id=payload.category_id,
+            idempotency_key=idempotency_key,
         ),
     )
 
@@ -247,13 +261,8 @@ def _queue_window(user: Any, limit: int) -> services.Window:
 def complete(
     request: HttpRequest,
     payload: CompleteIn,
-    idempotency_key: str | None = Header(  # type: ignore[type-arg]
-        None,
-        alias="Idempotency-Key",
-        min_length=1,
-        max_length=255,
-        pattern=r"^[\x20-\x7e]+$",
-        description="Any printable ASCII string, e.g. a UUID: the same key answers the first response.",
+    idempotency_key: str | None = headers.idempotency_key(
+        "Any printable ASCII string, e.g. a UUID: the same key answers the first response."
     ),
 ) -> services.ReviewOutcome:
     """Records how a review went (`remembered`, `partial`, `forgot`) and reschedules the card: the

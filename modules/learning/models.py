@@ -11,6 +11,7 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 
 from modules.common.enums import SCHEDULER_LABELS, SchedulerKind, model_choices
+from modules.common.idempotency import IdempotentRequest
 from modules.learning.scheduling import ReviewResult
 
 TITLE_MAX_LENGTH = 200
@@ -355,6 +356,14 @@ class IdempotencyRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id}:{self.key}"
+
+
+class RequestKey(IdempotentRequest):
+    """An ``Idempotency-Key`` of a creating request other than a review's (``common.idempotency``):
+    ``content.create`` stores ``{"content_id": ...}``."""
+
+    class Meta(IdempotentRequest.Meta):
+        verbose_name = "idempotency key"
 
 
 class ReminderLog(models.Model):

@@ -11,7 +11,15 @@ public names; anything else in the sub-modules is the ai module's own.
 from modules.ai.providers.base import QuestionType
 from modules.ai.services.evaluation import analyze_content, evaluate_answer
 from modules.ai.services.generation import GenerationResult, generate_questions, question_list
-from modules.ai.services.jobs import JobView, create_job, fail_stale_jobs, job_detail, retry_job, run_job
+from modules.ai.services.jobs import (
+    JobView,
+    create_job,
+    fail_stale_jobs,
+    job_detail,
+    prune_request_keys,
+    retry_job,
+    run_job,
+)
 from modules.ai.services.metrics import AIUsageTotals, cost_since, questions_and_cost_by_user, usage_totals
 from modules.ai.services.quota import UsageDTO, usage_today
 from modules.ai.services.transfer import QuestionRecord, export_questions, import_questions
@@ -32,6 +40,7 @@ __all__ = [
     "generate_questions",
     "import_questions",
     "job_detail",
+    "prune_request_keys",
     "question_list",
     "questions_and_cost_by_user",
     "retry_job",

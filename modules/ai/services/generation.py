@@ -4,6 +4,7 @@ questions."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
@@ -12,7 +13,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from modules.ai import selectors
-from modules.ai.models import AIJob, AIQuestion
+from modules.ai.models import AIJob, AIQuestion, AIRequestKey
 from modules.ai.providers.base import (
     AIProvider,
     CallStats,
@@ -35,6 +36,7 @@ from modules.ai.services.calls import (
     unavailable,
 )
 from modules.ai.services.quota import ensure_ai_allowed, released_on_failure, remaining_quota, reserve, settle
+from modules.common import idempotency
 from modules.common.errors import NotFound, ValidationFailed
 from modules.identity.services import User
 from modules.learning.services import ContentRef, get_content, hold_content, sibling_contents
@@ -132,14 +134,53 @@ def store_questions(
     return AIQuestion.objects.bulk_create(rows)
 
 
+# A generation with an Idempotency-Key still in progress after this long was abandoned (its process
+# died): a retry takes the key over. Longer than any request may run (gunicorn's timeout).
+ABANDONED_AFTER = timedelta(minutes=2)
+
+
 def generate_questions(
-    *, user: User, content_id: int, question_types: list[str], difficulty: str, count: int
+    *,
+    user: User,
+    content_id: int,
+    question_types: list[str],
+    difficulty: str,
+    count: int,
+    idempotency_key: str | None = None,
 ) -> GenerationResult:
     """Generates ``count`` questions on one content now. TierRequired (or EmailNotVerified) without AI,
     NotFound for others' content, QuotaExceeded when the quota would pass (nothing generated),
-    Unavailable when the provider fails (nothing charged)."""
+    Unavailable when the provider fails (nothing charged).
+
+    With an ``idempotency_key`` the questions are generated and charged once: the same key and
+    request later answer the first result (its questions that still exist); Conflict while the first
+    is still running or when the key was used for another request. A failed request frees its key."""
     limit = ensure_ai_allowed(user)
     params = GenerationParams.of(question_types=question_types, difficulty=difficulty, count=count)
+    claim = None
+    if idempotency_key:
+        claimed = idempotency.claim(
+            model=AIRequestKey,
+            user_id=user.pk,
+            operation="generate",
+            key=idempotency_key,
+            request={"content_id": content_id, **params.as_json()},
+            stale_after=ABANDONED_AFTER,
+        )
+        if claimed.response is not None:
+            return _replayed(user=user, stored=claimed.response)
+        claim = claimed.claim
+    try:
+        return _generate(user=user, limit=limit, params=params, content_id=content_id, claim=claim)
+    except BaseException:
+        if claim is not None:
+            claim.release()
+        raise
+
+
+def _generate(
+    *, user: User, limit: int, params: GenerationParams, content_id: int, claim: idempotency.Claim | None
+) -> GenerationResult:
     ref = get_content(user=user, content_id=content_id)
     provider = available_provider()
     request = request_for(user=user, ref=ref, params=params, provider=provider)
@@ -159,12 +200,30 @@ def generate_questions(
             )
             settle(usage_id=usage_id, reserved=params.count, used=len(questions), stats=stats)
             log_call(user=user, task="generate_questions", stats=stats)
+            result = GenerationResult(
+                questions=questions,
+                total_tokens=stats.tokens,
+                remaining_daily_quota=remaining_quota(usage_id=usage_id, limit=limit),
+            )
+            if claim is not None and kept:
+                claim.complete(
+                    {
+                        "question_ids": [question.pk for question in questions],
+                        "total_tokens": result.total_tokens,
+                        "remaining_daily_quota": result.remaining_daily_quota,
+                    }
+                )
     if not kept:  # deleted while the provider worked: the call is logged and paid, nothing stored
         raise NotFound("Content not found.")
+    return result
+
+
+def _replayed(*, user: User, stored: dict[str, Any]) -> GenerationResult:
+    """The first answer to a repeated Idempotency-Key: its questions that still exist."""
     return GenerationResult(
-        questions=questions,
-        total_tokens=stats.tokens,
-        remaining_daily_quota=remaining_quota(usage_id=usage_id, limit=limit),
+        questions=list(selectors.questions_by_ids(user_id=user.pk, ids=stored["question_ids"])),
+        total_tokens=stored["total_tokens"],
+        remaining_daily_quota=stored["remaining_daily_quota"],
     )
 
 

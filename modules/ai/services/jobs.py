@@ -23,7 +23,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from modules.ai import selectors
-from modules.ai.models import AIJob, AIQuestion, JobStatus
+from modules.ai.models import AIJob, AIQuestion, AIRequestKey, JobStatus
 from modules.ai.providers.base import (
     CallStats,
     NotEnoughMaterial,
@@ -35,6 +35,7 @@ from modules.ai.providers.registry import get_provider
 from modules.ai.services.calls import log_call
 from modules.ai.services.generation import GenerationParams, call_generate, request_for, store_questions
 from modules.ai.services.quota import ensure_ai_allowed, released_on_failure, reserve, settle
+from modules.common import idempotency
 from modules.common.errors import Conflict, NotFound, ValidationFailed
 from modules.common.task_timeout import TaskTimeout, after_task_timeout
 from modules.identity.services import User
@@ -56,25 +57,47 @@ class JobView:
 
 
 def create_job(
-    *, user: User, content_ids: list[int], question_types: list[str], difficulty: str, count: int
+    *,
+    user: User,
+    content_ids: list[int],
+    question_types: list[str],
+    difficulty: str,
+    count: int,
+    idempotency_key: str | None = None,
 ) -> JobView:
     """Accepts a generation over several contents: reserves ``count`` per content now (QuotaExceeded
-    if that would pass the quota) and queues the work. Any content that is not the user's: NotFound."""
+    if that would pass the quota) and queues the work. Any content that is not the user's: NotFound.
+
+    With an ``idempotency_key`` the job is created (and the quota reserved) once: the same key and
+    request later answer that job as it is now; the key with another request is a Conflict."""
     limit = ensure_ai_allowed(user)
     params = GenerationParams.of(question_types=question_types, difficulty=difficulty, count=count)
     ids = list(dict.fromkeys(content_ids))
     if not ids:
         raise ValidationFailed("Give at least one content id.")
-    if len(contents_for_user(user=user, ids=ids)) != len(ids):
-        raise NotFound("Content not found.")
-    total = params.count * len(ids)
-    usage_id = reserve(user=user, limit=limit, count=total)
-    with released_on_failure(usage_id=usage_id, amount=total):
-        job = AIJob.objects.create(
-            user=user, params=params.as_json(), content_ids=ids, usage_id=usage_id, reserved=total
-        )
-    transaction.on_commit(lambda: _enqueue_job(job.pk))
-    return _job_view(job, questions=[])
+
+    def queue_job() -> JobView:
+        if len(contents_for_user(user=user, ids=ids)) != len(ids):
+            raise NotFound("Content not found.")
+        total = params.count * len(ids)
+        usage_id = reserve(user=user, limit=limit, count=total)
+        with released_on_failure(usage_id=usage_id, amount=total):
+            job = AIJob.objects.create(
+                user=user, params=params.as_json(), content_ids=ids, usage_id=usage_id, reserved=total
+            )
+        transaction.on_commit(lambda: _enqueue_job(job.pk))
+        return _job_view(job, questions=[])
+
+    return idempotency.once(
+        model=AIRequestKey,
+        user_id=user.pk,
+        operation="job.create",
+        key=idempotency_key,
+        request={"content_ids": ids, **params.as_json()},
+        run=queue_job,
+        stored=lambda view: {"job_id": view.id},
+        replay=lambda stored: job_detail(user=user, job_id=stored["job_id"]),
+    )
 
 
 @transaction.atomic
@@ -307,3 +330,10 @@ def fail_stale_jobs(*, now: datetime | None = None) -> int:
             error="The job did not finish in time (the worker may have stopped). The unused quota was released.",
         )
     return len(stale)
+
+
+def prune_request_keys(*, now: datetime | None = None) -> int:
+    """Daily: forgets the Idempotency-Keys of generations and jobs older than a day."""
+    deleted = idempotency.prune(AIRequestKey, now=now)
+    logger.info("pruned AI idempotency keys", extra={"deleted": deleted})
+    return deleted

@@ -10,11 +10,19 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from modules.common import idempotency
 from modules.common.errors import NotFound, ValidationFailed
 from modules.identity import services as identity
 from modules.identity.services import User
 from modules.learning import readcache, selectors
-from modules.learning.models import Category, Content, IdempotencyRecord, ReviewHistory, ReviewSchedule
+from modules.learning.models import (
+    Category,
+    Content,
+    IdempotencyRecord,
+    RequestKey,
+    ReviewHistory,
+    ReviewSchedule,
+)
 from modules.learning.scheduling.base import SECONDS_PER_DAY
 from modules.learning.services import tallies
 from modules.learning.services.categories import owned_category
@@ -124,16 +132,40 @@ def content_detail(*, user: User, content_id: int) -> ContentView:
 
 @readcache.learning_write
 def create_content(
-    *, user: User, title: str, body: str, category_id: int | None = None, now: datetime | None = None
+    *,
+    user: User,
+    title: str,
+    body: str,
+    category_id: int | None = None,
+    now: datetime | None = None,
+    idempotency_key: str | None = None,
 ) -> ContentView:
-    """Creates the content and schedules its first review (``intervals[0]`` days later) atomically."""
+    """Creates the content and schedules its first review (``intervals[0]`` days later) atomically.
+
+    With an ``idempotency_key`` the content is created once: the same key and request later answer
+    that content as it is now (NotFound once deleted); the key with another request is a Conflict."""
     identity.ensure_email_verified(user)
     now = now or timezone.now()
-    with transaction.atomic():
-        category = owned_category(user=user, category_id=category_id) if category_id is not None else None
-        content = Content.objects.create(user=user, category=category, title=title, body=body, created_at=now)
-        schedule = schedule_new_content(user=user, content=content)
-    return _ContentMapper(user=user, now=now)(_row_of(content, category, schedule))
+
+    def create() -> ContentView:
+        with transaction.atomic():
+            category = owned_category(user=user, category_id=category_id) if category_id is not None else None
+            content = Content.objects.create(
+                user=user, category=category, title=title, body=body, created_at=now
+            )
+            schedule = schedule_new_content(user=user, content=content)
+        return _ContentMapper(user=user, now=now)(_row_of(content, category, schedule))
+
+    return idempotency.once(
+        model=RequestKey,
+        user_id=user.pk,
+        operation="content.create",
+        key=idempotency_key,
+        request={"title": title, "body": body, "category_id": category_id},
+        run=create,
+        stored=lambda view: {"content_id": view.id},
+        replay=lambda stored: content_detail(user=user, content_id=stored["content_id"]),
+    )
 
 
 def schedule_new_content(*, user: User, content: Content) -> ReviewSchedule:

@@ -15,12 +15,12 @@ from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, connections,
 from django.db.models import Model
 from django.utils import timezone
 
-from modules.common import compiled, db
+from modules.common import compiled, db, idempotency
 from modules.common.errors import Conflict, NotFound, ValidationFailed
 from modules.common.time import local_date, local_day_bounds, zone
 from modules.identity.services import User
 from modules.learning import readcache, selectors
-from modules.learning.models import Content, IdempotencyRecord, ReviewHistory, ReviewSchedule
+from modules.learning.models import Content, IdempotencyRecord, RequestKey, ReviewHistory, ReviewSchedule
 from modules.learning.scheduling import CardState, FsrsScheduler, LadderScheduler, ReviewResult, SchedulerKind
 from modules.learning.services import queue, tallies
 from modules.learning.services.memory import RecallCurves, learner_days
@@ -537,8 +537,10 @@ def _guard_sql() -> tuple[list[Any], str]:
 
 
 def prune_idempotency_records(*, now: datetime | None = None) -> int:
-    """Deletes idempotency records older than 24 hours; returns how many."""
+    """Deletes idempotency records (reviews' and other creating requests') older than 24 hours;
+    returns how many."""
     cutoff = (now or timezone.now()) - IDEMPOTENCY_RETENTION
     deleted, _ = IdempotencyRecord.objects.filter(created_at__lt=cutoff).delete()
+    deleted += idempotency.prune(RequestKey, now=now)
     logger.info("pruned idempotency records", extra={"deleted": deleted})
     return deleted
