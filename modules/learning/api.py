@@ -152,7 +152,7 @@ def create_content(
     first interval, tomorrow). Needs a verified email (403 `email_not_verified`); a `category_id` that
     is not one of yours answers 404. With an `Idempotency-Key`, a retry answers 201 with the content
     the first request created (as it is now) and creates nothing; the same key with a different body
-    answers 409 `conflict`, as does a retry while the first request is still running."""
+    answers 409 `conflict`."""
     return Status(
         201,
         services.create_content(

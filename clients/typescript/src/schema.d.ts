@@ -347,7 +347,9 @@ export interface paths {
          * Save content; its first review is scheduled
          * @description Saves something to learn and schedules its first review at once (on the ladder: your tier's
          *     first interval, tomorrow). Needs a verified email (403 `email_not_verified`); a `category_id` that
-         *     is not one of yours answers 404.
+         *     is not one of yours answers 404. With an `Idempotency-Key`, a retry answers 201 with the content
+         *     the first request created (as it is now) and creates nothing; the same key with a different body
+         *     answers 409 `conflict`.
          */
         post: operations["modules_learning_api_create_content"];
         delete?: never;
@@ -572,7 +574,9 @@ export interface paths {
          * @description Generates `count` questions of the given types on one of your contents, now. BASIC and PRO only
          *     (FREE: 403 `tier_required`; unverified: 403 `email_not_verified`). A request that would pass your
          *     daily question quota answers 429 `quota_exceeded` with `Retry-After` (your local midnight) and
-         *     generates nothing; a provider failure answers 503 `unavailable` and charges nothing.
+         *     generates nothing; a provider failure answers 503 `unavailable` and charges nothing. With an
+         *     `Idempotency-Key`, a retry answers 201 with the first request's result and charges nothing; while
+         *     the first is still running, or with a different body, it answers 409 `conflict`.
          */
         post: operations["modules_ai_api_generate"];
         delete?: never;
@@ -677,7 +681,9 @@ export interface paths {
          * Queue a generation over several contents
          * @description Queues a generation of `count` questions on each content (up to 20, each yours: 404 otherwise).
          *     The quota for all of them is reserved now (429 `quota_exceeded` if it would pass) and given back
-         *     for what the job does not generate. Poll `GET /api/v1/ai-review/jobs/{id}/`.
+         *     for what the job does not generate. Poll `GET /api/v1/ai-review/jobs/{id}/`. With an
+         *     `Idempotency-Key`, a retry answers 202 with the first request's job (its status now) and reserves
+         *     nothing; the same key with a different body answers 409 `conflict`.
          */
         post: operations["modules_ai_api_create_job"];
         delete?: never;
@@ -4521,7 +4527,10 @@ export interface operations {
     modules_learning_api_create_content: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Any printable ASCII string, e.g. a UUID: a retry with the same key and body creates nothing and answers the content the first request created. */
+                "Idempotency-Key"?: string | null;
+            };
             path?: never;
             cookie?: never;
         };
@@ -5632,7 +5641,10 @@ export interface operations {
     modules_ai_api_generate: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Any printable ASCII string, e.g. a UUID: a retry with the same key and body generates and charges nothing and answers the first request's questions. */
+                "Idempotency-Key"?: string | null;
+            };
             path?: never;
             cookie?: never;
         };
@@ -6065,7 +6077,10 @@ export interface operations {
     modules_ai_api_create_job: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Any printable ASCII string, e.g. a UUID: a retry with the same key and body queues nothing and answers the first request's job. */
+                "Idempotency-Key"?: string | null;
+            };
             path?: never;
             cookie?: never;
         };
