@@ -24,18 +24,20 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from django.conf import settings
-from django.db import IntegrityError, models, transaction
+from django.db import DatabaseError, IntegrityError, models, transaction
 from django.utils import timezone
 
 from modules.common.errors import Conflict
 
 T = TypeVar("T")
+logger = logging.getLogger(__name__)
 
 KEY_MAX_LENGTH = 255
 RETENTION = timedelta(hours=24)
@@ -138,8 +140,13 @@ class Claim:
             raise Conflict(IN_PROGRESS)
 
     def release(self) -> None:
-        """Gives the key back (the operation failed and changed nothing): a retry runs again."""
-        self._mine().delete()
+        """Gives the key back (the operation failed and changed nothing): a retry runs again. With the
+        database unreachable the key stays in progress until a retry takes it over (``stale_after``);
+        the operation's own error is the one that propagates."""
+        try:
+            self._mine().delete()
+        except DatabaseError:
+            logger.warning("could not release an Idempotency-Key", exc_info=True)
 
     def _mine(self) -> models.QuerySet[IdempotentRequest]:
         return self.model.objects.filter(pk=self.pk, created_at=self.token, response__isnull=True)
