@@ -60,9 +60,10 @@ def open_event(rule_id: int) -> AlertEvent | None:
     return AlertEvent.objects.filter(rule_id=rule_id, resolved_at__isnull=True).first()
 
 
-def due_notification_ids(*, now: datetime, limit: int) -> list[int]:
+def due_notifications(*, now: datetime, limit: int) -> list[tuple[int, str, int]]:
+    """(id, channel, attempts so far) of the pending notifications due at ``now``, oldest first."""
     return list(
         AlertNotification.objects.filter(status=DeliveryStatus.PENDING, next_attempt_at__lte=now)
         .order_by("next_attempt_at", "id")
-        .values_list("id", flat=True)[:limit]
+        .values_list("id", "channel", "attempts")[:limit]
     )

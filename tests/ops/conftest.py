@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -30,6 +31,7 @@ class WebhookServer:
     port: int
     received: list[Received] = field(default_factory=list)
     replies: list[tuple[int, dict[str, str]]] = field(default_factory=list)
+    delay: float = 0.0  # seconds between receiving a POST and answering it
 
     def url(self, path: str = "/services/T000/B000/XXXX") -> str:
         return f"http://{self.host}:{self.port}{path}"
@@ -50,13 +52,17 @@ def webhook_server() -> Iterator[WebhookServer]:
             with lock:
                 state.received.append(Received(self.path, dict(self.headers), body))
                 status, headers = state.replies.pop(0) if state.replies else (200, {})
-            self.send_response(status)
-            for name, value in headers.items():
-                self.send_header(name, value)
-            payload = b"ok" if status == 200 else b"error"
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
+            time.sleep(state.delay)
+            try:
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                payload = b"ok" if status == 200 else b"error"
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+            except (BrokenPipeError, ConnectionResetError):  # the client gave up waiting
+                pass
 
         def log_message(self, format: str, *args: object) -> None:  # keep test output clean
             return

@@ -449,7 +449,36 @@ def test_the_delivery_budget_and_one_webhook_timeout_fit_in_the_sweep_period() -
     sweep = next(spec for spec in OpsConfig.schedules if spec.name == "ops.alert_sweep")
     assert sweep.cron == "* * * * *"
     assert notifications.SWEEP_PERIOD_SECONDS == 60
-    assert notifications.DELIVERY_TIME_BUDGET_SECONDS + live.SLACK_TIMEOUT_SECONDS < 60
+    longest_wait = max(live.SLACK_TIMEOUT_SECONDS, notifications.MAX_SLACK_READ_SECONDS)
+    assert notifications.DELIVERY_TIME_BUDGET_SECONDS + longest_wait < 60
+
+
+def test_a_slow_but_working_webhook_is_confirmed_by_a_longer_wait_not_posted_at_every_attempt(
+    local_slack: WebhookServer, settings
+) -> None:
+    settings.SLACK_TIMEOUT_SECONDS = 0.5
+    local_slack.delay = 0.8  # posts the message, answers after the first wait, within the second
+    rule = make_rule(threshold=50, window_minutes=1, notify_slack=True)
+    now = minute()
+    record_samples("cpu_usage", [99], end=now)
+
+    assert services.run_alert_sweep(now=now).failed == 1
+    notification = AlertNotification.objects.get(event__rule=rule)
+    assert "no answer within 0.5 s (the message may have been posted)" in notification.last_error
+
+    second = services.deliver_due_notifications(now=now + timedelta(minutes=1, seconds=1))
+
+    assert second.delivered == 1
+    notification.refresh_from_db()
+    assert notification.status == DeliveryStatus.SENT
+    assert len(local_slack.received) == 2
+
+
+def test_the_wait_for_slack_doubles_with_each_attempt_up_to_its_cap(settings) -> None:
+    settings.SLACK_TIMEOUT_SECONDS = 5.0
+    assert [notifications.slack_read_timeout(attempts) for attempts in range(5)] == [5, 10, 20, 25, 25]
+    settings.SLACK_TIMEOUT_SECONDS = 40.0  # an operator's longer wait is kept as it is
+    assert notifications.slack_read_timeout(3) == 40
 
 
 def test_an_event_keeps_its_rule_as_it_fired_when_the_rule_is_edited(

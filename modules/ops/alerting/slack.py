@@ -99,6 +99,7 @@ class SlackNotifier:
     allowed_hosts: tuple[str, ...]
     require_https: bool = True
     timeout_seconds: float = 5.0
+    read_timeout_seconds: float | None = None  # the wait for the answer; ``timeout_seconds`` if None
 
     def send(self, *, url: str, message: AlertMessage) -> None:
         """POST the message once. Raises NotificationFailed when the webhook is refused, unreachable
@@ -108,9 +109,17 @@ class SlackNotifier:
             check_webhook_url(url, allowed_hosts=self.allowed_hosts, require_https=self.require_https)
         except WebhookRejected as exc:
             raise NotificationFailed(str(exc)) from exc
+        read = self.read_timeout_seconds or self.timeout_seconds
         try:
-            with httpx.Client(timeout=self.timeout_seconds, follow_redirects=False) as client:
+            with httpx.Client(
+                timeout=httpx.Timeout(self.timeout_seconds, read=read), follow_redirects=False
+            ) as client:
                 response = client.post(url, json=slack_payload(message))
+        except httpx.ReadTimeout as exc:
+            # The message was sent; only the answer is missing: Slack may well have posted it.
+            error = f"ReadTimeout: no answer within {read:g} s (the message may have been posted)"
+            logger.warning("slack webhook failed", extra={"error": error})
+            raise NotificationFailed(error) from exc
         except httpx.HTTPError as exc:
             error = f"{type(exc).__name__}: {exc}"[:500]
             logger.warning("slack webhook failed", extra={"error": error})

@@ -45,6 +45,11 @@ DELIVERY_BATCH = 200
 SWEEP_PERIOD_SECONDS = 60.0
 DELIVERY_TIME_BUDGET_SECONDS = 30.0
 MAX_BACKOFF_MINUTES = 60
+# A webhook that answers after its timeout may still have posted the message: each retry waits for
+# the answer twice as long as the one before (from SLACK_TIMEOUT_SECONDS, up to this), so a slow but
+# working Slack is confirmed on the second or third attempt instead of posting the alert ten times.
+# The budget and the longest wait still fit in the sweep's minute.
+MAX_SLACK_READ_SECONDS = 25.0
 EMAIL_TEMPLATES = {
     NotificationKind.FIRED: "ops/email/alert_fired",
     NotificationKind.RESOLVED: "ops/email/alert_resolved",
@@ -80,9 +85,10 @@ def deliver_due_notifications(*, now: datetime | None = None) -> DeliveryResult:
     moment = now or timezone.now()
     delivered = failed = 0
     started = time.monotonic()
-    for notification_id in selectors.due_notification_ids(now=moment, limit=DELIVERY_BATCH):
+    for notification_id, channel, attempts in selectors.due_notifications(now=moment, limit=DELIVERY_BATCH):
         elapsed = time.monotonic() - started
-        if delivered + failed and elapsed + settings.SLACK_TIMEOUT_SECONDS > DELIVERY_TIME_BUDGET_SECONDS:
+        longest = slack_read_timeout(attempts) if channel == Channel.SLACK else settings.SLACK_TIMEOUT_SECONDS
+        if delivered + failed and elapsed + longest > DELIVERY_TIME_BUDGET_SECONDS:
             logger.warning("alert delivery time budget spent; the rest waits for the next sweep")
             break
         claimed = AlertNotification.objects.filter(
@@ -96,6 +102,12 @@ def deliver_due_notifications(*, now: datetime | None = None) -> DeliveryResult:
         else:
             failed += 1
     return DeliveryResult(delivered=delivered, failed=failed)
+
+
+def slack_read_timeout(attempts: int) -> float:
+    """How long attempt ``attempts + 1`` waits for the webhook's answer (``MAX_SLACK_READ_SECONDS``)."""
+    base = settings.SLACK_TIMEOUT_SECONDS
+    return max(base, min(base * 2 ** min(attempts, 10), MAX_SLACK_READ_SECONDS))
 
 
 def retry_notifications(*, event_ids: Iterable[int]) -> int:
@@ -189,6 +201,7 @@ def _send_slack(notification: AlertNotification) -> None:
         allowed_hosts=tuple(settings.SLACK_WEBHOOK_ALLOWED_HOSTS),
         require_https=settings.SLACK_WEBHOOK_REQUIRE_HTTPS,
         timeout_seconds=settings.SLACK_TIMEOUT_SECONDS,
+        read_timeout_seconds=slack_read_timeout(notification.attempts),
     )
     notifier.send(url=url, message=_message(notification))
 
