@@ -107,6 +107,12 @@ def once(
     return replay(_answered(model=model, user_id=user_id, operation=operation, key=key, digest=digest))
 
 
+def used(*, model: type[IdempotentRequest], user_id: int, operation: str, key: str) -> bool:
+    """Whether ``key`` was already used for ``operation`` (answered or in progress): a request may skip
+    an early refusal (a rate limit) that its first try already passed."""
+    return model.objects.filter(user_id=user_id, operation=operation, key=key).exists()
+
+
 def _answered(
     *, model: type[IdempotentRequest], user_id: int, operation: str, key: str, digest: str
 ) -> dict[str, Any]:

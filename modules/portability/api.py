@@ -8,7 +8,9 @@ from ninja import File, Form, Query, Router, Status
 from ninja.decorators import decorate_view
 from ninja.files import UploadedFile
 
+from modules.common import headers
 from modules.common.errors import (
+    Conflict,
     EmailNotVerified,
     FieldError,
     NotFound,
@@ -43,7 +45,10 @@ class _UploadLimit(FileUploadHandler):
     ) -> None:
         if content_length > self.limit + MULTIPART_ALLOWANCE:
             raise self._refuse()
-        services.ensure_import_room(user=self.request.auth)  # type: ignore[attr-defined]
+        services.ensure_import_room(
+            user=self.request.auth,  # type: ignore[attr-defined]
+            idempotency_key=self.request.headers.get("Idempotency-Key"),
+        )
 
     def receive_data_chunk(self, raw_data: bytes, start: int) -> bytes:
         if start + len(raw_data) > self.limit:
@@ -70,11 +75,23 @@ def _limit_upload(run: Any) -> Any:
     "history and AI questions, as one JSON document or a zip of CSV files. Poll the job; when it is "
     "done it carries a download link valid for 10 minutes (ask the job again for a fresh one). At most "
     "`PORTABILITY_MAX_ACTIVE_JOBS` (by default 2) of your exports may be queued or running at once: "
-    "another answers 429 `throttled`.",
+    "another answers 429 `throttled`. With an `Idempotency-Key`, a retry answers 202 with the first "
+    "request's job as it is now and queues nothing; the same key with another format answers 409 "
+    "`conflict`.",
 )
-@raises(Throttled)
-def create_export(request: HttpRequest, payload: ExportIn) -> Status:
-    return Status(202, services.request_export(user=request.auth, format=payload.format))
+@raises(Conflict, NotFound, Throttled)
+def create_export(
+    request: HttpRequest,
+    payload: ExportIn,
+    idempotency_key: str | None = headers.idempotency_key(
+        "Any printable ASCII string, e.g. a UUID: a retry with the same key and body queues nothing "
+        "and answers the first request's job."
+    ),
+) -> Status:
+    return Status(
+        202,
+        services.request_export(user=request.auth, format=payload.format, idempotency_key=idempotency_key),
+    )
 
 
 @router.get("/exports/{job_id}/", response=ExportJobOut, summary="An export job, with its download link")
@@ -119,17 +136,31 @@ def download_export(request: HttpRequest, job_id: int, token: Query[str]) -> Fil
     "`unsupported_file`, `unsafe_archive`); the job imports all of it or nothing, and importing the "
     "same file again changes nothing. `restore_profile` (Resee exports) also restores your settings. At "
     "most `PORTABILITY_MAX_ACTIVE_JOBS` (by default 2) of your imports may be queued or running at once: another "
-    "answers 429 `throttled` before the file is read.",
+    "answers 429 `throttled` before the file is read. With an `Idempotency-Key`, a retry with the same "
+    "file, name, `kind` and `restore_profile` answers 202 with the first request's job as it is now and "
+    "keeps nothing of the new upload; the same key with another request answers 409 `conflict`.",
 )
 @decorate_view(_limit_upload)
 @raises(
-    EmailNotVerified, FileTooLarge, UnsupportedFile, UnsafeArchive, CorruptFile, Throttled, ValidationFailed
+    Conflict,
+    EmailNotVerified,
+    FileTooLarge,
+    NotFound,
+    UnsupportedFile,
+    UnsafeArchive,
+    CorruptFile,
+    Throttled,
+    ValidationFailed,
 )
 def create_import(
     request: HttpRequest,
     kind: Form[ImportKindName],
     file: File[UploadedFile],
     restore_profile: Form[bool] = False,
+    idempotency_key: str | None = headers.idempotency_key(
+        "Any printable ASCII string, e.g. a UUID: a retry with the same key and file queues nothing "
+        "and answers the first request's job."
+    ),
 ) -> Status:
     _refuse_unknown_parts(request)
     job = services.request_import(
@@ -138,6 +169,7 @@ def create_import(
         upload=file,
         file_name=file.name or "",
         restore_profile=restore_profile,
+        idempotency_key=idempotency_key,
     )
     return Status(202, job)
 

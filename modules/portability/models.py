@@ -6,6 +6,8 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from modules.common.idempotency import IdempotentRequest
+
 
 class JobStatus(models.TextChoices):
     QUEUED = "queued", "Queued"
@@ -79,3 +81,11 @@ class ImportJob(Job):
             models.Index(fields=["user", "-created_at"], name="portability_import_user"),
             models.Index(fields=["status", "created_at"], name="portability_import_status"),
         ]
+
+
+class PortabilityRequestKey(IdempotentRequest):
+    """An ``Idempotency-Key`` of an export (``export``) or an import (``import``) request: the job it
+    created (``common.idempotency``)."""
+
+    class Meta(IdempotentRequest.Meta):
+        verbose_name = "export/import idempotency key"

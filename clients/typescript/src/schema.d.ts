@@ -766,7 +766,7 @@ export interface paths {
         put?: never;
         /**
          * Export all your data
-         * @description Queues an export of your profile, categories, contents with their schedules, review history and AI questions, as one JSON document or a zip of CSV files. Poll the job; when it is done it carries a download link valid for 10 minutes (ask the job again for a fresh one). At most `PORTABILITY_MAX_ACTIVE_JOBS` (by default 2) of your exports may be queued or running at once: another answers 429 `throttled`.
+         * @description Queues an export of your profile, categories, contents with their schedules, review history and AI questions, as one JSON document or a zip of CSV files. Poll the job; when it is done it carries a download link valid for 10 minutes (ask the job again for a fresh one). At most `PORTABILITY_MAX_ACTIVE_JOBS` (by default 2) of your exports may be queued or running at once: another answers 429 `throttled`. With an `Idempotency-Key`, a retry answers 202 with the first request's job as it is now and queues nothing; the same key with another format answers 409 `conflict`.
          */
         post: operations["modules_portability_api_create_export"];
         delete?: never;
@@ -827,7 +827,7 @@ export interface paths {
         put?: never;
         /**
          * Import an Anki package, a CSV file or a Resee export
-         * @description Multipart upload (`file`, `kind`). Anki: notes become contents, decks categories and the review log review history. The file is checked at once (422 `file_too_large`, `unsupported_file`, `unsafe_archive`); the job imports all of it or nothing, and importing the same file again changes nothing. `restore_profile` (Resee exports) also restores your settings. At most `PORTABILITY_MAX_ACTIVE_JOBS` (by default 2) of your imports may be queued or running at once: another answers 429 `throttled` before the file is read.
+         * @description Multipart upload (`file`, `kind`). Anki: notes become contents, decks categories and the review log review history. The file is checked at once (422 `file_too_large`, `unsupported_file`, `unsafe_archive`); the job imports all of it or nothing, and importing the same file again changes nothing. `restore_profile` (Resee exports) also restores your settings. At most `PORTABILITY_MAX_ACTIVE_JOBS` (by default 2) of your imports may be queued or running at once: another answers 429 `throttled` before the file is read. With an `Idempotency-Key`, a retry with the same file, name, `kind` and `restore_profile` answers 202 with the first request's job as it is now and keeps nothing of the new upload; the same key with another request answers 409 `conflict`.
          */
         post: operations["modules_portability_api_create_import"];
         delete?: never;
@@ -6392,7 +6392,10 @@ export interface operations {
     modules_portability_api_create_export: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Any printable ASCII string, e.g. a UUID: a retry with the same key and body queues nothing and answers the first request's job. */
+                "Idempotency-Key"?: string | null;
+            };
             path?: never;
             cookie?: never;
         };
@@ -6422,6 +6425,15 @@ export interface operations {
             };
             /** @description Unauthorized: `not_authenticated`, `token_invalid` */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not Found: `not_found` */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6646,7 +6658,10 @@ export interface operations {
     modules_portability_api_create_import: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Any printable ASCII string, e.g. a UUID: a retry with the same key and file queues nothing and answers the first request's job. */
+                "Idempotency-Key"?: string | null;
+            };
             path?: never;
             cookie?: never;
         };
@@ -6701,6 +6716,15 @@ export interface operations {
             };
             /** @description Forbidden: `email_not_verified` */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not Found: `not_found` */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

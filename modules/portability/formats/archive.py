@@ -20,7 +20,7 @@ import zipfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, BinaryIO
+from typing import IO, BinaryIO, Protocol
 
 from modules.portability.errors import CorruptFile, UnsafeArchive, UnsupportedFile
 
@@ -182,7 +182,11 @@ def _count_records(file: IO[bytes] | BinaryIO, max_members: int) -> None:
             )
 
 
-def bounded_copy(source: IO[bytes], target: BinaryIO | IO[bytes], *, limit: int, what: str) -> int:
+class Readable(Protocol):
+    def read(self, size: int = -1, /) -> bytes: ...
+
+
+def bounded_copy(source: Readable | IO[bytes], target: BinaryIO | IO[bytes], *, limit: int, what: str) -> int:
     written = 0
     while True:
         chunk = source.read(CHUNK)

@@ -16,6 +16,7 @@ from django.db import DatabaseError, OperationalError, transaction
 from django.utils import timezone
 
 from modules.ai import services as ai
+from modules.common import idempotency
 from modules.common.errors import NotFound
 from modules.common.task_timeout import TaskTimeout
 from modules.identity import services as identity
@@ -24,7 +25,7 @@ from modules.learning import services as learning
 from modules.portability import selectors
 from modules.portability.errors import LinkExpired
 from modules.portability.formats import bundle
-from modules.portability.models import ExportFormat, ExportJob, JobStatus
+from modules.portability.models import ExportFormat, ExportJob, JobStatus, PortabilityRequestKey
 from modules.portability.services.files import storage_dir
 from modules.portability.services.jobs import (
     claim_job,
@@ -66,14 +67,32 @@ class DownloadFile:
     content_type: str
 
 
-def request_export(*, user: User, format: str) -> ExportJobView:
+def request_export(*, user: User, format: str, idempotency_key: str | None = None) -> ExportJobView:
     """Queues an export of everything the learner has, as ``json`` or ``csv`` (a zip); Throttled while
-    ``PORTABILITY_MAX_ACTIVE_JOBS`` of their exports are unfinished."""
-    with transaction.atomic():
-        hold_room(ExportJob, user_id=user.pk, what="export")
-        job = ExportJob.objects.create(user=user, format=ExportFormat(format))
-    enqueue_job("modules.portability.tasks.run_export", job.pk)
-    return _export_view(job)
+    ``PORTABILITY_MAX_ACTIVE_JOBS`` of their exports are unfinished.
+
+    With an ``idempotency_key`` the job is queued once: the same key and format later answer that job
+    as it is now (with its download link once done), even when the limit is reached meanwhile; the key
+    with another format is a Conflict."""
+    export_format = ExportFormat(format)
+
+    def queue_export() -> ExportJobView:
+        with transaction.atomic():
+            hold_room(ExportJob, user_id=user.pk, what="export")
+            job = ExportJob.objects.create(user=user, format=export_format)
+            enqueue_job("modules.portability.tasks.run_export", job.pk)  # at commit
+        return _export_view(job)
+
+    return idempotency.once(
+        model=PortabilityRequestKey,
+        user_id=user.pk,
+        operation="export",
+        key=idempotency_key,
+        request={"format": export_format.value},
+        run=queue_export,
+        stored=lambda view: {"job_id": view.id},
+        replay=lambda stored: export_status(user=user, job_id=stored["job_id"]),
+    )
 
 
 def export_status(*, user: User, job_id: int) -> ExportJobView:

@@ -1,5 +1,5 @@
 """Where portability keeps its files (exports, uploads), the limits uploads are held to, and the
-daily pruning of old files and of jobs whose worker never came back."""
+daily pruning of old files, of jobs whose worker never came back and of old Idempotency-Keys."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from modules.common import idempotency
 from modules.portability.formats.archive import Limits
-from modules.portability.models import ExportJob, ImportJob, JobStatus
+from modules.portability.models import ExportJob, ImportJob, JobStatus, PortabilityRequestKey
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +40,8 @@ def storage_dir(setting: str) -> Path:
 
 def prune_files(*, now: datetime | None = None) -> dict[str, int]:
     """Daily: deletes export files past their lifetime and uploads of finished imports (and any file no
-    job names), and fails jobs whose worker never came back. Returns what it did."""
+    job names), fails jobs whose worker never came back and forgets Idempotency-Keys older than a day.
+    Returns what it did."""
     now = now or timezone.now()
     export_dir = storage_dir("PORTABILITY_EXPORT_DIR")
     upload_dir = storage_dir("PORTABILITY_UPLOAD_DIR")
@@ -72,8 +74,11 @@ def prune_files(*, now: datetime | None = None) -> dict[str, int]:
             if path.is_file() and path.name not in live and now.timestamp() - path.stat().st_mtime > _GRACE:
                 path.unlink(missing_ok=True)
                 files += 1
-    logger.info("portability files pruned", extra={"files": files, "jobs_failed": failed})
-    return {"files_deleted": files, "jobs_failed": failed}
+    keys = idempotency.prune(PortabilityRequestKey, now=now)
+    logger.info(
+        "portability files pruned", extra={"files": files, "jobs_failed": failed, "request_keys": keys}
+    )
+    return {"files_deleted": files, "jobs_failed": failed, "request_keys_deleted": keys}
 
 
 def remove_files_of_deleted_job(sender: type, instance: ExportJob | ImportJob, **kwargs: object) -> None:

@@ -4,6 +4,7 @@ reporting its progress through the cache."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import secrets
 from collections.abc import Callable, Iterable, Iterator
@@ -19,6 +20,7 @@ from django.db import DatabaseError, OperationalError, transaction
 from django.utils import timezone
 
 from modules.ai import services as ai
+from modules.common import idempotency
 from modules.common.errors import NotFound, ValidationFailed
 from modules.common.task_timeout import TaskTimeout
 from modules.identity import services as identity
@@ -28,7 +30,7 @@ from modules.portability import selectors
 from modules.portability.errors import FileRejected, FileTooLarge, UnsupportedFile
 from modules.portability.formats import anki, bundle, csvfile
 from modules.portability.formats.archive import SafeZip, bounded_copy
-from modules.portability.models import ImportJob, ImportKind, JobStatus
+from modules.portability.models import ImportJob, ImportKind, JobStatus, PortabilityRequestKey
 from modules.portability.services.files import archive_limits, storage_dir, upload_limit
 from modules.portability.services.jobs import (
     claim_job,
@@ -85,26 +87,32 @@ class ImportJobView:
 
 
 def request_import(
-    *, user: User, kind: str, upload: IO[bytes], file_name: str, restore_profile: bool = False
+    *,
+    user: User,
+    kind: str,
+    upload: IO[bytes],
+    file_name: str,
+    restore_profile: bool = False,
+    idempotency_key: str | None = None,
 ) -> ImportJobView:
     """Stores an upload and queues its import. The file is checked first (size, zip structure, that it
     is what ``kind`` says): a FileRejected error stores nothing. Throttled, storing nothing, while
     ``PORTABILITY_MAX_ACTIVE_JOBS`` of the learner's imports are unfinished (counted before the copy,
-    and again under their lock when the job is created)."""
+    and again under their lock when the job is created).
+
+    With an ``idempotency_key`` the import is queued once: the same key with the same file (its
+    SHA-256), name, kind and ``restore_profile`` later answers that job as it is now and keeps nothing
+    of the new upload, even when the limit is reached meanwhile; the key with another request is a
+    Conflict."""
     identity.ensure_email_verified(user)
-    ensure_import_room(user=user)
+    ensure_import_room(user=user, idempotency_key=idempotency_key)
     kind = ImportKind(kind)
     directory = storage_dir("PORTABILITY_UPLOAD_DIR")
     stored = directory / f"{secrets.token_urlsafe(24)}{_EXTENSIONS[kind]}"
-    try:
-        with stored.open("wb") as target:
-            try:
-                size = bounded_copy(upload, target, limit=upload_limit(), what="The upload")
-            except FileRejected as exc:
-                raise FileTooLarge(f"The file is larger than {upload_limit()} bytes.") from exc
-        if size == 0:
-            raise UnsupportedFile("The file is empty.")
-        _precheck(kind, stored)
+    digest = hashlib.sha256()
+    queued: list[ImportJob] = []
+
+    def queue_import() -> ImportJobView:
         with transaction.atomic():
             hold_room(ImportJob, user_id=user.pk, what="import")
             job = ImportJob.objects.create(
@@ -115,16 +123,65 @@ def request_import(
                 size_bytes=size,
                 restore_profile=restore_profile,
             )
+            enqueue_job("modules.portability.tasks.run_import", job.pk)  # at commit
+        queued.append(job)
+        return _import_view(job)
+
+    try:
+        with stored.open("wb") as target:
+            try:
+                size = bounded_copy(
+                    _Hashed(upload, digest.update), target, limit=upload_limit(), what="The upload"
+                )
+            except FileRejected as exc:
+                raise FileTooLarge(f"The file is larger than {upload_limit()} bytes.") from exc
+        if size == 0:
+            raise UnsupportedFile("The file is empty.")
+        _precheck(kind, stored)
+        view = idempotency.once(
+            model=PortabilityRequestKey,
+            user_id=user.pk,
+            operation="import",
+            key=idempotency_key,
+            request={
+                "kind": kind.value,
+                "file_name": file_name[:255],
+                "restore_profile": restore_profile,
+                "sha256": digest.hexdigest(),
+            },
+            run=queue_import,
+            stored=lambda created: {"job_id": created.id},
+            replay=lambda first: import_status(user=user, job_id=first["job_id"]),
+        )
     except BaseException:
         stored.unlink(missing_ok=True)
         raise
-    enqueue_job("modules.portability.tasks.run_import", job.pk)
-    return _import_view(job)
+    if not queued:  # a retry: the first request's job imports the first upload
+        stored.unlink(missing_ok=True)
+    return view
 
 
-def ensure_import_room(*, user: User) -> None:
+class _Hashed:
+    """A readable upload that feeds what is read from it to a hash's ``update``."""
+
+    def __init__(self, source: IO[bytes], update: Callable[[bytes], object]) -> None:
+        self.source = source
+        self.update = update
+
+    def read(self, size: int = -1) -> bytes:
+        chunk = self.source.read(size)
+        self.update(chunk)
+        return chunk
+
+
+def ensure_import_room(*, user: User, idempotency_key: str | None = None) -> None:
     """Throttled while the learner has ``PORTABILITY_MAX_ACTIVE_JOBS`` unfinished imports: the API asks
-    before it reads the upload's body."""
+    before it reads the upload's body. A retry with a key already used is never refused here (it answers
+    the first request's job)."""
+    if idempotency_key and idempotency.used(
+        model=PortabilityRequestKey, user_id=user.pk, operation="import", key=idempotency_key
+    ):
+        return
     ensure_room(ImportJob, user_id=user.pk, what="import")
 
 
