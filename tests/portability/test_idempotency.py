@@ -93,7 +93,8 @@ def test_an_export_retry_answers_the_job_as_it_is_now_even_at_the_limit() -> Non
     retry = _export(user, "exp-1")
 
     assert retry.status_code == 202, retry.content
-    assert (retry.json()["id"], retry.json()["status"], retry.json()["progress"]) == (first["id"], "running", 40)
+    body = retry.json()
+    assert (body["id"], body["status"], body["progress"]) == (first["id"], "running", 40)
     assert ExportJob.objects.filter(user=user).count() == 2
 
 
