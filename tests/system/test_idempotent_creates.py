@@ -1,6 +1,6 @@
 """Retries racing through the deployed processes (gunicorn's two workers, PostgreSQL): creating
 requests sent at once with one Idempotency-Key, each on its own connection (either worker), create
-once. Checked from outside: the answers over HTTP, the rows through ``manage.py shell``."""
+once (a content, a generation and its charge, an export job and its task). Checked from outside: the answers over HTTP, the rows through ``manage.py shell``."""
 
 from __future__ import annotations
 
@@ -26,9 +26,13 @@ import json
 from modules.ai.models import AIQuestion, AIUsage
 from modules.identity.models import User
 from modules.learning.models import Content
+from modules.portability.models import ExportJob
+from django_q.models import OrmQ
 user = User.objects.get(email={email!r})
 print(json.dumps({{
     "contents": Content.objects.filter(user=user).count(),
+    "exports": ExportJob.objects.filter(user=user).count(),
+    "export_tasks": sum(1 for task in OrmQ.objects.all() if task.name().startswith("run_export")),
     "questions": AIQuestion.objects.filter(user=user).count(),
     "charged": sum(AIUsage.objects.filter(user=user).values_list("questions_generated", flat=True)),
 }}))
@@ -74,6 +78,16 @@ def test_racing_retries_with_one_key_create_once_across_workers(stack_factory) -
         assert first, generated
         assert all(answer == first[0] for answer in first)
 
+        exported = race("/api/portability/exports/", {"format": "json"})
+        assert {status for status, _ in exported} == {202}, exported
+        assert len({answer["id"] for _, answer in exported}) == 1
+
         counts = json.loads(stack.shell(COUNTS.format(email=email)).strip().splitlines()[-1])
-    assert counts == {"contents": 1, "questions": len(first[0]["questions"]), "charged": 2}
+    assert counts == {
+        "contents": 1,
+        "exports": 1,
+        "export_tasks": 1,
+        "questions": len(first[0]["questions"]),
+        "charged": 2,
+    }
     assert "Traceback" not in stack.web_log.read_text()
