@@ -6,7 +6,7 @@ import datetime as dt
 from typing import Annotated, Literal
 
 from ninja import Field, Schema
-from pydantic import ConfigDict, field_validator
+from pydantic import ConfigDict, StrictInt, field_validator
 
 from modules.ai.providers.base import QuestionType
 from modules.common.enums import literal
@@ -35,10 +35,10 @@ QuestionTypes = Field(
 class GenerateIn(Schema):
     model_config = ConfigDict(extra="forbid")
 
-    content_id: int = Field(..., ge=1)
+    content_id: StrictInt = Field(..., ge=1)
     question_types: list[QuestionTypeName] = QuestionTypes
     difficulty_level: DifficultyName
-    count: int = Field(..., ge=1, le=10)
+    count: StrictInt = Field(..., ge=1, le=10)
 
     _unique_types = field_validator("question_types")(_unique)
 
@@ -66,7 +66,7 @@ class GenerateOut(Schema):
 class EvaluateIn(Schema):
     model_config = ConfigDict(extra="forbid")
 
-    question_id: int = Field(..., ge=1)
+    question_id: StrictInt = Field(..., ge=1)
     answer: str = Field(
         ...,
         max_length=5000,
@@ -83,7 +83,7 @@ class EvaluateOut(Schema):
 class AnalyzeIn(Schema):
     model_config = ConfigDict(extra="forbid")
 
-    content_id: int = Field(..., ge=1)
+    content_id: StrictInt = Field(..., ge=1)
 
 
 class AnalyzeOut(Schema):
@@ -109,12 +109,12 @@ class UsageOut(Schema):
 class JobIn(Schema):
     model_config = ConfigDict(extra="forbid")
 
-    content_ids: list[Annotated[int, Field(ge=1)]] = Field(
+    content_ids: list[Annotated[StrictInt, Field(ge=1)]] = Field(
         ..., min_length=1, max_length=20, json_schema_extra=UNIQUE, description="1 to 20 of your contents."
     )
     question_types: list[QuestionTypeName] = QuestionTypes
     difficulty_level: DifficultyName
-    count: int = Field(..., ge=1, le=10, description="questions per content")
+    count: StrictInt = Field(..., ge=1, le=10, description="questions per content")
 
     _unique_types = field_validator("question_types")(_unique)
     _unique_ids = field_validator("content_ids")(_unique)

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
 from ninja import Schema
-from pydantic import AfterValidator, ConfigDict, Field
+from pydantic import AfterValidator, ConfigDict, Field, StrictBool, StrictFloat, StrictInt
 
 from modules.common.enums import SchedulerKind, literal
 from modules.common.time import is_valid_timezone
@@ -215,10 +215,10 @@ class ProfileIn(StrictIn):
     first_name: str = Field(max_length=150)
     last_name: str = Field(max_length=150)
     timezone: IanaTimezone
-    daily_reminder_hour: int = Field(ge=0, le=23)
-    notifications_enabled: bool
+    daily_reminder_hour: StrictInt = Field(ge=0, le=23)
+    notifications_enabled: StrictBool
     scheduler: Scheduler
-    desired_retention: float = Field(ge=0.70, le=0.97)
+    desired_retention: StrictFloat = Field(ge=0.70, le=0.97)
 
 
 class ProfilePatch(StrictIn):
@@ -227,10 +227,10 @@ class ProfilePatch(StrictIn):
     first_name: str = Field(None, max_length=150)
     last_name: str = Field(None, max_length=150)
     timezone: IanaTimezone = None
-    daily_reminder_hour: int = Field(None, ge=0, le=23)
-    notifications_enabled: bool = None
+    daily_reminder_hour: StrictInt = Field(None, ge=0, le=23)
+    notifications_enabled: StrictBool = None
     scheduler: Scheduler = None
-    desired_retention: float = Field(None, ge=0.70, le=0.97)
+    desired_retention: StrictFloat = Field(None, ge=0.70, le=0.97)
 
 
 class PasswordChangeIn(StrictIn):

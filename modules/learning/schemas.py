@@ -6,7 +6,15 @@ from datetime import date, datetime
 from typing import Annotated, Literal
 
 from ninja import Schema
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StringConstraints,
+    field_validator,
+)
 
 from modules.common.enums import SchedulerKind, literal
 from modules.common.fields import ClientDatetime
@@ -119,13 +127,13 @@ class ContentIn(StrictIn):
 
     title: Title
     body: Body
-    category_id: int | None = None
+    category_id: StrictInt | None = None
 
 
 class ContentPatch(StrictIn):
     title: Title | None = None
     body: Body | None = None
-    category_id: int | None = Field(None, description="null moves the content out of its category.")
+    category_id: StrictInt | None = Field(None, description="null moves the content out of its category.")
 
     @field_validator("title", "body")
     @classmethod
@@ -241,9 +249,9 @@ class CompleteIn(StrictIn):
         json_schema_extra={"examples": [{"content_id": 17, "result": "remembered", "time_spent_seconds": 25}]}
     )
 
-    content_id: int
+    content_id: StrictInt
     result: ResultLiteral
-    time_spent_seconds: int | None = Field(None, ge=0, le=86_400)
+    time_spent_seconds: StrictInt | None = Field(None, ge=0, le=86_400)
     reviewed_at: ClientDatetime | None = Field(
         None, description="When the review happened (offline clients): not in the future, at most 7 days old."
     )

@@ -9,7 +9,15 @@ from typing import Annotated, Literal
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
 from ninja import Field, Schema
-from pydantic import ConfigDict, StringConstraints, field_validator, model_validator
+from pydantic import (
+    ConfigDict,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 from modules.common.fields import ClientDatetime
 from modules.ops.catalog import METRIC_NAMES
@@ -108,17 +116,17 @@ class AlertRuleIn(Schema):
     name: RuleName
     metric: MetricName
     operator: OperatorLiteral
-    threshold: float
-    window_minutes: int = Field(5, ge=1, le=MAX_WINDOW_MINUTES)
+    threshold: StrictFloat
+    window_minutes: StrictInt = Field(5, ge=1, le=MAX_WINDOW_MINUTES)
     aggregation: AggregationLiteral = "avg"
-    cooldown_minutes: int = Field(30, ge=0, le=MAX_COOLDOWN_MINUTES)
+    cooldown_minutes: StrictInt = Field(30, ge=0, le=MAX_COOLDOWN_MINUTES)
     severity: SeverityLiteral = "warning"
-    notify_slack: bool = False
+    notify_slack: StrictBool = False
     notify_emails: list[str] = Field(default_factory=list, max_length=MAX_RECIPIENTS)
     slack_webhook_url: str = Field(
         "", max_length=500, description="optional; overrides SLACK_WEBHOOK_URL; host must be allowed"
     )
-    is_active: bool = True
+    is_active: StrictBool = True
 
     _emails = field_validator("notify_emails")(_check_emails)
     _finite = field_validator("threshold")(_check_finite)
@@ -130,15 +138,15 @@ class AlertRulePatch(Schema):
     name: RuleName | None = None
     metric: MetricName | None = None
     operator: OperatorLiteral | None = None
-    threshold: float | None = None
-    window_minutes: int | None = Field(None, ge=1, le=MAX_WINDOW_MINUTES)
+    threshold: StrictFloat | None = None
+    window_minutes: StrictInt | None = Field(None, ge=1, le=MAX_WINDOW_MINUTES)
     aggregation: AggregationLiteral | None = None
-    cooldown_minutes: int | None = Field(None, ge=0, le=MAX_COOLDOWN_MINUTES)
+    cooldown_minutes: StrictInt | None = Field(None, ge=0, le=MAX_COOLDOWN_MINUTES)
     severity: SeverityLiteral | None = None
-    notify_slack: bool | None = None
+    notify_slack: StrictBool | None = None
     notify_emails: list[str] | None = Field(None, max_length=MAX_RECIPIENTS)
     slack_webhook_url: str | None = Field(None, max_length=500)
-    is_active: bool | None = None
+    is_active: StrictBool | None = None
 
     _emails = field_validator("notify_emails")(_check_emails)
     _finite = field_validator("threshold")(_check_finite)
