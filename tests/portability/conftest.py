@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from django.test import Client
+from django_q.conf import Conf
 
 from modules.identity.testing import auth_headers
+from modules.portability import selectors
 
 
 @pytest.fixture(autouse=True)
@@ -38,3 +41,18 @@ def job_of() -> Callable[..., dict[str, Any]]:
         return response.json()
 
     return get
+
+
+@pytest.fixture
+def slow_count(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tasks wait in the ORM broker as in production (no worker here), and each request lingers between
+    counting the learner's jobs and creating its own: without a lock, every request would pass."""
+    monkeypatch.setattr(Conf, "SYNC", False)
+    count = selectors.unfinished_jobs_seen_since
+
+    def counted_slowly(*args: Any, **kwargs: Any) -> Any:
+        result = count(*args, **kwargs)
+        time.sleep(0.2)
+        return result
+
+    monkeypatch.setattr(selectors, "unfinished_jobs_seen_since", counted_slowly)

@@ -6,7 +6,6 @@ queue one job."""
 from __future__ import annotations
 
 import io
-import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -14,11 +13,9 @@ from typing import Any
 import pytest
 from django.test import Client
 from django.utils import timezone
-from django_q.conf import Conf
 from django_q.models import OrmQ
 
 from modules.identity.testing import auth_headers, make_user
-from modules.portability import selectors
 from modules.portability.models import ExportJob, ImportJob, JobStatus, PortabilityRequestKey
 from modules.portability.services import prune_files
 from tests.concurrency import run_together
@@ -44,21 +41,6 @@ def _import(user: Any, key: str | None, body: bytes = CSV, name: str = "words.cs
     )
 
 
-@pytest.fixture
-def queued(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Tasks wait in the ORM broker as in production (no worker here), and each request lingers inside
-    its transaction (counting the learner's jobs), so racing retries meet on the key's row."""
-    monkeypatch.setattr(Conf, "SYNC", False)
-    count = selectors.unfinished_jobs_seen_since
-
-    def counted_slowly(*args: Any, **kwargs: Any) -> Any:
-        result = count(*args, **kwargs)
-        time.sleep(0.2)
-        return result
-
-    monkeypatch.setattr(selectors, "unfinished_jobs_seen_since", counted_slowly)
-
-
 def _uploads(settings: Any) -> set[str]:
     directory = Path(settings.PORTABILITY_UPLOAD_DIR)
     return {path.name for path in directory.iterdir()} if directory.exists() else set()
@@ -68,7 +50,7 @@ def _uploads(settings: Any) -> set[str]:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_retried_export_queues_one_job_and_one_task(queued: None) -> None:
+def test_a_retried_export_queues_one_job_and_one_task(slow_count: None) -> None:
     user = make_user()
 
     first, second = _export(user, "exp-1"), _export(user, "exp-1")
@@ -146,7 +128,7 @@ def test_a_retry_of_a_deleted_export_answers_404() -> None:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_racing_retries_of_an_export_queue_one_job(queued: None) -> None:
+def test_racing_retries_of_an_export_queue_one_job(slow_count: None) -> None:
     user = make_user()
 
     answers = run_together(lambda _: _export(user, "race"), 6, timeout=60)
@@ -161,7 +143,7 @@ def test_racing_retries_of_an_export_queue_one_job(queued: None) -> None:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_retried_import_queues_one_job_and_keeps_one_upload(queued: None, settings: Any) -> None:
+def test_a_retried_import_queues_one_job_and_keeps_one_upload(slow_count: None, settings: Any) -> None:
     user = make_user()
 
     first, second = _import(user, "imp-1"), _import(user, "imp-1")
@@ -225,7 +207,9 @@ def test_a_rejected_import_frees_its_key(settings: Any) -> None:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_racing_retries_of_an_import_queue_one_job_and_keep_one_upload(queued: None, settings: Any) -> None:
+def test_racing_retries_of_an_import_queue_one_job_and_keep_one_upload(
+    slow_count: None, settings: Any
+) -> None:
     user = make_user()
 
     answers = run_together(lambda _: _import(user, "race"), 5, timeout=60)

@@ -5,7 +5,6 @@ counting once the queue can no longer be running it."""
 from __future__ import annotations
 
 import io
-import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -13,12 +12,10 @@ from typing import Any
 import pytest
 from django.test import Client
 from django.utils import timezone
-from django_q.conf import Conf
 from django_q.models import OrmQ
 
 from modules.common.errors import Throttled
 from modules.identity.testing import auth_headers, make_user
-from modules.portability import selectors
 from modules.portability.models import ExportJob, ImportJob, JobStatus
 from modules.portability.services import request_export, request_import
 from modules.portability.services.jobs import active_window
@@ -212,21 +209,6 @@ def test_a_job_counts_from_its_last_start_and_retry_after_names_when_the_oldest_
 
 
 # --- parallel requests (real PostgreSQL, one connection per thread, real commits) -----------------
-
-
-@pytest.fixture
-def slow_count(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Tasks wait in the ORM broker as in production (no worker here), and each request lingers between
-    counting the learner's jobs and creating its own: without a lock, every request would pass."""
-    monkeypatch.setattr(Conf, "SYNC", False)
-    count = selectors.unfinished_jobs_seen_since
-
-    def counted_slowly(*args: Any, **kwargs: Any) -> Any:
-        result = count(*args, **kwargs)
-        time.sleep(0.2)
-        return result
-
-    monkeypatch.setattr(selectors, "unfinished_jobs_seen_since", counted_slowly)
 
 
 @pytest.mark.django_db(transaction=True)
