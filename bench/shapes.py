@@ -27,6 +27,8 @@ import os
 import statistics
 import sys
 import time
+import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -78,6 +80,11 @@ ROUTES: tuple[tuple[str, str], ...] = (
 # draw on 36 words, so every trigram is in nearly every body and the trigram index cannot narrow the
 # search: it reads every body (real text is far more selective), and the count is of every match.
 INFORMATIONAL = (("search, 5% match", "/api/content/?search=lemma%20theorem&limit=20"),)
+# The body of the contents shape (a)'s writes create (about the seed's length).
+WRITTEN_BODY = (
+    "A short note written by the benchmark: the learner saves what they learned, edits its title once "
+    "and deletes it again, so the database is left as the seed made it. " * 3
+)
 
 TARGET_HEAVY_RATIO = 1.2
 TARGET_P95_MS = 200.0
@@ -161,13 +168,24 @@ class _Client:
         url = urlparse(base)
         self.connection = http.client.HTTPConnection(url.hostname or "127.0.0.1", url.port or 80, timeout=60)
 
-    def get_ms(self, path: str, token: str) -> tuple[float, int]:
-        headers = {"Authorization": f"Bearer {token}", "X-Forwarded-Proto": "https"}
+    def call_ms(
+        self,
+        method: str,
+        path: str,
+        token: str,
+        body: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[float, int, bytes]:
+        sent = {"Authorization": f"Bearer {token}", "X-Forwarded-Proto": "https", **(headers or {})}
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            sent["Content-Type"] = "application/json"
         began = time.perf_counter()
-        self.connection.request("GET", path, headers=headers)
+        self.connection.request(method, path, body=data, headers=sent)
         response = self.connection.getresponse()
-        response.read()
-        return (time.perf_counter() - began) * 1000, response.status
+        answer = response.read()
+        return (time.perf_counter() - began) * 1000, response.status, answer
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -184,31 +202,90 @@ def heavy_light(base: str, out: Path, *, requests: int, warmup: int = 3) -> dict
     }
     client = _Client(base)
     routes: list[dict[str, Any]] = []
-    for label, template in (*ROUTES, *INFORMATIONAL):
+
+    def timed(label: str, path: str, send: Callable[[str, int], tuple[float, int]], *, target: bool) -> None:
         times: dict[str, list[float]] = {"light": [], "heavy": []}
         for round_ in range(warmup + requests):
             for name in ("light", "heavy"):
-                path = template.format(content=contents[name])
-                ms, status = client.get_ms(path, tokens[name])
-                if status != 200:
+                ms, status = send(name, round_)
+                if not 200 <= status < 300:
                     raise SystemExit(f"{label} for {name}: {path} answered {status}")
                 if round_ >= warmup:
                     times[name].append(ms)
-        row: dict[str, Any] = {"route": label, "path": template, "target": (label, template) in ROUTES}
+        row: dict[str, Any] = {"route": label, "path": path, "target": target}
         for name, values in times.items():
             row[f"{name}_p50_ms"] = statistics.median(values)
             row[f"{name}_p95_ms"] = _percentile(values, 0.95)
         row["ratio_p50"] = row["heavy_p50_ms"] / row["light_p50_ms"]
         routes.append(row)
         print(
-            f"  {label:15} light p50 {row['light_p50_ms']:7.1f} p95 {row['light_p95_ms']:7.1f} | "
+            f"  {label:16} light p50 {row['light_p50_ms']:7.1f} p95 {row['light_p95_ms']:7.1f} | "
             f"heavy p50 {row['heavy_p50_ms']:7.1f} p95 {row['heavy_p95_ms']:7.1f} | "
             f"heavy/light {row['ratio_p50']:5.2f}",
             flush=True,
         )
+
+    for label, template in (*ROUTES, *INFORMATIONAL):
+        timed(
+            label,
+            template,
+            lambda name, _, template=template: client.call_ms(
+                "GET", template.format(content=contents[name]), tokens[name]
+            )[:2],
+            target=(label, template) in ROUTES,
+        )
+    for label, path, send in _writes(client, learners, tokens, count=warmup + requests):
+        timed(label, path, send, target=True)
     answer = {"requests": requests, "routes": routes}
     out.write_text(json.dumps(answer, indent=2))
     return answer
+
+
+def _writes(
+    client: _Client, learners: dict[str, identity.User], tokens: dict[str, str], *, count: int
+) -> list[tuple[str, str, Callable[[str, int], tuple[float, int]]]]:
+    """Shape (a)'s writes, each ``count`` times per learner, leaving the learners as they were but for
+    ``count`` more reviews each: answering cards that are not due ("partial": the card keeps its stage
+    and stays not due, so the queue the reads see is unchanged), then creating contents, editing them
+    and deleting them."""
+    answerable = {name: _not_due_contents(user, count) for name, user in learners.items()}
+    created: dict[str, list[int]] = {name: [] for name in learners}
+
+    def answer(name: str, index: int) -> tuple[float, int]:
+        body = {"content_id": answerable[name][index], "result": "partial", "time_spent_seconds": 12}
+        return client.call_ms(
+            "POST", "/api/review/complete/", tokens[name], body, {"Idempotency-Key": uuid.uuid4().hex}
+        )[:2]
+
+    def create(name: str, index: int) -> tuple[float, int]:
+        body = {"title": f"Bench write {index}", "body": WRITTEN_BODY}
+        ms, status, text = client.call_ms("POST", "/api/content/", tokens[name], body)
+        if status == 201:
+            created[name].append(json.loads(text)["id"])
+        return ms, status
+
+    def edit(name: str, index: int) -> tuple[float, int]:
+        body = {"title": f"Bench write {index}, edited"}
+        return client.call_ms("PATCH", f"/api/content/{created[name][index]}/", tokens[name], body)[:2]
+
+    def delete(name: str, index: int) -> tuple[float, int]:
+        return client.call_ms("DELETE", f"/api/content/{created[name][index]}/", tokens[name])[:2]
+
+    return [
+        ("answer a card", "POST /api/review/complete/", answer),
+        ("create a content", "POST /api/content/", create),
+        ("edit a content", "PATCH /api/content/{id}/", edit),
+        ("delete a content", "DELETE /api/content/{id}/", delete),
+    ]
+
+
+def _not_due_contents(user: identity.User, count: int) -> list[int]:
+    due = {item.content.id for item in learning.review_queue(user=user, limit=1_000, offset=0).items}
+    candidates = learning.sibling_contents(user=user, exclude_content_id=None, limit=count + len(due))
+    ids = [content.id for content in candidates if content.id not in due][:count]
+    if len(ids) < count:
+        raise SystemExit(f"{user.email} has {len(ids)} contents that are not due; {count} are needed")
+    return ids
 
 
 # --- the report -----------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ import pytest
 from django.utils import timezone
 
 from bench.seed import MARKER, seed_learner
-from bench.shapes import merge, report
+from bench.shapes import HEAVY, LIGHT, heavy_light, merge, report
 from modules.identity import services as identity
 from modules.learning.models import Content, ReviewHistory, ReviewSchedule
 
@@ -91,3 +91,37 @@ def test_each_seeded_review_carries_the_days_since_the_cards_previous_review() -
         for row in ReviewHistory.objects.filter(content=content).order_by("reviewed_at"):
             assert row.elapsed_days == pytest.approx((row.reviewed_at - anchor).total_seconds() / 86_400)
             anchor = row.reviewed_at
+
+
+@pytest.mark.django_db(transaction=True)
+def test_shape_a_times_every_route_and_its_writes_leave_the_learners_as_they_were(
+    live_server, tmp_path: Path
+) -> None:
+    for position, (email, due) in enumerate(((LIGHT, 4), (HEAVY, 5))):
+        seed_learner(
+            email=email, contents=30, history=3, due=due, age_days=(100, 110), marked=5, seed=position
+        )
+    before = {
+        email: (
+            Content.objects.filter(user__email=email).count(),
+            ReviewHistory.objects.filter(user__email=email).count(),
+            ReviewSchedule.objects.filter(user__email=email, next_review_date__lt=timezone.now()).count(),
+        )
+        for email in (LIGHT, HEAVY)
+    }
+
+    found = heavy_light(live_server.url, tmp_path / "heavy-light-1.json", requests=3, warmup=1)
+
+    routes = {row["route"]: row for row in found["routes"]}
+    assert {"answer a card", "create a content", "edit a content", "delete a content"} <= set(routes)
+    assert {"today's queue", "dashboard", "retention"} <= set(routes)
+    assert all(row["light_p50_ms"] > 0 and row["heavy_p50_ms"] > 0 for row in routes.values())
+    assert routes["answer a card"]["target"] and not routes["search, 5% match"]["target"]
+    for email, (contents, reviews, due) in before.items():
+        assert Content.objects.filter(user__email=email).count() == contents
+        assert ReviewHistory.objects.filter(user__email=email).count() == reviews + 4  # 1 + 3 answers
+        assert (
+            ReviewSchedule.objects.filter(user__email=email, next_review_date__lt=timezone.now()).count()
+            == due
+        )
+    assert json.loads((tmp_path / "heavy-light-1.json").read_text()) == found
