@@ -209,3 +209,13 @@ def test_the_rollup_tables_leave_room_for_hot_updates_and_are_vacuumed_by_dead_r
         assert "fillfactor=70" in options
         assert "autovacuum_vacuum_threshold=1000" in options
         assert "autovacuum_vacuum_scale_factor=0" in options
+
+
+def test_the_schedules_are_vacuumed_after_a_small_fraction_of_them_changed() -> None:
+    """Migration 0014: every review updates a schedule, and the queue's and forecast's index-only counts
+    visit the heap for every page updated since the last vacuum."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reloptions FROM pg_class WHERE relname = 'learning_reviewschedule'")
+        (options,) = cursor.fetchone()
+    assert "autovacuum_vacuum_scale_factor=0.02" in options
+    assert "autovacuum_vacuum_threshold=1000" in options
