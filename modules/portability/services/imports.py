@@ -130,9 +130,9 @@ def request_import(
     try:
         with stored.open("wb") as target:
             try:
-                size = bounded_copy(
-                    _Hashed(upload, digest.update), target, limit=upload_limit(), what="The upload"
-                )
+                # hashed only when a key may have to tell this file from another
+                source = _Hashed(upload, digest.update) if idempotency_key else upload
+                size = bounded_copy(source, target, limit=upload_limit(), what="The upload")
             except FileRejected as exc:
                 raise FileTooLarge(f"The file is larger than {upload_limit()} bytes.") from exc
         if size == 0:
