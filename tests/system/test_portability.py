@@ -186,6 +186,44 @@ def test_parallel_requests_to_both_gunicorn_workers_never_pass_the_limit_of_unfi
         assert export(0).status_code == 202  # finished jobs free their places
 
 
+def test_racing_retries_of_an_import_with_one_key_import_once_through_the_real_worker(
+    stack_factory, tmp_path: Path
+) -> None:
+    """An upload retried with one Idempotency-Key, 6 times at once across gunicorn's two workers and
+    once more after its job finished: one job, run once by the cluster, the file's rows imported once,
+    and no retry's upload left behind."""
+    stack = stack_factory(
+        PORTABILITY_EXPORT_DIR=str(tmp_path / "exports"), PORTABILITY_UPLOAD_DIR=str(tmp_path / "uploads")
+    )
+    csv = b"front,back\nhola,hello\nadios,bye\n"
+    with running(stack):
+        access = _learner(stack, "retrier@example.com")
+
+        def upload(_: int):
+            with stack.client(access) as http:
+                return http.post(
+                    "/api/portability/imports/",
+                    data={"kind": "csv"},
+                    files={"file": ("w.csv", csv, "text/csv")},
+                    headers={"Idempotency-Key": "upload-1"},
+                )
+
+        with ThreadPoolExecutor(6) as pool:
+            answers = list(pool.map(upload, range(6)))
+        assert [answer.status_code for answer in answers] == [202] * 6, [answer.text for answer in answers]
+        (job_id,) = {answer.json()["id"] for answer in answers}
+        job = _finished(stack, access, f"/api/portability/imports/{job_id}/", timeout=60)
+        assert job["status"] == "done" and job["counts"]["contents_created"] == 2, job
+
+        again = upload(0)
+        assert again.status_code == 202 and again.json()["id"] == job_id
+        assert again.json()["status"] == "done"
+        with stack.client(access) as http:
+            assert http.get("/api/content/").json()["count"] == 2
+        assert list((tmp_path / "uploads").iterdir()) == []
+    assert stack.broker_errors() == []
+
+
 def _export_file(stack: Stack, access: str, fmt: str) -> bytes:
     with stack.client(access) as http:
         created = http.post("/api/portability/exports/", json={"format": fmt})
