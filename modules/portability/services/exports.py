@@ -18,7 +18,7 @@ from django.utils import timezone
 from modules.ai import services as ai
 from modules.common import idempotency
 from modules.common.errors import NotFound
-from modules.common.task_timeout import TaskTimeout
+from modules.common.task_timeout import Deadline, TaskTimeout
 from modules.identity import services as identity
 from modules.identity.services import User
 from modules.learning import services as learning
@@ -32,6 +32,7 @@ from modules.portability.services.jobs import (
     enqueue_job,
     fail_after_timeout,
     fail_job,
+    fail_unfinished_after_timeout,
     hold_room,
     instance_id,
 )
@@ -153,12 +154,14 @@ def export_download(*, job_id: int, token: str) -> DownloadFile:
 
 
 class _Ticker:
-    """Counts exported rows and writes the job's progress every ``_PROGRESS_EVERY`` of them."""
+    """Counts exported rows and writes the job's progress every ``_PROGRESS_EVERY`` of them; checks the
+    task's own deadline at each row, in case the worker's alarm was lost (modules/common/task_timeout.py)."""
 
-    def __init__(self, job_id: int, total: int) -> None:
-        self.job_id, self.total, self.done = job_id, max(total, 1), 0
+    def __init__(self, job_id: int, total: int, deadline: Deadline) -> None:
+        self.job_id, self.total, self.done, self.deadline = job_id, max(total, 1), 0, deadline
 
     def __call__(self) -> None:
+        self.deadline.check()
         self.done += 1
         if self.done % _PROGRESS_EVERY == 0:
             percent = min(99, self.done * 100 // self.total)
@@ -167,7 +170,12 @@ class _Ticker:
 
 def run_export(*, job_id: int) -> str | None:
     """Writes the export file; returns the final status (None when there was nothing to do)."""
-    job = claim_job(ExportJob, job_id)
+    deadline = Deadline()
+    try:
+        job = claim_job(ExportJob, job_id)
+    except TaskTimeout:  # waited all its time for the lock of another delivery of the task
+        fail_unfinished_after_timeout(ExportJob, job_id, what="export")
+        return JobStatus.FAILED
     if job is None:
         return None
     user = job.user
@@ -177,7 +185,7 @@ def run_export(*, job_id: int) -> str | None:
     partial = directory / f".{name}.part"
     counts = learning.learning_data_counts(user=user)
     questions = ai.question_list(user=user).count()
-    ticker = _Ticker(job.pk, counts.categories + counts.contents + counts.reviews + questions)
+    ticker = _Ticker(job.pk, counts.categories + counts.contents + counts.reviews + questions, deadline)
     profile = identity.profile(user)
     header = {
         "exported_at": timezone.now(),

@@ -22,7 +22,7 @@ from django.utils import timezone
 from modules.ai import services as ai
 from modules.common import idempotency
 from modules.common.errors import NotFound, ValidationFailed
-from modules.common.task_timeout import TaskTimeout
+from modules.common.task_timeout import Deadline, TaskTimeout
 from modules.identity import services as identity
 from modules.identity.services import User
 from modules.learning import services as learning
@@ -38,6 +38,7 @@ from modules.portability.services.jobs import (
     ensure_room,
     fail_after_timeout,
     fail_job,
+    fail_unfinished_after_timeout,
     hold_room,
     instance_id,
 )
@@ -353,10 +354,11 @@ def _from_bundle(reader: bundle.BundleReader, *, user: User) -> _Source:
     )
 
 
-def _reporter(job_id: int, source: _Source) -> Callable[[int, int], None]:
+def _reporter(job_id: int, source: _Source, deadline: Deadline) -> Callable[[int, int], None]:
     last = [-1]
 
     def report(done: int, total: int) -> None:
+        deadline.check()  # in case the worker's alarm was lost (modules/common/task_timeout.py)
         percent = source.floor + int((99 - source.floor) * source.fraction(done, total))
         if percent != last[0]:
             last[0] = percent
@@ -388,7 +390,12 @@ def _import_questions(user: User, source: _Source, content_ids: dict[str, int]) 
 def run_import(*, job_id: int) -> str | None:
     """Reads the upload and writes it into the learner's account in one transaction; returns the final
     status (None when there was nothing to do). The upload is deleted once the job has finished."""
-    job = claim_job(ImportJob, job_id)
+    deadline = Deadline()
+    try:
+        job = claim_job(ImportJob, job_id)
+    except TaskTimeout:  # waited all its time for the lock of another delivery of the task
+        fail_unfinished_after_timeout(ImportJob, job_id, what="import")
+        return JobStatus.FAILED
     if job is None:
         return None
     user = job.user
@@ -410,7 +417,7 @@ def run_import(*, job_id: int) -> str | None:
                 if job.restore_profile and source.profile is not None:
                     identity.update_profile(user=user, changes=source.profile.model_dump())
                 outcome = learning.import_learning_data(
-                    user=user, data=source.data, progress=_reporter(job.pk, source)
+                    user=user, data=source.data, progress=_reporter(job.pk, source, deadline)
                 )
                 counts = {**source.counts, **_counts(outcome.counts)}
                 created, skipped = _import_questions(user, source, outcome.content_ids)

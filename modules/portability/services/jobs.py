@@ -89,7 +89,12 @@ def claim_job(model: type[ExportJob] | type[ImportJob], job_id: int) -> Any:
 
 
 def fail_job(job: ExportJob | ImportJob, *, code: str, message: str) -> None:
-    type(job).objects.filter(pk=job.pk).update(
+    _fail(type(job), job.pk, code=code, message=message)
+
+
+def _fail(model: type[ExportJob] | type[ImportJob], job_id: int, *, code: str, message: str) -> None:
+    """Fails the job unless it has finished (another delivery of its task may have ended it)."""
+    model.objects.filter(pk=job_id, status__in=[JobStatus.QUEUED, JobStatus.RUNNING]).update(
         status=JobStatus.FAILED, error_code=code, error=message[:2000], finished_at=timezone.now()
     )
 
@@ -98,10 +103,19 @@ def fail_after_timeout(job: ExportJob | ImportJob, *, what: str) -> None:
     """The task was stopped at ``Q_TIMEOUT`` (modules/common/task_timeout.py): the queue never runs it
     again, so the job is failed here, or it would read ``running`` until the prune's ``stale`` hours
     later."""
+    fail_unfinished_after_timeout(type(job), job.pk, what=what)
+
+
+def fail_unfinished_after_timeout(
+    model: type[ExportJob] | type[ImportJob], job_id: int, *, what: str
+) -> None:
+    """``fail_after_timeout`` by id: for a task stopped before it held its job (waiting for the job's
+    lock, held by another delivery of the task that may have died); a job that finished stays so."""
     after_task_timeout()
     seconds = settings.Q_CLUSTER["timeout"]
-    fail_job(
-        job,
+    _fail(
+        model,
+        job_id,
         code="timeout",
         message=f"The {what} took longer than the worker allows ({seconds} s) and was stopped; nothing was "
         "kept. A smaller file, or a longer Q_TIMEOUT (and Q_RETRY) on the worker, lets it finish.",
