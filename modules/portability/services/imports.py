@@ -422,6 +422,7 @@ def run_import(*, job_id: int) -> str | None:
                 counts = {**source.counts, **_counts(outcome.counts)}
                 created, skipped = _import_questions(user, source, outcome.content_ids)
                 source.finish()
+                deadline.check()  # the last moment a lost alarm can still be noticed before the commit
                 if created or skipped:
                     counts.update(ai_questions_imported=created, ai_questions_skipped=skipped)
                 ImportJob.objects.filter(pk=job.pk).update(
