@@ -32,7 +32,6 @@ from modules.portability.services.jobs import (
     enqueue_job,
     fail_after_timeout,
     fail_job,
-    fail_unfinished_after_timeout,
     hold_room,
     instance_id,
 )
@@ -174,7 +173,7 @@ def run_export(*, job_id: int) -> str | None:
     try:
         job = claim_job(ExportJob, job_id)
     except TaskTimeout:  # waited all its time for the lock of another delivery of the task
-        fail_unfinished_after_timeout(ExportJob, job_id, what="export")
+        fail_after_timeout(ExportJob, job_id, what="export")
         return JobStatus.FAILED
     if job is None:
         return None
@@ -223,7 +222,7 @@ def run_export(*, job_id: int) -> str | None:
     except TaskTimeout:
         partial.unlink(missing_ok=True)
         logger.error("export stopped at the task timeout", extra={"job_id": job.pk})
-        fail_after_timeout(job, what="export")
+        fail_after_timeout(ExportJob, job.pk, what="export")
         return JobStatus.FAILED
     except OperationalError:
         partial.unlink(missing_ok=True)

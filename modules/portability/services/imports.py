@@ -38,7 +38,6 @@ from modules.portability.services.jobs import (
     ensure_room,
     fail_after_timeout,
     fail_job,
-    fail_unfinished_after_timeout,
     hold_room,
     instance_id,
 )
@@ -394,7 +393,7 @@ def run_import(*, job_id: int) -> str | None:
     try:
         job = claim_job(ImportJob, job_id)
     except TaskTimeout:  # waited all its time for the lock of another delivery of the task
-        fail_unfinished_after_timeout(ImportJob, job_id, what="import")
+        fail_after_timeout(ImportJob, job_id, what="import")
         return JobStatus.FAILED
     if job is None:
         return None
@@ -442,7 +441,7 @@ def run_import(*, job_id: int) -> str | None:
         return JobStatus.FAILED
     except TaskTimeout:
         logger.error("import stopped at the task timeout", extra={"job_id": job.pk})
-        fail_after_timeout(job, what="import")
+        fail_after_timeout(ImportJob, job.pk, what="import")
         return JobStatus.FAILED
     except OperationalError:
         raise  # the database went away: nothing was written, the queue runs the task again

@@ -99,18 +99,11 @@ def _fail(model: type[ExportJob] | type[ImportJob], job_id: int, *, code: str, m
     )
 
 
-def fail_after_timeout(job: ExportJob | ImportJob, *, what: str) -> None:
+def fail_after_timeout(model: type[ExportJob] | type[ImportJob], job_id: int, *, what: str) -> None:
     """The task was stopped at ``Q_TIMEOUT`` (modules/common/task_timeout.py): the queue never runs it
     again, so the job is failed here, or it would read ``running`` until the prune's ``stale`` hours
-    later."""
-    fail_unfinished_after_timeout(type(job), job.pk, what=what)
-
-
-def fail_unfinished_after_timeout(
-    model: type[ExportJob] | type[ImportJob], job_id: int, *, what: str
-) -> None:
-    """``fail_after_timeout`` by id: for a task stopped before it held its job (waiting for the job's
-    lock, held by another delivery of the task that may have died); a job that finished stays so."""
+    later. By id: the task may have been stopped before it held its job (waiting for the job's lock,
+    held by another delivery that may have died); a job that finished stays so."""
     after_task_timeout()
     seconds = settings.Q_CLUSTER["timeout"]
     _fail(
