@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -27,6 +28,8 @@ from django.core.cache.backends.base import DEFAULT_TIMEOUT
 from django.core.cache.backends.redis import RedisCache, RedisCacheClient
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from modules.common.forks import drop_in_child, keep_until_exit
 
 __all__ = ["CacheUnavailable", "ResilientRedisCache"]
 
@@ -94,6 +97,23 @@ class _ReusedClient(RedisCacheClient):
             client = self._clients.setdefault(id(pool), self._client(connection_pool=pool))
         return client
 
+    def pools(self) -> list[Any]:
+        return list(self._pools.values())
+
+
+def retire_inherited_pools(holder: object, pools: list[Any]) -> None:
+    """In a forked child (modules/common/forks.py): closes this process's copies of the pools' sockets
+    (redis-py shuts a socket down only in the process that opened it: the parent's stay open) and keeps
+    ``holder``, what refers to the pools, until the process exits."""
+    for pool in pools:
+        connections = (
+            *getattr(pool, "_available_connections", ()),
+            *getattr(pool, "_in_use_connections", ()),
+        )
+        for connection in connections:
+            connection.disconnect()
+    keep_until_exit(holder)
+
 
 class ResilientRedisCache(RedisCache):
     RETRY_SECONDS = 5.0
@@ -106,6 +126,7 @@ class ResilientRedisCache(RedisCache):
         self._location = ",".join(self._servers)
         self._breaker = _breaker_for(self._location)
         self._scripts: dict[tuple[int, str], Any] = {}
+        _instances.add(self)
 
     @property
     def available(self) -> bool:
@@ -203,3 +224,21 @@ class ResilientRedisCache(RedisCache):
 
     def clear(self) -> bool:
         return self._guard(lambda: super(ResilientRedisCache, self).clear(), lambda: False)
+
+    def retire_inherited(self) -> None:
+        """In a forked child: retires the parent's client, its pools and the scripts registered on it
+        (``retire_inherited_pools``); the next command builds new ones."""
+        client = self.__dict__.pop("_cache", None)
+        if client is not None:
+            retire_inherited_pools((client, dict(self._scripts)), client.pools())
+        self._scripts.clear()
+
+
+# Every instance of the process, whichever thread's ``caches`` built it: a child retires them all.
+_instances: weakref.WeakSet[ResilientRedisCache] = weakref.WeakSet()
+
+
+@drop_in_child
+def _retire_inherited_caches() -> None:
+    for backend in list(_instances):
+        backend.retire_inherited()

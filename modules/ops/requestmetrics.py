@@ -34,6 +34,9 @@ from django.core.cache import caches
 from django.core.cache.backends.base import BaseCache
 from django.core.cache.backends.redis import RedisCache
 
+from modules.common.cache import retire_inherited_pools
+from modules.common.forks import drop_in_child
+
 logger = logging.getLogger(__name__)
 
 # Upper bounds (ms) of the latency histogram; one more bucket (+Inf) catches the rest.
@@ -186,9 +189,25 @@ def redis_client(alias: str = "default") -> redis.Redis | None:
     return _client_on(server, options)
 
 
-@functools.lru_cache(maxsize=8)
+_clients: dict[tuple[str, tuple[tuple[str, Any], ...]], redis.Redis] = {}
+_clients_lock = threading.Lock()
+
+
 def _client_on(url: str, options: tuple[tuple[str, Any], ...]) -> redis.Redis:
-    return redis.Redis.from_url(url, **dict(options))
+    client = _clients.get((url, options))
+    if client is None:
+        with _clients_lock:
+            client = _clients.setdefault((url, options), redis.Redis.from_url(url, **dict(options)))
+    return client
+
+
+@drop_in_child
+def _retire_inherited_clients() -> None:
+    """A forked child builds its own clients; the parent's are retired (modules/common/forks.py)."""
+    if _clients:
+        clients = list(_clients.values())
+        retire_inherited_pools(clients, [client.connection_pool for client in clients])
+        _clients.clear()
 
 
 DEFAULT_FLUSH_SECONDS = 1.0
