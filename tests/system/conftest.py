@@ -97,10 +97,13 @@ def stack_factory(request: pytest.FixtureRequest, tmp_path: Path, template_datab
         return stack
 
     yield make
+    swallowed = []
     for stack, own_db in created:
         stack.stop()
+        swallowed += stack.swallowed_exceptions()
         if own_db:
             _admin(f'DROP DATABASE IF EXISTS "{own_db}" WITH (FORCE)')
+    assert not swallowed, f"exceptions printed and dropped by the stack's processes: {swallowed}"
 
 
 @pytest.fixture

@@ -266,14 +266,21 @@ class Stack:
 
     # --- logs ---------------------------------------------------------------------------------------
     def worker_log_text(self) -> str:
-        return "\n".join(
-            self.worker_log(i).read_text(errors="replace")
-            for i in range(1, self._workers_started + 1)
-            if self.worker_log(i).exists()
-        )
+        return "\n".join(path.read_text(errors="replace") for path in self._worker_logs() if path.exists())
 
     def broker_errors(self) -> list[str]:
         return [line for line in self.worker_log_text().splitlines() if any(e in line for e in BROKER_ERRORS)]
+
+    def swallowed_exceptions(self) -> list[str]:
+        """Where Python printed an exception and dropped it ("Exception ignored in ..."): raised in a
+        finalizer, for one, as Django-Q2's task alarm once was (docs/ops.md, "A task past Q_TIMEOUT").
+        Every system test ends with none, in the web's log and every worker's."""
+        web = self.web_log.read_text(errors="replace") if self.web_log.exists() else ""
+        text = f"{web}\n{self.worker_log_text()}"
+        return [line for line in text.splitlines() if "Exception ignored" in line]
+
+    def _worker_logs(self) -> list[Path]:
+        return [self.worker_log(index) for index in range(1, self._workers_started + 1)]
 
     def worker_events(self, *, limit: int = 12) -> str:
         """The worker logs' task and failure lines, one line: what a timeout message should carry, since

@@ -56,3 +56,20 @@ def test_a_private_postgres_whose_port_was_taken_listens_on_another() -> None:
             assert server.psql("SELECT 1") == "1"
     finally:
         server.destroy()
+
+
+def test_exceptions_printed_and_dropped_by_the_web_or_a_worker_are_found(tmp_path) -> None:
+    """What every system test's stack is checked for at its end (conftest.stack_factory)."""
+    from tests.system.stack import Stack
+
+    stack = Stack(workdir=tmp_path, env={}, port=1)
+    assert stack.swallowed_exceptions() == []  # no log yet
+    stack.web_log.write_text('{"message": "GET /api/health/live/ 200"}\n')
+    stack._workers_started = 2
+    stack.worker_log(1).write_text("Exception ignored in: <function AbstractConnection.__del__ at 0x7f>\n")
+    stack.worker_log(2).write_text("Traceback (most recent call last):\nTimeoutException: Task exceeded\n")
+    assert stack.swallowed_exceptions() == [
+        "Exception ignored in: <function AbstractConnection.__del__ at 0x7f>"
+    ]
+    stack.web_log.write_text("Exception ignored in: <_io.TextIOWrapper name='<stdout>'>\n")
+    assert len(stack.swallowed_exceptions()) == 2
