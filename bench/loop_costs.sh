@@ -15,40 +15,10 @@
 # Environment: as bench/shapes.sh (BENCH_PG_URL, BENCH_SHAPES_DB, BENCH_REDIS_URL, BENCH_PORT).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PY=.venv/bin/python
 MODE=${1:-cpu}
 SECONDS_RUN=${2:-10}
-export DATABASE_URL="${BENCH_PG_URL:-postgres://postgres@127.0.0.1:5432}/${BENCH_SHAPES_DB:-resee_bench_shapes}"
-export REDIS_URL="${BENCH_REDIS_URL:-${REDIS_URL:-redis://127.0.0.1:6379/0}}"
-export DEBUG=0 THROTTLES_ENABLED=0 LOG_LEVEL=WARNING Q_SYNC=0 LEARNING_READ_CACHE_SECONDS=30
-export SECRET_KEY="bench-only-secret-key-not-for-production-0123456789abcdefghijklmnop"
-export ALLOWED_HOSTS="127.0.0.1,localhost" BENCH_DIR="$(pwd)/bench" BENCH_THREADS=2
-PORT=${BENCH_PORT:-8766}
-BASE="http://127.0.0.1:$PORT"
 PG_LOG=${BENCH_PG_LOG:-/var/log/postgresql/postgresql-15-main.log}
-LOOP_FILE=$(mktemp)
-export BENCH_LOOP_FILE="$LOOP_FILE"
-
-SERVER_PID=""
-cleanup() {
-  [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null || true
-  rm -f "$LOOP_FILE"
-}
-trap cleanup EXIT
-trap 'cleanup; exit 1' INT TERM HUP PIPE
-if curl -fsS -o /dev/null "$BASE/api/health/live/" 2>/dev/null; then
-  echo "something already answers on $BASE: stop it first (it would be measured instead)" >&2
-  exit 1
-fi
-.venv/bin/gunicorn config.wsgi:application --bind "127.0.0.1:$PORT" --workers 2 --timeout 60 \
-  --access-logfile /dev/null --error-logfile "${BENCH_GUNICORN_LOG:-/dev/null}" &
-SERVER_PID=$!
-for _ in $(seq 1 60); do curl -fsS -o /dev/null -H "X-Forwarded-Proto: https" "$BASE/api/health/live/" 2>/dev/null && break; sleep 0.5; done
-
-fresh_loop() {
-  "$PY" bench/shapes.py reset-loop > /dev/null
-  "$PY" bench/shapes.py loop-file "$LOOP_FILE"
-}
+source bench/loop_server.sh
 
 snapshot() {  # CPU ticks of gunicorn, postgres, redis, wrk ($1: its pid), then the machine's idle ticks
   "$PY" - "$1" <<'PYEOF'
