@@ -7,6 +7,8 @@ from __future__ import annotations
 import gc
 import json
 import os
+import select
+import signal
 
 from django.core.cache import cache
 from redis.connection import AbstractConnection
@@ -31,13 +33,22 @@ def _in_child(probe) -> dict:
     pid = os.fork()
     if pid == 0:  # the child: report, then leave without running the parent's exit handlers
         try:
-            os.write(write, json.dumps(probe()).encode())
+            try:
+                result = probe()
+            except BaseException as exc:  # reported, so the parent's assertion shows it
+                result = {"error": repr(exc)}
+            os.write(write, json.dumps(result).encode())
         finally:
             os._exit(0)
     os.close(write)
     with os.fdopen(read) as answer:
-        text = answer.read()
+        # A child stuck on a lock another thread held at the fork would hang the suite: 30 s at most.
+        ready, _, _ = select.select([answer], [], [], 30)
+        if not ready:
+            os.kill(pid, signal.SIGKILL)
+        text = answer.read() if ready else ""
     os.waitpid(pid, 0)
+    assert text, "the forked child did not answer within 30 s"
     return json.loads(text)
 
 
