@@ -7,7 +7,7 @@ notices the fork on the child's first command and drops the inherited connection
 reference cycles until the cyclic garbage collector finalizes them, at any later moment: inside a task.
 A signal that arrives during a collection is handled in the first Python code run, which is then such a
 finalizer, and an exception raised in a finalizer is printed and dropped: that is where Django-Q2's
-task alarm (SIGALRM) was lost in CI (docs/ops.md, "A lost task alarm").
+task alarm (SIGALRM) was lost in CI (docs/ops.md, "A task past `Q_TIMEOUT`").
 
 So each module that keeps clients registers how to retire them (``drop_in_child``): in the child,
 right after the fork, it closes the child's copies of their sockets and hands the objects to
