@@ -83,3 +83,19 @@ def test_a_forked_child_holds_none_of_its_parents_redis_connections_and_both_kee
     assert child == {"inherited": 0, "read": "from the parent", "pong": True, "finalized": 0}
     assert cache.get("forks:probe") == "from the child"  # the parent's connection still works
     assert redis_client().ping() is True
+
+
+def test_a_failing_dropper_is_logged_and_the_others_still_run(monkeypatch, caplog) -> None:
+    from modules.common import forks
+
+    ran: list[str] = []
+
+    def broken() -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(forks, "_droppers", [broken, lambda: ran.append("next")])
+
+    forks.after_fork_in_child()
+
+    assert ran == ["next"]
+    assert "retiring inherited connections failed" in caplog.text
