@@ -327,3 +327,27 @@ def test_both_exports_reimport_as_they_were_and_a_large_json_is_streamed_by_the_
         assert growth < size / 2, (
             f"the worker grew by {growth / 2**20:.0f} MB for a {size / 2**20:.0f} MB file"
         )
+
+
+def test_no_process_of_the_cluster_finalizes_a_redis_connection_it_inherited(
+    stack_factory, tmp_path: Path
+) -> None:
+    """Before (session 26's lost alarm): a worker finalized a connection its parent had opened, in the
+    middle of an import, where a task alarm arriving during that collection is lost. Forked processes
+    now retire what they inherit at the fork (modules/common/forks.py). Every process of the stack logs
+    such finalizers (tests/system/finalizers/sitecustomize.py) while the worker imports 8,000 notes."""
+    finalized = tmp_path / "finalized"
+    finalized.mkdir()
+    stack = stack_factory(
+        PORTABILITY_EXPORT_DIR=str(tmp_path / "exports"),
+        PORTABILITY_UPLOAD_DIR=str(tmp_path / "uploads"),
+        PYTHONPATH=str(Path(__file__).parent / "finalizers"),
+        RESEE_FINALIZER_LOG=str(finalized),
+    )
+    package = _package(tmp_path / "big.apkg", 8000)
+    with running(stack):
+        access = _learner(stack, "collector@example.com")
+        job = _finished(stack, access, _upload(stack, access, package), timeout=120)
+        assert job["status"] == "done", job
+    lines = [line for log in sorted(finalized.glob("*.log")) for line in log.read_text().splitlines()]
+    assert lines == []
