@@ -104,7 +104,9 @@ class _ReusedClient(RedisCacheClient):
 def retire_inherited_pools(holder: object, pools: list[Any]) -> None:
     """In a forked child (modules/common/forks.py): closes this process's copies of the pools' sockets
     (redis-py shuts a socket down only in the process that opened it: the parent's stay open) and keeps
-    ``holder``, what refers to the pools, until the process exits."""
+    ``holder``, what refers to the pools, until the process exits. The connections are read from
+    redis-py's ``ConnectionPool`` attributes: a pool without them keeps its sockets' copies open (kept
+    all the same, so still never finalized in a task)."""
     for pool in pools:
         connections = (
             *getattr(pool, "_available_connections", ()),

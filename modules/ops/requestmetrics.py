@@ -194,10 +194,13 @@ _clients_lock = threading.Lock()
 
 
 def _client_on(url: str, options: tuple[tuple[str, Any], ...]) -> redis.Redis:
-    client = _clients.get((url, options))
+    key = (url, options)
+    client = _clients.get(key)
     if client is None:
-        with _clients_lock:
-            client = _clients.setdefault((url, options), redis.Redis.from_url(url, **dict(options)))
+        with _clients_lock:  # looked up again: another thread may have built it meanwhile
+            client = _clients.get(key)
+            if client is None:
+                client = _clients[key] = redis.Redis.from_url(url, **dict(options))
     return client
 
 
