@@ -16,7 +16,7 @@ cards remembered: the sum over all cards of their recall probability that day (A
 
 :func:`recommend_retention` simulates each candidate retention (0.70..0.97) on the same cards and the
 same random draws, and recommends the one with the fewest reviews per remembered card at the end.
-Everything is vectorised over cards: one numpy step per simulated day.
+Everything is vectorised over cards and policies: one numpy step per simulated day.
 """
 
 from __future__ import annotations
@@ -31,6 +31,8 @@ from modules.learning.scheduling.fsrs6 import S_MAX, S_MIN, next_states
 MIN_RETENTION, MAX_RETENTION = 0.70, 0.97
 DEFAULT_CANDIDATES: tuple[float, ...] = tuple(round(0.70 + 0.01 * step, 2) for step in range(28))
 DEFAULT_SECONDS_RECALLED, DEFAULT_SECONDS_FORGOTTEN = 8.0, 20.0
+# policies x cards that :func:`simulate_many` plays in one array (about 16 MB per state array)
+MAX_BATCH_CELLS = 2_000_000
 
 
 class InvalidRetention(ValueError):
@@ -147,9 +149,58 @@ def simulate(
     if ladder is None:
         if desired_retention is None:
             raise InvalidRetention(desired_retention)
-        _check_retention(desired_retention)
-    elif not ladder or any(interval < 1 for interval in ladder):
+        policies: list[float | None] = [desired_retention]
+    else:
+        policies = [None]
+    (result,) = simulate_many(
+        cards,
+        weights=weights,
+        retentions=[value for value in policies if value is not None],
+        ladder=ladder,
+        days=days,
+        max_interval=max_interval,
+        seconds_recalled=seconds_recalled,
+        seconds_forgotten=seconds_forgotten,
+        partial_share=partial_share,
+        new_cards_per_day=new_cards_per_day,
+        first_forgot_share=first_forgot_share,
+        seed=seed,
+    )
+    return result
+
+
+def simulate_many(
+    cards: SimulationCards,
+    *,
+    weights: Sequence[float],
+    retentions: Sequence[float],
+    ladder: Sequence[int] | None = None,
+    days: int = 365,
+    max_interval: int = 36_500,
+    seconds_recalled: float = DEFAULT_SECONDS_RECALLED,
+    seconds_forgotten: float = DEFAULT_SECONDS_FORGOTTEN,
+    partial_share: float = 0.0,
+    new_cards_per_day: int = 0,
+    first_forgot_share: float = 0.3,
+    seed: int = 0,
+    daily_remembered: Sequence[bool] | None = None,
+) -> list[SimulationResult]:
+    """:func:`simulate` for several policies at once, on the same cards and new cards: FSRS at each of
+    ``retentions``, then the ``ladder`` when given (results in that order). One numpy step per day
+    plays every policy (rows of one array), so the per-day cost is paid once, not once per policy.
+
+    ``daily_remembered`` (one flag per result, all True by default) says which policies need their
+    cards remembered on every day; the others get it on the last day only (``remembered``; NaN on the
+    days before), which spares an evaluation of every card's recall per day and policy. A card's
+    draws on a day are the same for every policy (common random numbers), so a policy's result does
+    not depend on the others played beside it.
+    """
+    for value in retentions:
+        _check_retention(value)
+    if ladder is not None and (not ladder or any(interval < 1 for interval in ladder)):
         raise ValueError("a ladder needs at least one interval, each of one day or more")
+    if not retentions and ladder is None:
+        raise ValueError("at least one policy (a retention or the ladder) is needed")
     if not 1 <= days <= 3650:
         raise ValueError("days must be between 1 and 3650")
     if max_interval < 1:
@@ -158,86 +209,134 @@ def simulate(
         raise ValueError("partial_share and first_forgot_share must be between 0 and 1")
     if not 0 <= new_cards_per_day <= 10_000:
         raise ValueError("new_cards_per_day must be between 0 and 10000")
+    policies = len(retentions) + (ladder is not None)
+    tracked = np.ones(policies, dtype=bool) if daily_remembered is None else np.asarray(daily_remembered)
+    if tracked.shape != (policies,):
+        raise ValueError("daily_remembered needs one flag per policy")
+    total = len(cards) + new_cards_per_day * days
+    if policies > 1 and policies * total > MAX_BATCH_CELLS:
+        # bounded memory: the policies in groups (the same draws, so the same results)
+        size = max(1, MAX_BATCH_CELLS // max(total, 1))
+        settings = {
+            "weights": weights,
+            "days": days,
+            "max_interval": max_interval,
+            "seconds_recalled": seconds_recalled,
+            "seconds_forgotten": seconds_forgotten,
+            "partial_share": partial_share,
+            "new_cards_per_day": new_cards_per_day,
+            "first_forgot_share": first_forgot_share,
+            "seed": seed,
+        }
+        results: list[SimulationResult] = []
+        for first in range(0, len(retentions), size):
+            results += simulate_many(
+                cards,
+                retentions=retentions[first : first + size],
+                daily_remembered=tracked[first : first + size],
+                **settings,
+            )
+        if ladder is not None:
+            results += simulate_many(
+                cards, retentions=(), ladder=ladder, daily_remembered=tracked[-1:], **settings
+            )
+        return results
     w = np.asarray(weights, dtype=np.float64)
     decay = w[20]
     factor = 0.9 ** (-1 / decay) - 1
     rng = np.random.default_rng(seed)
-    new_count = new_cards_per_day * days
-    stability = np.concatenate([cards.stability, np.ones(new_count)])
-    difficulty = np.concatenate([cards.difficulty, np.full(new_count, 5.0)])
-    last_day = np.concatenate([-cards.elapsed_days, np.zeros(new_count)])  # day of the last review
-    stage = np.concatenate([cards.stage, np.zeros(new_count, dtype=np.int64)])
     existing = len(cards)
+    new_count = new_cards_per_day * days
     first_forgot = rng.random(new_count) < first_forgot_share
     new_ratings = np.where(first_forgot, 1, 3)
     new_stability = np.clip(w[new_ratings - 1], S_MIN, S_MAX)
     new_difficulty = np.clip(w[4] - np.exp(w[5] * (new_ratings - 1)) + 1, 1.0, 10.0)
     intervals = np.asarray(ladder, dtype=np.float64) if ladder is not None else None
+    # a policy's row: FSRS's days to its retention per unit of stability (NaN for the ladder's row)
+    per_stability = np.array(
+        [(value ** (-1 / decay) - 1) / factor for value in retentions] + [np.nan] * (ladder is not None)
+    )
+    is_ladder = np.isnan(per_stability)
+
+    def rows(values: np.ndarray) -> np.ndarray:
+        return np.broadcast_to(values, (policies, len(values))).copy()
+
+    stability = rows(np.concatenate([cards.stability, np.ones(new_count)]))
+    difficulty = rows(np.concatenate([cards.difficulty, np.full(new_count, 5.0)]))
+    last_day = rows(np.concatenate([-cards.elapsed_days, np.zeros(new_count)]))  # day of the last review
+    stage = rows(np.concatenate([cards.stage, np.zeros(new_count, dtype=np.int64)]))
     if intervals is not None:
         stage = np.clip(stage, 0, len(intervals) - 1)
 
-    def next_interval(s: np.ndarray, stages: np.ndarray) -> np.ndarray:
-        if intervals is not None:
-            return intervals[stages]
-        days_to_target = s / factor * (desired_retention ** (-1 / decay) - 1)  # type: ignore[operator]
-        return np.clip(np.round(days_to_target), 1, max_interval)
+    def next_interval(row: np.ndarray, s: np.ndarray, stages: np.ndarray) -> np.ndarray:
+        """Days to the next review of the cards (``s``, ``stages``) of policy rows ``row``."""
+        fsrs = np.clip(np.round(s * np.nan_to_num(per_stability[row])), 1, max_interval)
+        if intervals is None:
+            return fsrs
+        return np.where(is_ladder[row], intervals[np.clip(stages, 0, len(intervals) - 1)], fsrs)
 
-    due_day = np.concatenate(
-        [
-            np.maximum(last_day[:existing] + next_interval(stability[:existing], stage[:existing]), 0.0),
-            np.full(new_count, np.inf),
-        ]
+    every_row = np.arange(policies)[:, None]
+    due_day = np.full((policies, total), np.inf)
+    due_day[:, :existing] = np.maximum(
+        last_day[:, :existing] + next_interval(every_row, stability[:, :existing], stage[:, :existing]), 0.0
     )
-    reviews = np.zeros(days, dtype=np.int64)
-    minutes = np.zeros(days)
-    remembered = np.zeros(days)
+    reviews = np.zeros((policies, days), dtype=np.int64)
+    minutes = np.zeros((policies, days))
+    remembered = np.full((policies, days), np.nan)
     for day in range(days):
         known = existing + new_cards_per_day * day  # cards studied before today
         if new_cards_per_day:
             fresh = slice(known, known + new_cards_per_day)
-            stability[fresh], difficulty[fresh] = (
-                new_stability[fresh.start - existing : fresh.stop - existing],
-                (new_difficulty[fresh.start - existing : fresh.stop - existing]),
-            )
-            stage[fresh] = np.where(new_ratings[fresh.start - existing : fresh.stop - existing] == 3, 1, 0)
+            made = slice(fresh.start - existing, fresh.stop - existing)
+            stability[:, fresh], difficulty[:, fresh] = new_stability[made], new_difficulty[made]
+            stage[:, fresh] = np.where(new_ratings[made] == 3, 1, 0)
             if intervals is not None:
-                stage[fresh] = np.minimum(stage[fresh], len(intervals) - 1)
-            last_day[fresh] = day
-            due_day[fresh] = day + next_interval(stability[fresh], stage[fresh])
-            forgot_today = int(first_forgot[fresh.start - existing : fresh.stop - existing].sum())
-            reviews[day] += new_cards_per_day
-            minutes[day] += (
+                stage[:, fresh] = np.minimum(stage[:, fresh], len(intervals) - 1)
+            last_day[:, fresh] = day
+            due_day[:, fresh] = day + next_interval(every_row, stability[:, fresh], stage[:, fresh])
+            forgot_today = int(first_forgot[made].sum())
+            reviews[:, day] += new_cards_per_day
+            minutes[:, day] += (
                 forgot_today * seconds_forgotten + (new_cards_per_day - forgot_today) * seconds_recalled
             ) / 60
-        due = np.flatnonzero(due_day[:known] <= day)
-        if len(due):
-            elapsed = day - last_day[due]
-            s, d = stability[due], difficulty[due]
+        # one pair of draws per card and day, whichever policies review it: common random numbers,
+        # so policies differ by their schedules, not by their luck
+        luck = rng.random((2, known))
+        row, card = np.nonzero(due_day[:, :known] <= day)
+        if len(row):
+            elapsed = day - last_day[row, card]
+            s, d = stability[row, card], difficulty[row, card]
             recall = (1 + factor * elapsed / s) ** -decay
-            draws = rng.random((2, len(due)))
-            recalled = draws[0] < recall
-            ratings = np.where(recalled, np.where(draws[1] < partial_share, 2, 3), 1)
-            stability[due], difficulty[due] = next_states(w, s, d, elapsed, ratings)
+            recalled = luck[0, card] < recall
+            ratings = np.where(recalled, np.where(luck[1, card] < partial_share, 2, 3), 1)
+            stability[row, card], difficulty[row, card] = next_states(w, s, d, elapsed, ratings)
             if intervals is not None:
-                stage[due] = np.where(
+                stage[row, card] = np.where(
                     ratings == 3,
-                    np.minimum(stage[due] + 1, len(intervals) - 1),
-                    np.where(ratings == 2, stage[due], 0),
+                    np.minimum(stage[row, card] + 1, len(intervals) - 1),
+                    np.where(ratings == 2, stage[row, card], 0),
                 )
-            last_day[due] = day
-            due_day[due] = day + next_interval(stability[due], stage[due])
-            reviews[day] += len(due)
-            minutes[day] += (recalled.sum() * seconds_recalled + (~recalled).sum() * seconds_forgotten) / 60
+            last_day[row, card] = day
+            due_day[row, card] = day + next_interval(row, stability[row, card], stage[row, card])
+            reviews[:, day] += np.bincount(row, minlength=policies)
+            seconds = np.where(recalled, seconds_recalled, seconds_forgotten)
+            minutes[:, day] += np.bincount(row, weights=seconds, minlength=policies) / 60
         studied = known + new_cards_per_day
-        remembered[day] = float(
-            ((1 + factor * (day - last_day[:studied]) / stability[:studied]) ** -decay).sum()
+        counted = tracked if day < days - 1 else np.ones(policies, dtype=bool)
+        if counted.any():
+            since = day - last_day[counted, :studied]
+            remembered[counted, day] = ((1 + factor * since / stability[counted, :studied]) ** -decay).sum(
+                axis=1
+            )
+    return [
+        SimulationResult(
+            desired_retention=None if is_ladder[index] else float(retentions[index]),
+            reviews_per_day=reviews[index],
+            minutes_per_day=minutes[index],
+            remembered_per_day=remembered[index],
         )
-    return SimulationResult(
-        desired_retention=None if ladder is not None else float(desired_retention),  # type: ignore[arg-type]
-        reviews_per_day=reviews,
-        minutes_per_day=minutes,
-        remembered_per_day=remembered,
-    )
+        for index in range(policies)
+    ]
 
 
 def recommend_retention(
@@ -260,10 +359,10 @@ def recommend_retention(
     for value in candidates:
         _check_retention(value)
     results = tuple(
-        simulate(
+        simulate_many(
             cards,
             weights=weights,
-            desired_retention=float(value),
+            retentions=[float(value) for value in candidates],
             days=days,
             max_interval=max_interval,
             seconds_recalled=seconds_recalled,
@@ -272,8 +371,8 @@ def recommend_retention(
             new_cards_per_day=new_cards_per_day,
             first_forgot_share=first_forgot_share,
             seed=seed,
+            daily_remembered=[False] * len(candidates),
         )
-        for value in candidates
     )
     best = min(results, key=lambda result: (result.reviews_per_remembered_card, -result.remembered))
     return RetentionRecommendation(desired_retention=best.desired_retention, results=results)  # type: ignore[arg-type]

@@ -8,6 +8,7 @@ import time
 import numpy as np
 import pytest
 
+from modules.learning.scheduling import simulator
 from modules.learning.scheduling.fsrs6 import DEFAULT_WEIGHTS, interval_days, recall
 from modules.learning.scheduling.simulator import (
     InvalidRetention,
@@ -15,6 +16,7 @@ from modules.learning.scheduling.simulator import (
     answer_seconds,
     recommend_retention,
     simulate,
+    simulate_many,
 )
 
 PRO = (1, 3, 7, 14, 30, 60, 120, 180)
@@ -136,3 +138,64 @@ def test_answer_seconds_are_medians_by_outcome() -> None:
         30.0,
     )
     assert answer_seconds([], []) == (8.0, 20.0)
+
+
+# --- Several policies in one pass ------------------------------------------------------------------
+
+
+def test_each_policy_played_beside_others_gives_what_it_gives_alone() -> None:
+    cards = SimulationCards(
+        stability=np.exp(np.random.default_rng(1).normal(np.log(10), 1.2, 300)),
+        difficulty=np.random.default_rng(2).uniform(2, 9, 300),
+        elapsed_days=np.random.default_rng(3).integers(0, 10, 300).astype(float),
+        stage=np.random.default_rng(4).integers(0, 8, 300),
+    )
+    common = {
+        "weights": DEFAULT_WEIGHTS,
+        "days": 90,
+        "max_interval": 180,
+        "new_cards_per_day": 3,
+        "partial_share": 0.2,
+    }
+
+    together = simulate_many(cards, retentions=(0.75, 0.9, 0.95), ladder=PRO, **common)
+    alone = [simulate(cards, desired_retention=value, **common) for value in (0.75, 0.9, 0.95)]
+    alone.append(simulate(cards, desired_retention=None, ladder=PRO, **common))
+
+    assert [result.desired_retention for result in together] == [0.75, 0.9, 0.95, None]
+    for batched, single in zip(together, alone, strict=True):
+        assert np.array_equal(batched.reviews_per_day, single.reviews_per_day)
+        assert np.allclose(batched.minutes_per_day, single.minutes_per_day)
+        assert np.allclose(batched.remembered_per_day, single.remembered_per_day)
+    assert len({result.total_reviews for result in together}) == 4  # the policies do differ
+
+
+def test_policies_split_into_groups_to_bound_memory_give_the_same_results(monkeypatch) -> None:
+    cards = learner_cards(500)
+    common = {"weights": DEFAULT_WEIGHTS, "days": 60, "max_interval": 180, "new_cards_per_day": 2}
+    whole = simulate_many(cards, retentions=(0.7, 0.8, 0.9), ladder=PRO, **common)
+
+    monkeypatch.setattr(simulator, "MAX_BATCH_CELLS", 700)  # one policy of 620 cards per group
+    split = simulate_many(cards, retentions=(0.7, 0.8, 0.9), ladder=PRO, **common)
+
+    for one, other in zip(whole, split, strict=True):
+        assert one.desired_retention == other.desired_retention
+        assert np.array_equal(one.reviews_per_day, other.reviews_per_day)
+        assert np.allclose(one.remembered_per_day, other.remembered_per_day)
+
+
+def test_a_policy_without_daily_remembered_reports_its_last_day_only() -> None:
+    cards = learner_cards(200)
+    common = {"weights": DEFAULT_WEIGHTS, "retentions": (0.8, 0.9), "days": 30}
+
+    tracked, untracked = simulate_many(cards, daily_remembered=[True, False], **common)
+    both = simulate_many(cards, **common)
+
+    assert np.isnan(untracked.remembered_per_day[:-1]).all()
+    assert untracked.remembered == pytest.approx(both[1].remembered)
+    assert np.allclose(tracked.remembered_per_day, both[0].remembered_per_day)
+    assert not np.isnan(tracked.remembered_per_day).any()
+    with pytest.raises(ValueError):
+        simulate_many(cards, daily_remembered=[True], **common)
+    with pytest.raises(ValueError):
+        simulate_many(cards, weights=DEFAULT_WEIGHTS, retentions=())
