@@ -148,8 +148,12 @@ class ContentPage(Generic[T]):
 
     def count(self) -> int:
         if self._count is None:
-            if len(self.args) == 1 and content_totals_kept():  # unfiltered: the kept total
-                self._count = content_total(user_id=self.args["user_id"])
+            if "search" not in self.args and content_totals_kept():  # the kept totals
+                self._count = (
+                    category_total(user_id=self.args["user_id"], category_id=self.args["category_id"])
+                    if "category_id" in self.args
+                    else content_total(user_id=self.args["user_id"])
+                )
                 return self._count
             rows = fetch_rows(_content_count, shape=(*self.shape, "count"), args=self.args)
             self._count = rows[0][0] if rows else 0
@@ -194,6 +198,20 @@ def content_total(*, user_id: int) -> int:
         using=router.db_for_read(ContentTotal),  # the replica inside a lag-tolerant read
     )
     return rows[0][0] if rows else 0
+
+
+def category_total(*, user_id: int, category_id: int) -> int:
+    """The user's contents in one category, as kept by the triggers (0 for another user's category):
+    one index read, where counting reads every content of the category (heavy bench learner, 2,000
+    in a category: its filtered list took 1.34 times the light learner's). Not a compiled query: the
+    compiler's negative sentinels are out of range for the unsigned ``category_id`` column."""
+    total = (
+        CategoryTotal.objects.using(router.db_for_read(CategoryTotal))
+        .filter(user_id=user_id, category_id=category_id)
+        .values_list("contents", flat=True)
+        .first()
+    )
+    return total or 0
 
 
 def _content_count(**filters: Any) -> QuerySet:

@@ -219,3 +219,22 @@ def test_the_schedules_are_vacuumed_after_a_small_fraction_of_them_changed() -> 
         (options,) = cursor.fetchone()
     assert "autovacuum_vacuum_scale_factor=0.02" in options
     assert "autovacuum_vacuum_threshold=1000" in options
+
+
+def test_a_category_filtered_list_counts_from_the_kept_total(learner, django_assert_max_num_queries) -> None:
+    make_content(user=learner, title="new", category=learner.science)
+    services.update_content(user=learner, content_id=learner.cards[0].pk, changes={"category_id": None})
+    other = make_user(tier="PRO")
+    theirs = make_category(user=other, name="Theirs")
+    make_content(user=other, title="not yours", category=theirs)
+
+    for category in (learner.science, learner.history):
+        page = services.content_list(user=learner, category_id=category.pk)
+        with django_assert_max_num_queries(1) as captured:
+            total = page.count()
+        assert total == Content.objects.filter(user=learner, category=category).count() == 2
+        assert "learning_categorytotal" in captured.captured_queries[0]["sql"]  # read, not counted
+        assert len(page[0:10]) == total
+    assert services.content_list(user=learner, category_id=theirs.pk).count() == 0  # not another's
+    searched = services.content_list(user=learner, category_id=learner.science.pk, search="new")
+    assert searched.count() == 1  # a search still counts its matches
