@@ -414,3 +414,56 @@ def test_the_daily_round_fails_fits_whose_worker_died() -> None:
     stale.refresh_from_db()
     assert stale.status == "failed"
     assert math.isclose((stale.finished_at - timezone.now()).total_seconds(), 0, abs_tol=60)
+
+
+@pytest.mark.django_db
+def test_the_review_log_is_every_review_oldest_first_as_columns() -> None:
+    from modules.learning.selectors import LOGGED_RESULTS, review_log
+
+    user, other = make_user(), make_user()
+    first, second = make_content(user=user, title="first"), make_content(user=user, title="second")
+    start = datetime(2026, 3, 1, 12, tzinfo=UTC)
+    rows = [  # (content, result, minutes after start, seconds): inserted out of time order, one tie
+        (second, "partial", 30, 12),
+        (first, "forgot", 0, None),
+        (first, "remembered", 30, 0),  # the same instant as the first row: ties go by id
+        (second, "remembered", 90, 1_500),
+    ]
+    for content, result, minutes, seconds in rows:
+        ReviewHistory.objects.create(
+            user=user,
+            content=content,
+            result=result,
+            reviewed_at=start + timedelta(minutes=minutes),
+            stage_before=0,
+            stage_after=1,
+            interval_days=1,
+            time_spent_seconds=seconds,
+        )
+    record_review(content=make_content(user=other, title="not theirs"))
+
+    log = review_log(user_id=user.pk)
+
+    assert len(log) == 4
+    assert log.content_ids.tolist() == [first.pk, second.pk, first.pk, second.pk]
+    assert log.epochs.tolist() == pytest.approx(  # SQLite's julianday arithmetic is off by microseconds
+        [(start + timedelta(minutes=minutes)).timestamp() for minutes in (0, 30, 30, 90)], abs=1e-3
+    )
+    assert [LOGGED_RESULTS[code] for code in log.results] == ["forgot", "partial", "remembered", "remembered"]
+    assert math.isnan(log.seconds[0]) and log.seconds[1:].tolist() == [12.0, 0.0, 1500.0]
+    empty = review_log(user_id=make_user().pk)
+    assert len(empty) == 0 and empty.epochs.dtype == float
+
+
+def test_numbering_cards_by_first_appearance_is_the_same_for_numpy_ids_and_a_list() -> None:
+    import numpy as np
+
+    from modules.learning.scheduling.fitting import _card_codes
+
+    ids = [7, 3, 7, 9, 3, 3, 12, 9]
+    assert [code.tolist() if hasattr(code, "tolist") else code for code in _card_codes(np.array(ids))] == [
+        [0, 1, 0, 2, 1, 1, 3, 2],
+        [7, 3, 9, 12],
+    ]
+    codes, cards = _card_codes(ids)
+    assert codes.tolist() == [0, 1, 0, 2, 1, 1, 3, 2] and cards == [7, 3, 9, 12]

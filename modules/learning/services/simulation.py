@@ -39,6 +39,7 @@ from modules.learning.scheduling.simulator import (
     answer_seconds,
     simulate_many,
 )
+from modules.learning.selectors import LOGGED_RESULTS
 from modules.learning.services.fit_models import review_table
 from modules.learning.services.memory import learner_days
 from modules.learning.services.schedulers import ladder_for
@@ -144,14 +145,14 @@ def simulate_retention(
             f"Too large to simulate at once: {len(cards)} cards and {new_cards_per_day} new a day over "
             f"{days} days; simulate fewer days or fewer new cards per day.",
         )
-    recalled = [result != ReviewResult.FORGOT.value for result in log.results]
-    timed = [(seconds * 1000.0, ok) for seconds, ok in zip(log.seconds, recalled, strict=True) if seconds]
-    seconds_ok, seconds_failed = answer_seconds([ms for ms, _ in timed], [ok for _, ok in timed])
-    partial = log.results.count(ReviewResult.PARTIAL.value)
-    partial_share = partial / max(sum(recalled), 1)
+    recalled = log.results != LOGGED_RESULTS.index(ReviewResult.FORGOT.value)
+    timed = np.nan_to_num(log.seconds) > 0  # answer times given (and not zero)
+    seconds_ok, seconds_failed = answer_seconds(log.seconds[timed] * 1000.0, recalled[timed])
+    partial = int((log.results == LOGGED_RESULTS.index(ReviewResult.PARTIAL.value)).sum())
+    partial_share = partial / max(int(recalled.sum()), 1)
     firsts = _first_answers(log)
     first_forgot_share = (
-        sum(1 for result in firsts if result == ReviewResult.FORGOT.value) / len(firsts) if firsts else 0.3
+        float((firsts == LOGGED_RESULTS.index(ReviewResult.FORGOT.value)).mean()) if len(firsts) else 0.3
     )
     intervals = ladder_for(user)
     common = {
@@ -226,14 +227,10 @@ def _cost(result: SimulationResult) -> tuple[float, float]:
     return (result.reviews_per_remembered_card, -result.remembered)
 
 
-def _first_answers(log: selectors.ReviewLog) -> list[str]:
-    seen: set[int] = set()
-    firsts = []
-    for content_id, result in zip(log.content_ids, log.results, strict=True):  # oldest first
-        if content_id not in seen:
-            seen.add(content_id)
-            firsts.append(result)
-    return firsts
+def _first_answers(log: selectors.ReviewLog) -> np.ndarray:
+    """Each card's first result (``log.results`` indexes): the log is oldest first."""
+    _, first = np.unique(log.content_ids, return_index=True)
+    return log.results[first]
 
 
 def _learner_cards(
