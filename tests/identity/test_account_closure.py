@@ -365,3 +365,65 @@ def test_an_erasure_that_loses_a_race_with_a_write_is_rolled_back_and_the_sweep_
 
     assert services.erase_lost_closures() == 1
     assert set(rows_of(user.pk).values()) == {0}
+
+
+# --- Nothing sends to or counts a closed account --------------------------------------------------------
+
+
+def test_counts_and_readers_leave_closed_accounts_out() -> None:
+    now = timezone.now()
+    kept = make_user(email="kept@example.com", timezone="Europe/Paris", tier="PRO")
+    closed = make_user(email="closed@example.com", timezone="Asia/Tokyo", tier="PRO")
+    services.close_account(user=closed)
+
+    assert services.count_users() == 1
+    assert services.count_signups(since=now - timedelta(days=1)) == 1
+    assert services.users_by_tier()["PRO"] == 1
+    assert services.tier_for_user_ids([kept.pk, closed.pk]) == {kept.pk: "PRO"}
+    assert services.timezones_for_user_ids([kept.pk, closed.pk]) == {kept.pk: "Europe/Paris"}
+    assert services.account_is_open(user_id=kept.pk) and not services.account_is_open(user_id=closed.pk)
+
+
+def test_a_closed_account_is_not_reminded(django_capture_on_commit_callbacks) -> None:
+    from modules.learning.services import send_review_reminders
+    from modules.learning.testing import make_due_content
+
+    now = timezone.now().replace(minute=5)
+    hour = now.hour
+    kept = make_user(email="kept@example.com", daily_reminder_hour=hour)
+    closed = make_user(email="closed@example.com", daily_reminder_hour=hour)
+    for user in (kept, closed):
+        make_due_content(user=user, overdue_days=1)
+    services.close_account(user=closed)
+
+    with django_capture_on_commit_callbacks(execute=False):
+        assert send_review_reminders(now=now) == 1
+
+    assert list(EmailLog.objects.values_list("to", flat=True)) == ["kept@example.com"]
+
+
+def test_a_reminder_round_that_read_the_account_before_its_closure_sends_it_nothing(
+    django_capture_on_commit_callbacks,
+) -> None:
+    """The round reads its recipients first; the account is closed before its turn comes."""
+    from modules.learning.services import reminders
+    from modules.learning.testing import make_due_content
+
+    now = timezone.now().replace(minute=5)
+    ada = make_user(email=EMAIL, daily_reminder_hour=now.hour)
+    make_due_content(user=ada, overdue_days=1)
+    recipients = services.users_due_for_reminder(utc_now=now)
+    services.close_account(user=ada)
+
+    with django_capture_on_commit_callbacks(execute=False):
+        assert [reminders._remind(recipient=r, now=now) for r in recipients] == [False]
+
+    assert not EmailLog.objects.exists()
+
+
+def test_a_closed_accounts_reminders_off_link_is_refused(api_client: Client) -> None:
+    user = make_user(email=EMAIL)
+    token = services.make_reminders_off_token(user_id=user.pk)
+    services.close_account(user=user)
+
+    assert services.reminders_off_subscription(token=token) is None

@@ -41,6 +41,7 @@ from modules.identity.services.closure import (
     close_account_with_password,
     erase_closed_account,
     erase_lost_closures,
+    hold_open_account,
     is_closed,
 )
 from modules.identity.services.demo import DemoUser, ensure_demo_user
@@ -123,6 +124,7 @@ __all__ = [
     "erase_lost_closures",
     "frontend_page",
     "google_sign_in",
+    "hold_open_account",
     "is_closed",
     "issue_tokens",
     "logout",

@@ -33,7 +33,7 @@ from datetime import datetime, timedelta
 from allauth.account.models import EmailAddress
 from allauth.socialaccount.models import SocialAccount
 from django.contrib.auth.hashers import make_password
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from modules.identity import tokens
@@ -65,6 +65,19 @@ def account_is_open(*, user_id: int) -> bool:
     """Whether the account exists and is not closed, as committed now (one query): long-running work
     for a learner (an AI job, an import) asks between its steps and stops when the answer is no."""
     return User.objects.filter(pk=user_id, closed_at__isnull=True).exists()
+
+
+def hold_open_account(*, user_id: int) -> bool:
+    """Inside the caller's transaction: whether the account is open, and if so it stays open until the
+    transaction ends (``FOR SHARE`` on its row: a closure waits for the transaction, and a transaction
+    that comes after a closure's commit finds the account closed). For work that sends to the account's
+    address or writes its rows after reading it earlier (a reminder round, a job)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f'SELECT 1 FROM "{User._meta.db_table}" WHERE "id" = %s AND "closed_at" IS NULL FOR SHARE',  # noqa: S608 (the table's name, not input)
+            [user_id],
+        )
+        return cursor.fetchone() is not None
 
 
 def close_account_with_password(*, user: User, password: str) -> None:
