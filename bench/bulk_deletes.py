@@ -9,7 +9,8 @@ the shapes database; the copies are made next to it and dropped). Prints, in sec
 - contents deleted by one SQL statement (2,500, 5,000, 10,000 of the learner's), each in a transaction
   rolled back: the rollups' triggers' share of a bulk delete;
 - ``delete_category`` of the learner's largest category (its contents stay, uncategorised);
-- ``delete_account`` of the learner (the API's and the admin's account deletion).
+- ``delete_account`` of the learner: the erasure the worker runs once the API or the admin has closed
+  the account (docs/identity.md, "Account deletion"; the request itself no longer deletes anything).
 """
 
 from __future__ import annotations

@@ -4,8 +4,12 @@ Subscription changes made here go through the service (the "Set tier" actions th
 ``change_tier``; a subscription's tier, expiry or active flag edited on its page through
 ``change_subscription``), so each is recorded in the tier change history like ``manage.py set_tier``'s.
 A password set here ends the user's sessions, as a password change through the API does. Deleting
-users here (one, or the bulk action) is the API's account deletion (``services.delete_account``): their
-email log and token records go too, and their review history goes with them.
+users here (one, or the bulk action) is the API's account deletion: each account is closed at once
+(``services.close_account``: signed out everywhere, its address free again) and the worker erases it
+with all its data. The confirmation page costs the same for any account: it names the accounts and
+says what goes, where Django's own page (and its counting variant, ``DeletesOwnedHistory``) collected
+every content and card of the account in Python and counted its history by their ids. A closed account
+awaiting its erasure is shown (``closed at``, the "Account" filter) but can no longer be changed.
 
 Token records (ninja_jwt's outstanding and blacklisted tokens) are shown read-only, without the token
 text and with their users joined: a blacklist row added here would list every outstanding token in a
@@ -18,16 +22,19 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.actions import delete_selected as django_delete_selected
+from django.contrib.admin.options import IS_POPUP_VAR
+from django.contrib.admin.templatetags.admin_urls import add_preserved_filters
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminPasswordChangeForm, AdminUserCreationForm
 from django.contrib.auth.forms import UserChangeForm as DjangoUserChangeForm
 from django.db import transaction
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import reverse
 from ninja_jwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
 from modules.common.admin import (
-    DeletesOwnedHistory,
     LargeTableAdmin,
     ReadOnlyAdmin,
     ViewOnlyAdmin,
@@ -111,18 +118,88 @@ def _set_tier_action(tier: Tier) -> Any:
 
 TIER_ACTIONS = [_set_tier_action(tier) for tier in Tier]
 
+# Closing is about a dozen queries per account, each in the request; like the tier actions, a larger
+# selection is refused rather than left half done at the web server's timeout.
+CLOSE_ACTION_MAX = 1000
+ERASED_IN_BACKGROUND = (
+    "Everything the account owns (contents, categories, review history, AI questions and jobs, "
+    "exports and imports, sessions) is erased by the background worker within moments."
+)
+
+
+def _closed_message(closed: list[str], already: int) -> str:
+    parts = []
+    if len(closed) == 1:
+        parts.append(
+            f"The account “{closed[0]}” is closed: it can no longer sign in and its address is free "
+            "again. Its data is being erased in the background."
+        )
+    elif closed:
+        parts.append(
+            f"{len(closed)} accounts closed: they can no longer sign in and their addresses are free "
+            "again. Their data is being erased in the background."
+        )
+    if already:
+        parts.append(f"{already} selected account(s) were closed already; their erasure is under way.")
+    return " ".join(parts)
+
+
+@admin.action(
+    permissions=["delete"], description="Delete selected users (closed now, data erased in the background)"
+)
+def close_selected(modeladmin: UserAdmin, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
+    """Django's "Delete selected" with the account closure instead of Django's deletion: its confirmation
+    page (built from ``UserAdmin.get_deleted_objects``, constant per account), then the closures."""
+    if not request.POST.get("post"):
+        return django_delete_selected(modeladmin, request, queryset)
+    selected = queryset.count()
+    if selected > CLOSE_ACTION_MAX:
+        modeladmin.message_user(
+            request,
+            f"{selected} users selected: at most {CLOSE_ACTION_MAX} accounts are closed at once. Nothing "
+            "was changed. Narrow the selection with the filters.",
+            messages.ERROR,
+        )
+        return None
+    modeladmin.log_deletions(request, queryset)
+    closed, already = modeladmin.close_all(list(queryset))
+    modeladmin.message_user(request, _closed_message(closed, already), messages.SUCCESS)
+    return None
+
+
+class AccountStateFilter(admin.SimpleListFilter):
+    title = "account"
+    parameter_name = "account"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        return [("open", "Open"), ("closed", "Closed, being erased")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        if self.value() == "open":
+            return queryset.filter(closed_at__isnull=True)
+        if self.value() == "closed":
+            return queryset.filter(closed_at__isnull=False)
+        return queryset
+
 
 @admin.register(User)
-class UserAdmin(DeletesOwnedHistory, DjangoUserAdmin):
+class UserAdmin(DjangoUserAdmin):
     form = UserChangeForm
     add_form = UserCreationForm
     change_password_form = RevokingPasswordChangeForm
-    list_display = ("email", "tier", "is_email_verified", "is_active", "is_staff", "date_joined")
-    list_filter = ("subscription__tier", "is_email_verified", "is_active", "is_staff", "scheduler")
+    list_display = ("email", "tier", "is_email_verified", "is_active", "is_staff", "date_joined", "closed_at")
+    list_filter = (
+        AccountStateFilter,
+        "subscription__tier",
+        "is_email_verified",
+        "is_active",
+        "is_staff",
+        "scheduler",
+    )
     list_select_related = ("subscription",)
     search_fields = ("email", "first_name", "last_name")
     ordering = ("-date_joined",)
-    readonly_fields = ("last_login", "date_joined", "token_version")
+    readonly_fields = ("last_login", "date_joined", "token_version", "closed_at")
     actions = TIER_ACTIONS
     fieldsets = (
         (None, {"fields": ("email", "password")}),
@@ -144,7 +221,7 @@ class UserAdmin(DeletesOwnedHistory, DjangoUserAdmin):
                 )
             },
         ),
-        ("Sessions and dates", {"fields": ("token_version", "last_login", "date_joined")}),
+        ("Sessions and dates", {"fields": ("token_version", "last_login", "date_joined", "closed_at")}),
     )
     add_fieldsets = (
         (None, {"classes": ("wide",), "fields": ("email", "usable_password", "password1", "password2")}),
@@ -154,13 +231,61 @@ class UserAdmin(DeletesOwnedHistory, DjangoUserAdmin):
     def tier(self, obj: User) -> str:
         return services.effective_tier(obj).value
 
-    def delete_model(self, request: HttpRequest, obj: User) -> None:
-        services.delete_account(user=obj)
+    def has_change_permission(self, request: HttpRequest, obj: User | None = None) -> bool:
+        # A closed account waits for its erasure: reactivating it or giving it an address would bring
+        # back an account whose data is going.
+        if obj is not None and services.is_closed(obj):
+            return False
+        return super().has_change_permission(request, obj)
 
-    @transaction.atomic
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        actions = super().get_actions(request)
+        if "delete_selected" in actions:
+            actions["delete_selected"] = (close_selected, "delete_selected", close_selected.short_description)
+        return actions
+
+    def get_deleted_objects(
+        self, objs: Any, request: HttpRequest
+    ) -> tuple[list[Any], dict[str, int], set[str], list[Any]]:
+        """The confirmation page's list: the accounts themselves and what goes with them, without
+        reading any of their data (its cost does not depend on the accounts' size)."""
+        users = list(objs)
+        listed: list[Any] = [
+            f"User: {user}" + (" (closed already, being erased)" if services.is_closed(user) else "")
+            for user in users
+        ]
+        if users:
+            listed.append(ERASED_IN_BACKGROUND)
+        return listed, {"users": len(users)}, set(), []
+
+    def close_all(self, users: list[User]) -> tuple[list[str], int]:
+        """Closes the accounts in one transaction; answers the addresses of those it closed and how many
+        were closed already."""
+        closed: list[str] = []
+        with transaction.atomic():
+            for user in users:
+                address = user.email
+                if services.close_account(user=user):
+                    closed.append(address)
+        return closed, len(users) - len(closed)
+
+    def delete_model(self, request: HttpRequest, obj: User) -> None:
+        closed, already = self.close_all([obj])
+        self.message_user(request, _closed_message(closed, already), messages.SUCCESS)
+
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
-        for user in queryset:
-            services.delete_account(user=user)
+        self.close_all(list(queryset))
+
+    def response_delete(self, request: HttpRequest, obj_display: str, obj_id: Any) -> HttpResponse:
+        """Back to the list; ``delete_model`` said what happened (Django's "was deleted successfully"
+        would not: the row stays until the worker erases it)."""
+        if IS_POPUP_VAR in request.POST:
+            return super().response_delete(request, obj_display, obj_id)
+        url = reverse(
+            f"admin:{self.opts.app_label}_{self.opts.model_name}_changelist", current_app=self.admin_site.name
+        )
+        preserved = {"preserved_filters": self.get_preserved_filters(request), "opts": self.opts}
+        return HttpResponseRedirect(add_preserved_filters(preserved, url))
 
 
 @admin.register(Subscription)

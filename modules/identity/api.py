@@ -180,10 +180,13 @@ def patch_me(request: HttpRequest, payload: ProfilePatch) -> services.Profile:
 )
 @raises(Throttled)
 def delete_me(request: HttpRequest, payload: AccountDeleteIn) -> Status:
-    """Deletes the account and everything in it, for good. A wrong password answers 422 (`type`
+    """Deletes the account and everything in it, for good. From the answer on, the account is gone for
+    every purpose: its tokens and password no longer work, and its email address can register again at
+    once. Its data (contents, reviews, AI questions, exports...) is erased by the background worker
+    within moments of the answer, whatever its size. A wrong password answers 422 (`type`
     `invalid_password`) and counts against the account like a failed login: past the limit, 429
     `throttled` until `Retry-After`."""
-    services.delete_account_with_password(user=request.auth, password=payload.password)
+    services.close_account_with_password(user=request.auth, password=payload.password)
     return Status(204, None)
 
 

@@ -23,6 +23,13 @@ class IdentityConfig(AppConfig):
             func="modules.identity.tasks.requeue_stuck_emails",
             cron="*/5 * * * *",
         ),
+        # The erasure's safety net: an account closed over ten minutes ago and still present lost its
+        # erasure task (services/closure.py), which is queued again.
+        ScheduleSpec(
+            name="identity.erase_lost_closures",
+            func="modules.identity.tasks.erase_lost_closures",
+            cron="*/5 * * * *",
+        ),
     )
 
 

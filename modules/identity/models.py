@@ -64,6 +64,9 @@ class User(AbstractBaseUser, PermissionsMixin):
     # Bumped to revoke every token of the user at once (password reset, deactivation): tokens carry
     # the version they were issued under and stop working when it no longer matches.
     token_version = models.PositiveIntegerField(default=0)
+    # Set when the account is closed (services/closure.py): from then on it is inactive, its address a
+    # tombstone, and the worker erases it with all its data; nothing sends to or counts it meanwhile.
+    closed_at = models.DateTimeField(null=True, blank=True)
 
     objects = UserManager()
 
@@ -90,6 +93,12 @@ class User(AbstractBaseUser, PermissionsMixin):
                 fields=["daily_reminder_hour", "timezone"],
                 name="identity_user_reminder_idx",
                 condition=models.Q(notifications_enabled=True, is_active=True, is_email_verified=True),
+            ),
+            # The erasure's safety net (erase_lost_closures): the few closed accounts not erased yet.
+            models.Index(
+                fields=["closed_at"],
+                name="identity_user_closed_idx",
+                condition=models.Q(closed_at__isnull=False),
             ),
         ]
 

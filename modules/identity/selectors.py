@@ -67,7 +67,7 @@ def count_users() -> int:
 
 
 def count_signups(*, since: datetime) -> int:
-    return User.objects.filter(date_joined__gte=since).count()
+    return User.objects.filter(date_joined__gte=since, closed_at__isnull=True).count()
 
 
 def count_failed_emails(*, since: datetime) -> int:
@@ -98,7 +98,7 @@ def tier_for_user_ids(ids: Iterable[int], *, now: datetime) -> dict[int, str]:
     if not wanted:
         return {}
     rows = (
-        User.objects.filter(pk__in=wanted)
+        User.objects.filter(pk__in=wanted, closed_at__isnull=True)
         .annotate(effective=_effective_tier_expression(now=now))
         .values_list("pk", "effective")
     )
@@ -123,7 +123,7 @@ def timezones_for_user_ids(ids: Iterable[int]) -> dict[int, str]:
     wanted = list(set(ids))
     if not wanted:
         return {}
-    return dict(User.objects.filter(pk__in=wanted).values_list("pk", "timezone"))
+    return dict(User.objects.filter(pk__in=wanted, closed_at__isnull=True).values_list("pk", "timezone"))
 
 
 def reminder_candidates(*, utc_now: datetime) -> QuerySet[User]:

@@ -24,6 +24,14 @@ def send_password_reset(email: str) -> bool:
     return services.send_password_reset(email=email)
 
 
+def erase_closed_account(user_id: int) -> str:
+    return services.erase_closed_account(user_id=user_id)
+
+
+def erase_lost_closures() -> int:
+    return services.erase_lost_closures()
+
+
 def flush_expired_tokens() -> None:
     """Daily: prune expired outstanding refresh tokens (and their blacklist rows), ninja-jwt's command."""
     call_command("flushexpiredtokens")

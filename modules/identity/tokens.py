@@ -191,5 +191,11 @@ def revoke_all(user: User) -> None:
 
 
 def forget(user: User) -> None:
-    """Drop the user's token records (account deletion; the tokens die with the user anyway)."""
-    OutstandingToken.objects.filter(user=user).delete()
+    """Drop the user's token records (account closure): a refresh token without its outstanding row is
+    refused, and the records would otherwise outlive the user with their user emptied."""
+    # Locked first: a rotation holding one of them finishes (its blacklist row is then seen and deleted
+    # with it) and one coming later finds it gone. Deleted without the lock, a row a rotation had just
+    # blacklisted failed the closure's commit on the blacklist's foreign key.
+    held = list(OutstandingToken.objects.select_for_update().filter(user=user).values_list("pk", flat=True))
+    if held:
+        OutstandingToken.objects.filter(pk__in=held).delete()

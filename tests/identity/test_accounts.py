@@ -160,16 +160,19 @@ def test_desired_retention_bounds_are_inclusive(api_client: Client, retention: f
     assert send(api_client, "patch", {"desired_retention": retention}, make_user()).status_code == 200
 
 
-def test_delete_me_with_the_password_deletes_the_account_and_its_data(api_client: Client) -> None:
+def test_delete_me_with_the_password_deletes_the_account_and_its_data(
+    api_client: Client, django_capture_on_commit_callbacks
+) -> None:
     user = make_user(email="ada@example.com")
     EmailAddress.objects.create(user=user, email=user.email, primary=True, verified=True)
     SocialAccount.objects.create(user=user, provider="google", uid="123")
     EmailLog.objects.create(to="ada@example.com", template="identity/email/verify_email", subject="hi")
     pair = services.issue_tokens(user)
 
-    response = api_client.delete(
-        ME, {"password": DEFAULT_PASSWORD}, content_type="application/json", headers=auth_headers(user)
-    )
+    with django_capture_on_commit_callbacks(execute=True):  # the erasure, queued on commit, runs inline
+        response = api_client.delete(
+            ME, {"password": DEFAULT_PASSWORD}, content_type="application/json", headers=auth_headers(user)
+        )
 
     assert response.status_code == 204
     assert not User.objects.filter(pk=user.pk).exists()

@@ -18,7 +18,9 @@ from tests.system.stack import Stack, base_env
 
 MACHINE_DATABASE_URL = os.environ.get("DATABASE_URL") or "postgres://postgres@127.0.0.1:5432/resee"
 MACHINE_REDIS_URL = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
-SYSTEM_REDIS_DB = 10  # the unit tests flush their own db; the stacks keep to this one, with a prefix each
+# The unit tests flush their own db; the stacks keep to this one, with a prefix each. SYSTEM_REDIS_DB
+# moves them elsewhere when two people share a Redis (each with their own unit-test db).
+SYSTEM_REDIS_DB = int(os.environ.get("SYSTEM_REDIS_DB", "10"))
 
 
 def _with_database(url: str, name: str) -> str:

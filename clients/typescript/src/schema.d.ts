@@ -221,7 +221,10 @@ export interface paths {
         post?: never;
         /**
          * Delete your account and all its data (password required)
-         * @description Deletes the account and everything in it, for good. A wrong password answers 422 (`type`
+         * @description Deletes the account and everything in it, for good. From the answer on, the account is gone for
+         *     every purpose: its tokens and password no longer work, and its email address can register again at
+         *     once. Its data (contents, reviews, AI questions, exports...) is erased by the background worker
+         *     within moments of the answer, whatever its size. A wrong password answers 422 (`type`
          *     `invalid_password`) and counts against the account like a failed login: past the limit, 429
          *     `throttled` until `Retry-After`.
          */

@@ -38,10 +38,13 @@ from modules.ai.services.quota import ensure_ai_allowed, released_on_failure, re
 from modules.common import idempotency
 from modules.common.errors import Conflict, NotFound, ValidationFailed
 from modules.common.task_timeout import TaskTimeout, after_task_timeout
+from modules.identity import services as identity
 from modules.identity.services import User
 from modules.learning.services import contents_for_user, hold_content
 
 logger = logging.getLogger(__name__)
+
+ACCOUNT_CLOSED = "The account was closed; the job stopped. The unused quota was released."
 
 
 @dataclass(frozen=True)
@@ -180,6 +183,9 @@ def run_job(*, job_id: int) -> str | None:
     if job is None:
         return None
     user = job.user
+    if identity.is_closed(user):  # closed after the job was queued: its erasure is under way
+        _fail_job(job_id=job.pk, error=ACCOUNT_CLOSED)
+        return JobStatus.FAILED
     params = GenerationParams.of(
         question_types=job.params["question_types"],
         difficulty=job.params["difficulty_level"],
@@ -217,6 +223,9 @@ def run_job(*, job_id: int) -> str | None:
         for content_id in pending:
             if settled and time.monotonic() >= deadline:
                 return continue_later()
+            if not identity.account_is_open(user_id=user.pk):  # closed while the job ran: stop paying
+                _fail_job(job_id=job.pk, error=ACCOUNT_CLOSED)
+                return JobStatus.FAILED
             ref = refs.get(content_id)
             if ref is None:  # deleted since the job was accepted
                 finish(content_id, drafts=[], note=f"Content {content_id} no longer exists; skipped.")
@@ -258,7 +267,9 @@ def run_job(*, job_id: int) -> str | None:
         raise
     made = AIQuestion.objects.filter(job_id=job.pk).exists()
     with transaction.atomic():
-        job = AIJob.objects.select_for_update().get(pk=job.pk)
+        job = _locked_job(job.pk)
+        if job is None:
+            return None
         job.status = JobStatus.DONE if made or not job.error else JobStatus.FAILED
         job.finished_at = timezone.now()
         job.save(update_fields=["status", "finished_at", "updated_at"])
@@ -286,8 +297,8 @@ def _finish_content(
     with the job's progress and what the learner should know about it (``note``, added to the job's
     error text: it outlives the task, which a continuation may not share)."""
     with transaction.atomic():
-        job = AIJob.objects.select_for_update().get(pk=job_id)
-        if content_id in job.completed_content_ids:
+        job = _locked_job(job_id)
+        if job is None or content_id in job.completed_content_ids:
             return
         if questions and stats is not None and user is not None:
             if hold_content(user=user, content_id=content_id):
@@ -304,10 +315,19 @@ def _finish_content(
         job.save(update_fields=["completed_content_ids", "reserved", "error", "updated_at"])
 
 
+def _locked_job(job_id: int) -> AIJob | None:
+    """The job, locked until the transaction ends; None once it is gone (its account was erased while
+    the job ran: nothing is left to record)."""
+    job = AIJob.objects.select_for_update().filter(pk=job_id).first()
+    if job is None:
+        logger.info("AI job %s is gone with its account", job_id, extra={"job_id": job_id})
+    return job
+
+
 def _fail_job(*, job_id: int, error: str) -> None:
     with transaction.atomic():
-        job = AIJob.objects.select_for_update().get(pk=job_id)
-        if job.status in {JobStatus.DONE, JobStatus.FAILED}:
+        job = _locked_job(job_id)
+        if job is None or job.status in {JobStatus.DONE, JobStatus.FAILED}:
             return
         if job.usage_id is not None and job.reserved:
             settle(usage_id=job.usage_id, reserved=job.reserved, used=0, stats=None)

@@ -3,6 +3,8 @@ and the checks other modules make on a user."""
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -376,7 +378,7 @@ def update_profile(*, user: User, changes: dict[str, Any]) -> User:
 
 
 class DeletionStep(Protocol):
-    def __call__(self, *, user_id: int) -> None: ...
+    def __call__(self, *, user_id: int) -> Mapping[str, int] | None: ...
 
 
 _DELETION_STEPS: list[DeletionStep] = []
@@ -386,22 +388,24 @@ def on_account_deletion(step: DeletionStep) -> None:
     """Registers ``step(user_id=...)``, run inside ``delete_account``'s transaction before the user's row
     goes (modules above identity register in their ``AppConfig.ready``): a module deletes its own rows
     of the account there, set by set, where Django's cascade would collect every row's key in Python
-    and update rows it is about to delete. Whatever a step leaves, the cascade still removes."""
+    and update rows it is about to delete. Whatever a step leaves, the cascade still removes. A step may
+    answer how many rows of each kind it deleted (``{"learning.Content": 10000, ...}``): the erasure
+    logs them."""
     if step not in _DELETION_STEPS:
         _DELETION_STEPS.append(step)
 
 
 @transaction.atomic
-def delete_account(*, user: User) -> None:
-    """Delete the account and, through the registered steps and the cascades, everything it owns; its
-    email log entries too."""
+def delete_account(*, user: User) -> dict[str, int]:
+    """Deletes the account now and, through the registered steps and the cascades, everything it owns;
+    its email log entries too. Answers the rows deleted per model (label: count, zeros left out).
+
+    The API and the admin close an account instead (services/closure.py) and the worker erases it
+    with this; it is called directly only where the caller waits on purpose (benchmarks, tests)."""
+    counts: Counter[str] = Counter()
     for step in _DELETION_STEPS:
-        step(user_id=user.pk)
-    EmailLog.objects.filter(to=user.email).delete()
+        counts.update(step(user_id=user.pk) or {})
+    counts.update({"identity.EmailLog": EmailLog.objects.filter(to=user.email).delete()[0]})
     tokens.forget(user)
-    user.delete()
-
-
-def delete_account_with_password(*, user: User, password: str) -> None:
-    _check_current_password(user, password, field="password")
-    delete_account(user=user)
+    counts.update(user.delete()[1])
+    return {label: count for label, count in sorted(counts.items()) if count}

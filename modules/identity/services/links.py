@@ -88,14 +88,14 @@ def one_click_unsubscribe_headers(link: str) -> dict[str, str]:
 
 def _user_for_reminders_off_token(token: str) -> User | None:
     """The user a reminders-off token (raw or percent-encoded) names, if its signature, purpose and age
-    are good and the user still exists."""
+    are good and the account still exists and is open (a closed one's page would show its tombstone)."""
     try:
         value = _signer().unsign(plain_token(token), max_age=REMINDERS_OFF_MAX_AGE)
     except (signing.BadSignature, ValueError):  # tampered, another purpose's, expired, malformed
         return None
     if not _USER_ID.fullmatch(value):
         return None
-    return User.objects.filter(pk=int(value)).first()
+    return User.objects.filter(pk=int(value), closed_at__isnull=True).first()
 
 
 def reminders_off_subscription(*, token: str) -> ReminderSubscription | None:

@@ -30,12 +30,12 @@ class ReminderRecipient:
 
 
 def count_users() -> int:
-    """Active accounts."""
+    """Active accounts (a closed account is inactive from its closure on)."""
     return selectors.count_users()
 
 
 def count_signups(*, since: datetime) -> int:
-    """Accounts created at or after ``since``."""
+    """Accounts created at or after ``since``, closed ones left out."""
     return selectors.count_signups(since=since)
 
 
@@ -45,7 +45,8 @@ def count_failed_emails(*, since: datetime) -> int:
 
 
 def users_by_tier() -> dict[str, int]:
-    """Active accounts per effective tier (expired or deactivated subscriptions count as FREE);
+    """Active accounts per effective tier (expired or deactivated subscriptions count as FREE; closed
+    accounts are inactive);
     every tier is present, with 0 when nobody is on it."""
     return selectors.users_by_tier(now=timezone.now())
 
@@ -72,18 +73,20 @@ def tier_change_counts(*, since: datetime) -> dict[tuple[str, str], int]:
 
 
 def timezones_for_user_ids(ids: Iterable[int]) -> dict[int, str]:
-    """The IANA time zone of each existing user id (one query); unknown ids are left out."""
+    """The IANA time zone of each existing user id (one query); unknown ids and closed accounts (their
+    erasure is under way) are left out, so per-user work skips them."""
     return selectors.timezones_for_user_ids(ids)
 
 
 def tier_for_user_ids(ids: Iterable[int]) -> dict[int, str]:
-    """Effective tier of each existing user id (one query); unknown ids are left out."""
+    """Effective tier of each existing user id (one query); unknown ids and closed accounts are left
+    out."""
     return selectors.tier_for_user_ids(ids, now=timezone.now())
 
 
 def users_due_for_reminder(*, utc_now: datetime) -> list[ReminderRecipient]:
-    """Users to remind at ``utc_now``: notifications on, email verified, active, and it is their
-    ``daily_reminder_hour`` in their own time zone. Two queries."""
+    """Users to remind at ``utc_now``: notifications on, email verified, active (a closed account is
+    not), and it is their ``daily_reminder_hour`` in their own time zone. Two queries."""
     return [
         ReminderRecipient(id=user.pk, email=user.email, timezone=user.timezone, first_name=user.first_name)
         for user in selectors.reminder_candidates(utc_now=utc_now).only(

@@ -216,12 +216,14 @@ def enqueue_memory_fits(*, now: datetime | None = None) -> int:
     zones = identity.timezones_for_user_ids(due) if due else {}
     queued = 0
     for user_id in due:
+        if user_id not in zones:  # the account is closed (its erasure is under way) or gone
+            continue
         try:
             with transaction.atomic():
                 fit = MemoryModelFit.objects.create(
                     user_id=user_id,
                     trigger=FitTrigger.SCHEDULE,
-                    timezone_name=zones.get(user_id, "UTC"),
+                    timezone_name=zones[user_id],
                     day_start_hour=DAY_START_HOUR,
                     requested_at=now,
                 )
@@ -262,6 +264,14 @@ def _claim(*, user_id: int, fit_id: int) -> MemoryModelFit | None:
         )
         if fit is None or fit.status not in _ACTIVE:
             return None
+        if identity.is_closed(fit.user):  # its erasure is queued: nothing to learn for anyone
+            fit.status, fit.finished_at, fit.error = (
+                FitStatus.FAILED,
+                timezone.now(),
+                "The account was closed.",
+            )
+            fit.save(update_fields=["status", "finished_at", "error"])
+            return None
         fit.status = FitStatus.RUNNING
         fit.started_at = timezone.now()
         fit.save(update_fields=["status", "started_at"])
@@ -294,11 +304,15 @@ def run_memory_fit(*, user_id: int, fit_id: int) -> str | None:
     return _record(fit_id=fit_id, user_id=user_id, outcome=outcome, seconds=time.perf_counter() - started)
 
 
-def _record(*, fit_id: int, user_id: int, outcome: Outcome, seconds: float) -> str:
-    """Stores the fit's result and applies what was better, in one transaction."""
+def _record(*, fit_id: int, user_id: int, outcome: Outcome, seconds: float) -> str | None:
+    """Stores the fit's result and applies what was better, in one transaction; None when the fit is
+    gone (its account was erased while it ran)."""
     fsrs, ladder = outcome.fsrs, outcome.ladder
     with transaction.atomic():
-        fit = MemoryModelFit.objects.select_for_update().get(pk=fit_id)
+        fit = MemoryModelFit.objects.select_for_update().filter(pk=fit_id).first()
+        if fit is None:
+            logger.info("memory fit gone with its account", extra={"fit_id": fit_id, "user_id": user_id})
+            return None
         if fit.status != FitStatus.RUNNING:  # marked stale meanwhile: a newer request decides
             return fit.status
         fit.status = FitStatus.DONE

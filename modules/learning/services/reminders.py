@@ -56,6 +56,11 @@ def _remind(*, recipient: identity.ReminderRecipient, now: datetime) -> bool:
     reminders_off_url = identity.reminders_off_link(user_id=recipient.id)
     try:
         with transaction.atomic():
+            # The round's recipients were read at its start; an account closed since has its address
+            # freed (it may already be someone else's): it gets nothing. Held open until the email is
+            # queued, so a closure waits for it and then deletes its email log row with the others.
+            if not identity.hold_open_account(user_id=recipient.id):
+                return False
             ReminderLog.objects.create(
                 user_id=recipient.id, local_date=today, due_count=due_count, sent_at=now
             )

@@ -28,8 +28,12 @@ from modules.portability.formats import bundle
 from modules.portability.models import ExportFormat, ExportJob, JobStatus, PortabilityRequestKey
 from modules.portability.services.files import storage_dir
 from modules.portability.services.jobs import (
+    ACCOUNT_CLOSED,
+    ACCOUNT_CLOSED_CODE,
+    AccountClosed,
     claim_job,
     enqueue_job,
+    ensure_account_open,
     fail_after_timeout,
     fail_job,
     hold_room,
@@ -154,17 +158,21 @@ def export_download(*, job_id: int, token: str) -> DownloadFile:
 
 class _Ticker:
     """Counts exported rows and writes the job's progress every ``_PROGRESS_EVERY`` of them; checks the
-    task's own deadline at each row, in case the worker's alarm was lost (modules/common/task_timeout.py)."""
+    task's own deadline at each row, in case the worker's alarm was lost (modules/common/task_timeout.py),
+    and with each progress write that the learner's account is still open (``AccountClosed``)."""
 
-    def __init__(self, job_id: int, total: int, deadline: Deadline) -> None:
-        self.job_id, self.total, self.done, self.deadline = job_id, max(total, 1), 0, deadline
+    def __init__(self, job_id: int, user_id: int, total: int, deadline: Deadline) -> None:
+        self.job_id, self.user_id, self.total, self.done = job_id, user_id, max(total, 1), 0
+        self.deadline = deadline
 
     def __call__(self) -> None:
         self.deadline.check()
         self.done += 1
         if self.done % _PROGRESS_EVERY == 0:
             percent = min(99, self.done * 100 // self.total)
-            ExportJob.objects.filter(pk=self.job_id).update(progress=percent)
+            if not ExportJob.objects.filter(pk=self.job_id).update(progress=percent):
+                raise AccountClosed()  # the job is gone: its account was erased
+            ensure_account_open(user_id=self.user_id)
 
 
 def run_export(*, job_id: int) -> str | None:
@@ -184,7 +192,9 @@ def run_export(*, job_id: int) -> str | None:
     partial = directory / f".{name}.part"
     counts = learning.learning_data_counts(user=user)
     questions = ai.question_list(user=user).count()
-    ticker = _Ticker(job.pk, counts.categories + counts.contents + counts.reviews + questions, deadline)
+    ticker = _Ticker(
+        job.pk, user.pk, counts.categories + counts.contents + counts.reviews + questions, deadline
+    )
     profile = identity.profile(user)
     header = {
         "exported_at": timezone.now(),
@@ -219,6 +229,11 @@ def run_export(*, job_id: int) -> str | None:
             with partial.open("wb") as binary:
                 bundle.write_csv_zip(binary, header, sections, ticker)
         os.replace(partial, directory / name)
+    except AccountClosed:
+        partial.unlink(missing_ok=True)
+        logger.info("export stopped: the account was closed", extra={"job_id": job.pk})
+        fail_job(job, code=ACCOUNT_CLOSED_CODE, message=ACCOUNT_CLOSED)
+        return JobStatus.FAILED
     except TaskTimeout:
         partial.unlink(missing_ok=True)
         logger.error("export stopped at the task timeout", extra={"job_id": job.pk})
@@ -240,7 +255,7 @@ def run_export(*, job_id: int) -> str | None:
         fail_job(job, code="export_failed", message="The export failed unexpectedly.")
         return JobStatus.FAILED
     now = timezone.now()
-    ExportJob.objects.filter(pk=job.pk).update(
+    finished = ExportJob.objects.filter(pk=job.pk).update(
         status=JobStatus.DONE,
         progress=100,
         file_name=name,
@@ -254,5 +269,9 @@ def run_export(*, job_id: int) -> str | None:
         finished_at=now,
         expires_at=now + timedelta(hours=settings.PORTABILITY_EXPORT_KEEP_HOURS),
     )
+    if not finished:  # the account was erased while the file was written: nobody may download it
+        (directory / name).unlink(missing_ok=True)
+        logger.info("export discarded: its account was erased", extra={"job_id": job.pk})
+        return None
     logger.info("export written", extra={"job_id": job.pk, "rows": ticker.done})
     return JobStatus.DONE

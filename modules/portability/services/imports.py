@@ -33,8 +33,12 @@ from modules.portability.formats.archive import SafeZip, bounded_copy
 from modules.portability.models import ImportJob, ImportKind, JobStatus, PortabilityRequestKey
 from modules.portability.services.files import archive_limits, storage_dir, upload_limit
 from modules.portability.services.jobs import (
+    ACCOUNT_CLOSED,
+    ACCOUNT_CLOSED_CODE,
+    AccountClosed,
     claim_job,
     enqueue_job,
+    ensure_account_open,
     ensure_room,
     fail_after_timeout,
     fail_job,
@@ -422,6 +426,10 @@ def run_import(*, job_id: int) -> str | None:
                 created, skipped = _import_questions(user, source, outcome.content_ids)
                 source.finish()
                 deadline.check()  # the last moment a lost alarm can still be noticed before the commit
+                # An account closed while this ran keeps nothing: its erasure waits for this transaction
+                # (it holds the job's row). Asked here, not in the progress reports: those run while a
+                # COPY holds the connection, where a query would wait on the COPY for ever.
+                ensure_account_open(user_id=user.pk)
                 if created or skipped:
                     counts.update(ai_questions_imported=created, ai_questions_skipped=skipped)
                 ImportJob.objects.filter(pk=job.pk).update(
@@ -433,6 +441,10 @@ def run_import(*, job_id: int) -> str | None:
                 )
         logger.info("import done", extra={"job_id": job.pk, "counts": counts})
         return JobStatus.DONE
+    except AccountClosed:
+        logger.info("import stopped: the account was closed", extra={"job_id": job.pk})
+        fail_job(job, code=ACCOUNT_CLOSED_CODE, message=ACCOUNT_CLOSED)
+        return JobStatus.FAILED
     except FileRejected as exc:
         fail_job(job, code=exc.code, message=exc.message)
         return JobStatus.FAILED

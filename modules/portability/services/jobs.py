@@ -15,12 +15,29 @@ from django.utils.crypto import salted_hmac
 from modules.common.errors import Throttled
 from modules.common.locks import lock_until_commit
 from modules.common.task_timeout import after_task_timeout
+from modules.identity import services as identity
 from modules.portability import selectors
 from modules.portability.models import ExportJob, ImportJob, JobStatus
 
 # lock_until_commit(namespace, user id): a learner's requests for jobs are counted one at a time
 # (not learning's import lock: that one is held for a whole import)
 _REQUEST_LOCK = 0x5254_4A42
+
+
+ACCOUNT_CLOSED_CODE = "account_closed"
+ACCOUNT_CLOSED = "The account was closed; the job stopped and kept nothing."
+
+
+class AccountClosed(Exception):
+    """The learner's account was closed while the job ran (``ensure_account_open``): the job stops,
+    keeping nothing, and its account's erasure deletes it."""
+
+
+def ensure_account_open(*, user_id: int) -> None:
+    """Raises ``AccountClosed`` once the job's learner has closed the account (one query; a job asks
+    between its steps, not per row)."""
+    if not identity.account_is_open(user_id=user_id):
+        raise AccountClosed()
 
 
 def instance_id() -> str:
@@ -77,10 +94,14 @@ def hold_room(model: type[ExportJob] | type[ImportJob], *, user_id: int, what: s
 
 def claim_job(model: type[ExportJob] | type[ImportJob], job_id: int) -> Any:
     """Marks a queued job running. A finished job is left alone (the queue may deliver a task twice); a
-    running one runs again (its worker died, and what it wrote was rolled back)."""
+    running one runs again (its worker died, and what it wrote was rolled back). A job whose learner
+    closed the account meanwhile is failed instead (its erasure is under way)."""
     with transaction.atomic():
         job = model.objects.select_for_update().select_related("user").filter(pk=job_id).first()
         if job is None or job.status in {JobStatus.DONE, JobStatus.FAILED}:
+            return None
+        if identity.is_closed(job.user):
+            _fail(model, job.pk, code=ACCOUNT_CLOSED_CODE, message=ACCOUNT_CLOSED)
             return None
         job.status = JobStatus.RUNNING
         job.started_at = job.started_at or timezone.now()
