@@ -146,16 +146,15 @@ def simulate(
     probability ``first_forgot_share``, FSRS's first-review state follows); they count in the reviews,
     minutes and cards remembered like the others.
     """
+    retentions: list[float] = []  # the ladder alone, or FSRS at the retention
     if ladder is None:
         if desired_retention is None:
             raise InvalidRetention(desired_retention)
-        policies: list[float | None] = [desired_retention]
-    else:
-        policies = [None]
+        retentions.append(desired_retention)
     (result,) = simulate_many(
         cards,
         weights=weights,
-        retentions=[value for value in policies if value is not None],
+        retentions=retentions,
         ladder=ladder,
         days=days,
         max_interval=max_interval,
