@@ -159,6 +159,28 @@ def build_tallies() -> None:
     print(f"  review tallies of {built} learners  {time.perf_counter() - began:.1f}s")
 
 
+def build_card_memory() -> None:
+    """Every learner's kept card memory, as the steady state has it (the seed writes the history in
+    bulk, as an import does, and the worker then rebuilds it). Trees before the kept memory skip this."""
+    rebuild = getattr(learning, "rebuild_card_memory", None)
+    if rebuild is None:
+        return
+    from modules.learning.models import ReviewSchedule
+
+    began = time.perf_counter()
+    emails = [email for email, *_ in LEARNERS] + [LOOP.format(index=index) for index in range(LOOP_LEARNERS)]
+    built = 0
+    for email in emails:
+        if not _exists(email):
+            continue
+        user = _user(email)
+        unkept = ReviewSchedule.objects.filter(user=user, review_count__gt=0, memory_basis__isnull=True)
+        if unkept.exists():
+            rebuild(user_id=user.pk)
+            built += 1
+    print(f"  card memory of {built} learners  {time.perf_counter() - began:.1f}s")
+
+
 def reset_loop() -> None:
     """Deletes the loop learners (their answers of an earlier round go with them) and seeds them again."""
     for index in range(LOOP_LEARNERS):
@@ -167,7 +189,8 @@ def reset_loop() -> None:
             identity.delete_account(user=_user(email))
         _seed(email, LOOP_CONTENTS, 3, LOOP_DUE, (200.0, 300.0), seed=1_000 + index)
     build_tallies()
-    analyze()  # after the tallies: every table as autovacuum would leave it
+    build_card_memory()
+    analyze()  # after the tallies and memory: every table as autovacuum would leave it
 
 
 def token(email: str) -> str:

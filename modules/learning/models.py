@@ -105,6 +105,14 @@ class ReviewSchedule(models.Model):
     difficulty = models.FloatField(null=True, blank=True)
     fsrs_state = models.PositiveSmallIntegerField(null=True, blank=True)
     fsrs_step = models.PositiveSmallIntegerField(null=True, blank=True)
+    # The card's FSRS-6 memory under the learner's weights, whatever schedules it, after every review so
+    # far (services/card_memory.py): what the retention simulator starts from. ``memory_day`` is the
+    # learner's day number of the last review, ``memory_basis`` the weights and zone it was computed
+    # under; NULL (or another basis) with reviews: not kept, replayed from the history when needed.
+    memory_stability = models.FloatField(null=True, blank=True)
+    memory_difficulty = models.FloatField(null=True, blank=True)
+    memory_day = models.IntegerField(null=True, blank=True)
+    memory_basis = models.IntegerField(null=True, blank=True)
 
     class Meta:
         indexes = [

@@ -448,6 +448,10 @@ class RetentionSimulationOut(Out):
     days: int
     desired_retention: float
     cards: int = Field(description="Your cards at the start.")
+    sampled_cards: int = Field(
+        description="Of those, the cards simulated: all of them, or an even sample of a large deck "
+        "(each standing for its share of the deck)."
+    )
     new_cards_per_day: int
     max_interval: int = Field(description="Your tier's longest interval: FSRS never schedules further.")
     parameters_version: int | None = Field(

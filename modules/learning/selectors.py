@@ -509,45 +509,59 @@ _COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
 _LOG_COPY = (
     "COPY (SELECT id, content_id, {epoch}, "
     "(CASE result WHEN 'forgot' THEN 0 WHEN 'partial' THEN 1 ELSE 2 END)::int2, "
-    "COALESCE(time_spent_seconds, -1)::int4 FROM learning_reviewhistory WHERE user_id = {user_id}) "
+    "COALESCE(time_spent_seconds, -1)::int4 FROM learning_reviewhistory WHERE user_id = {user_id}{among}) "
     "TO STDOUT (FORMAT BINARY)"
 )
 
 
-def review_log(*, user_id: int) -> ReviewLog:
-    """Every review of the user, oldest first (ties by id), as columns. On PostgreSQL one binary COPY
-    read straight into numpy (a million reviews: 1.0 s where the ORM's rows took 3.3 s and the
-    server's sort of them 0.9 s more); elsewhere the ORM's rows."""
+def review_log(*, user_id: int, content_ids: list[int] | None = None) -> ReviewLog:
+    """Every review of the user (of ``content_ids`` only, when given), oldest first (ties by id), as
+    columns. On PostgreSQL one binary COPY read straight into numpy (a million reviews: 1.0 s where
+    the ORM's rows took 3.3 s and the server's sort of them 0.9 s more); elsewhere the ORM's rows."""
     alias = router.db_for_read(ReviewHistory)
     connection = connections[alias]
+    if content_ids is not None and not content_ids:
+        return ReviewLog(*(np.zeros(0, dtype=dtype) for dtype in (np.int64, np.float64, np.int8, np.float64)))
     if connection.vendor == "postgresql":
-        ids, content_ids, epochs, results, seconds = _copied_log(connection, user_id=int(user_id))
+        ids, content_ids_read, epochs, results, seconds = _copied_log(
+            connection, user_id=int(user_id), content_ids=content_ids
+        )
     else:
+        queryset = ReviewHistory.objects.using(alias).filter(user_id=user_id)
+        if content_ids is not None:
+            queryset = queryset.filter(content_id__in=content_ids)
         rows = list(
-            ReviewHistory.objects.using(alias)
-            .filter(user_id=user_id)
-            .annotate(epoch=RawSQL(_EPOCH_SQL[connection.vendor], ()))  # noqa: S611 - constant SQL
-            .values_list("id", "content_id", "epoch", "result", "time_spent_seconds")
+            queryset.annotate(epoch=RawSQL(_EPOCH_SQL[connection.vendor], ())).values_list(  # noqa: S611 - constant SQL
+                "id", "content_id", "epoch", "result", "time_spent_seconds"
+            )
         )
         ids = np.array([row[0] for row in rows], dtype=np.int64)
-        content_ids = np.array([row[1] for row in rows], dtype=np.int64)
+        content_ids_read = np.array([row[1] for row in rows], dtype=np.int64)
         epochs = np.array([row[2] for row in rows], dtype=np.float64)
         results = np.array([LOGGED_RESULTS.index(row[3]) for row in rows], dtype=np.int8)
         seconds = np.array([-1 if row[4] is None else row[4] for row in rows], dtype=np.float64)
     order = np.lexsort((ids, epochs))  # oldest first, ties by id
     given = seconds[order] >= 0
     return ReviewLog(
-        content_ids=content_ids[order],
+        content_ids=content_ids_read[order],
         epochs=epochs[order],
         results=results[order].astype(np.int8),
         seconds=np.where(given, seconds[order], np.nan).astype(np.float64),
     )
 
 
-def _copied_log(connection: Any, *, user_id: int) -> tuple[np.ndarray, ...]:
-    """The user's reviews by binary COPY: (ids, content ids, epochs, result indexes, seconds or -1)."""
+def _copied_log(
+    connection: Any, *, user_id: int, content_ids: list[int] | None = None
+) -> tuple[np.ndarray, ...]:
+    """The user's reviews (of ``content_ids`` only, when given) by binary COPY: (ids, content ids,
+    epochs, result indexes, seconds or -1). COPY takes no parameters: the ids are formatted as integers."""
     connection.ensure_connection()
-    sql = _LOG_COPY.format(epoch=_EPOCH_SQL["postgresql"], user_id=int(user_id))
+    among = (
+        ""
+        if content_ids is None
+        else " AND content_id IN (" + ",".join(str(int(i)) for i in content_ids) + ")"
+    )
+    sql = _LOG_COPY.format(epoch=_EPOCH_SQL["postgresql"], user_id=int(user_id), among=among)
     data = bytearray()
     with connection.connection.cursor() as cursor, cursor.copy(sql) as copy:
         for block in copy:
@@ -609,6 +623,115 @@ def content_starts(*, user_id: int) -> list[tuple[int, datetime, int]]:
     )
 
 
+@dataclass(frozen=True)
+class CardMemories:
+    """Scheduled cards of a learner with their kept memory (``ReviewSchedule.memory_*``), as numpy
+    columns ordered by content id (NaN / -1 where a memory column is NULL), and how many cards the
+    learner has in all (``total``: more than the rows when they are a sample)."""
+
+    content_ids: np.ndarray
+    created_epochs: np.ndarray
+    stages: np.ndarray
+    review_counts: np.ndarray
+    stability: np.ndarray
+    difficulty: np.ndarray
+    days: np.ndarray
+    bases: np.ndarray
+    total: int
+
+
+# A fixed pseudo-random order of content ids (Knuth's multiplicative hash): the first ``limit`` of a
+# learner's cards in it are a sample that does not depend on when or in which order they were made.
+# The content's creation is read (one index probe) only where the memory does not give the last day:
+# cards never reviewed, or whose memory is not kept under the basis in use. The count is an index-only
+# scan (a window COUNT over the rows read cost more than the whole sample, measured).
+_CARD_MEMORIES_SQL = (
+    "SELECT p.content_id, CASE WHEN p.review_count = 0 OR p.memory_basis IS DISTINCT FROM %s THEN "
+    "(SELECT c.created_at FROM learning_content c WHERE c.id = p.content_id) END, p.stage, p.review_count, "
+    "p.memory_stability, p.memory_difficulty, p.memory_day, p.memory_basis, "
+    "(SELECT COUNT(*) FROM learning_reviewschedule t WHERE t.user_id = %s) FROM ("
+    "SELECT s.content_id, s.stage, s.review_count, s.memory_stability, s.memory_difficulty, s.memory_day, "
+    "s.memory_basis FROM learning_reviewschedule s WHERE s.user_id = %s "
+    "ORDER BY (s.content_id * 2654435761) %% 4294967296, s.content_id LIMIT %s"
+    ") p ORDER BY p.content_id"
+)
+
+
+def card_memories(*, user_id: int, limit: int, basis: int) -> CardMemories:
+    """One query: up to ``limit`` of the user's schedules (all of them, or a sample in a fixed
+    pseudo-random order of their content ids) with their kept memory, their content's creation where
+    the memory is not kept under ``basis`` (NaN elsewhere), and the count of all of them. The server
+    reads the learner's schedules once; only the sample travels."""
+    connection = connections[router.db_for_read(ReviewSchedule)]
+    with connection.cursor() as cursor:
+        cursor.execute(_CARD_MEMORIES_SQL, [int(basis), int(user_id), int(user_id), int(limit)])
+        rows = cursor.fetchall()
+    columns = list(zip(*rows, strict=True)) if rows else [()] * 9
+
+    def floats(values: tuple) -> np.ndarray:
+        return np.array([np.nan if value is None else value for value in values], dtype=np.float64)
+
+    def ints(values: tuple) -> np.ndarray:
+        return np.array([-1 if value is None else value for value in values], dtype=np.int64)
+
+    created = [
+        connection.ops.convert_datetimefield_value(moment, None, connection)
+        if isinstance(moment, str)
+        else moment
+        for moment in columns[1]
+    ]
+    return CardMemories(
+        content_ids=np.array(columns[0], dtype=np.int64),
+        created_epochs=np.array(
+            [np.nan if moment is None else moment.timestamp() for moment in created], dtype=np.float64
+        ),
+        stages=np.array(columns[2], dtype=np.int64),
+        review_counts=np.array(columns[3], dtype=np.int64),
+        stability=floats(columns[4]),
+        difficulty=floats(columns[5]),
+        days=ints(columns[6]),
+        bases=ints(columns[7]),
+        total=int(columns[8][0]) if rows else 0,
+    )
+
+
+def memory_guards(*, user_id: int) -> list[tuple[int, int, datetime | None]]:
+    """(content id, review count, last review) of each of the user's schedules: what a rebuild of
+    their card memory requires unchanged when it writes."""
+    return list(
+        ReviewSchedule.objects.filter(user_id=user_id).values_list(
+            "content_id", "review_count", "last_reviewed_at"
+        )
+    )
+
+
+def recent_answers(*, user_id: int, limit: int) -> list[tuple[str, int | None]]:
+    """(result, seconds) of the user's latest ``limit`` reviews (index (user, reviewed_at), backwards)."""
+    return list(
+        ReviewHistory.objects.filter(user_id=user_id)
+        .order_by("-reviewed_at")
+        .values_list("result", "time_spent_seconds")[:limit]
+    )
+
+
+def first_answers(*, user_id: int, limit: int) -> list[str]:
+    """The first result of each of the user's ``limit`` newest reviewed contents: one index probe per
+    content (content, reviewed_at), whatever the length of its history."""
+    first = (
+        ReviewHistory.objects.filter(content_id=OuterRef("pk"))
+        .order_by("reviewed_at", "id")
+        .values("result")[:1]
+    )
+    return [
+        result
+        for result in Content.objects.filter(user_id=user_id, schedule__review_count__gt=0)
+        .order_by("-created_at", "-id")
+        .annotate(first=Subquery(first))
+        .values_list("first", flat=True)[:limit]
+        if result is not None
+    ]
+
+
 def contents_created_since(*, user_id: int, since: datetime) -> int:
     return Content.objects.filter(user_id=user_id, created_at__gte=since).count()
 
@@ -626,6 +749,10 @@ REVIEW_STATE_COLUMNS = (
     "difficulty",
     "fsrs_state",
     "fsrs_step",
+    "memory_stability",
+    "memory_difficulty",
+    "memory_day",
+    "memory_basis",
     "content__created_at",
     "content__category_id",
     "memory_weights",

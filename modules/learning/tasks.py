@@ -23,3 +23,9 @@ def run_memory_fit(user_id: int, fit_id: int) -> str | None:
 def enqueue_memory_fits() -> int:
     """Daily: queue a fit for learners with enough new reviews, or a week-old fit."""
     return services.enqueue_memory_fits()
+
+
+def rebuild_card_memory(user_id: int) -> int:
+    """After new weights, an import or a simulation that found much unkept: replay the learner's log
+    into every card's kept memory (services/card_memory.py)."""
+    return services.rebuild_card_memory(user_id=user_id)

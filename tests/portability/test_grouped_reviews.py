@@ -20,7 +20,13 @@ from modules.common.errors import ValidationFailed
 from modules.identity.testing import make_user
 from modules.learning import services
 from modules.learning.models import Content, ReviewHistory, ReviewSchedule
-from modules.learning.services import ExternalKey, ImportedContent, ImportedReview, LearningImport
+from modules.learning.services import (
+    ExternalKey,
+    ImportedContent,
+    ImportedReview,
+    LearningImport,
+    card_memory,
+)
 from modules.learning.services.portability import CHUNK
 from modules.portability.models import ImportJob
 from modules.portability.services import request_import
@@ -124,8 +130,12 @@ NOTES, PER_NOTE = 1_000, 60
 
 
 def test_an_anki_import_holds_a_card_of_reviews_not_the_log(
-    tmp_path: Path, django_capture_on_commit_callbacks
+    tmp_path: Path, django_capture_on_commit_callbacks, monkeypatch
 ) -> None:
+    # the import asks for a rebuild of the card memory: a job of its own, which reads the log as the
+    # fit job does (tests/learning/test_card_memory.py); not run inline here, where it would count
+    rebuilds: list[int] = []
+    monkeypatch.setattr(card_memory, "enqueue_rebuild", lambda *, user_id: rebuilds.append(user_id))
     rng = random.Random(3)
     now = timezone.now()
     notes = []
@@ -160,6 +170,7 @@ def test_an_anki_import_holds_a_card_of_reviews_not_the_log(
     again, peak_again = imported()
 
     assert job.status == "done", (job.error_code, job.error)
+    assert rebuilds == [user.pk]  # after the first import; the second imported no review
     assert job.counts["reviews_imported"] == NOTES * PER_NOTE
     assert ReviewHistory.objects.filter(user=user).count() == NOTES * PER_NOTE
     assert ReviewSchedule.objects.filter(user=user, review_count=PER_NOTE).count() == NOTES

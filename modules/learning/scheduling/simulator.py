@@ -44,16 +44,23 @@ class InvalidRetention(ValueError):
 
 @dataclass(frozen=True)
 class SimulationCards:
-    """The learner's cards at day 0: memory state, days since the last review, ladder stage."""
+    """The learner's cards at day 0: memory state, days since the last review, ladder stage, and how
+    many of the learner's cards each one stands for (1 by default; more for a sample of a large deck:
+    its reviews, minutes and recall count that many times)."""
 
     stability: np.ndarray
     difficulty: np.ndarray
     elapsed_days: np.ndarray
     stage: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    weight: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     def __post_init__(self) -> None:
         count = len(self.stability)
         stage = self.stage if len(self.stage) else np.zeros(count, dtype=np.int64)
+        weight = np.asarray(self.weight, dtype=np.float64) if len(self.weight) else np.ones(count)
+        if len(weight) != count or not (np.isfinite(weight).all() and (weight > 0).all()):
+            raise ValueError("weight needs one positive value per card")
+        object.__setattr__(self, "weight", weight)
         object.__setattr__(
             self, "stability", np.clip(np.asarray(self.stability, dtype=np.float64), S_MIN, S_MAX)
         )
@@ -74,13 +81,13 @@ class SimulationCards:
 @dataclass(frozen=True)
 class SimulationResult:
     desired_retention: float | None  # None: the ladder
-    reviews_per_day: np.ndarray
+    reviews_per_day: np.ndarray  # floats when cards stand for several (``SimulationCards.weight``)
     minutes_per_day: np.ndarray
     remembered_per_day: np.ndarray
 
     @property
     def total_reviews(self) -> int:
-        return int(self.reviews_per_day.sum())
+        return round(float(self.reviews_per_day.sum()))
 
     @property
     def total_minutes(self) -> float:
@@ -264,6 +271,8 @@ def simulate_many(
     difficulty = rows(np.concatenate([cards.difficulty, np.full(new_count, 5.0)]))
     last_day = rows(np.concatenate([-cards.elapsed_days, np.zeros(new_count)]))  # day of the last review
     stage = rows(np.concatenate([cards.stage, np.zeros(new_count, dtype=np.int64)]))
+    weighted = bool((cards.weight != 1).any())
+    weight = np.concatenate([cards.weight, np.ones(new_count)])  # a new card stands for itself
     if intervals is not None:
         stage = np.clip(stage, 0, len(intervals) - 1)
 
@@ -279,7 +288,7 @@ def simulate_many(
     due_day[:, :existing] = np.maximum(
         last_day[:, :existing] + next_interval(every_row, stability[:, :existing], stage[:, :existing]), 0.0
     )
-    reviews = np.zeros((policies, days), dtype=np.int64)
+    reviews = np.zeros((policies, days))
     minutes = np.zeros((policies, days))
     remembered = np.full((policies, days), np.nan)
     for day in range(days):
@@ -317,16 +326,19 @@ def simulate_many(
                 )
             last_day[row, card] = day
             due_day[row, card] = day + next_interval(row, stability[row, card], stage[row, card])
-            reviews[:, day] += np.bincount(row, minlength=policies)
             seconds = np.where(recalled, seconds_recalled, seconds_forgotten)
+            if weighted:
+                reviews[:, day] += np.bincount(row, weights=weight[card], minlength=policies)
+                seconds = seconds * weight[card]
+            else:
+                reviews[:, day] += np.bincount(row, minlength=policies)
             minutes[:, day] += np.bincount(row, weights=seconds, minlength=policies) / 60
         studied = known + new_cards_per_day
         counted = tracked if day < days - 1 else np.ones(policies, dtype=bool)
         if counted.any():
             since = day - last_day[counted, :studied]
-            remembered[counted, day] = ((1 + factor * since / stability[counted, :studied]) ** -decay).sum(
-                axis=1
-            )
+            recall_now = (1 + factor * since / stability[counted, :studied]) ** -decay
+            remembered[counted, day] = (recall_now @ weight[:studied]) if weighted else recall_now.sum(axis=1)
     return [
         SimulationResult(
             desired_retention=None if is_ladder[index] else float(retentions[index]),

@@ -25,6 +25,7 @@ from modules.learning.services.analytics import (
     reviewer_ids,
 )
 from modules.learning.services.cached_reads import cached_read, cached_window, forget_cached_reads
+from modules.learning.services.card_memory import rebuild_card_memory
 from modules.learning.services.categories import (
     CategoryView,
     category_list,
@@ -222,6 +223,7 @@ __all__ = [
     "memory_parameters",
     "order_key",
     "prune_idempotency_records",
+    "rebuild_card_memory",
     "rebuild_review_tallies",
     "review_activity_by_user",
     "review_counts_by_elapsed",

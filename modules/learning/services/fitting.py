@@ -47,6 +47,7 @@ from modules.learning.scheduling import (
 from modules.learning.scheduling.calibrated_ladder import (
     DEFAULT_DECAY,
 )
+from modules.learning.services import card_memory
 from modules.learning.services.fit_models import (
     FsrsFitResult,
     LadderFitResult,
@@ -333,6 +334,8 @@ def _record(*, fit_id: int, user_id: int, outcome: Outcome, seconds: float) -> s
         fit.save()
         if fsrs.applied or ladder.applied:
             _apply(fit=fit, user_id=user_id, fsrs=fsrs, ladder=ladder)
+        if fsrs.applied:  # every card's kept memory was computed with the weights replaced
+            transaction.on_commit(lambda: card_memory.enqueue_rebuild(user_id=user_id))
     logger.info(
         "memory fit done",
         extra={

@@ -30,7 +30,7 @@ from modules.identity.services import User
 from modules.learning import readcache
 from modules.learning.models import Category, Content, ReviewHistory, ReviewSchedule
 from modules.learning.scheduling import CardState, ReviewResult, Scheduler, SchedulerKind
-from modules.learning.services import tallies
+from modules.learning.services import card_memory, tallies
 from modules.learning.services.categories import category_slug
 from modules.learning.services.portability import (
     CHUNK,
@@ -621,4 +621,7 @@ def import_learning_data(
         _refresh_statistics(run.counts)
         if run.counts["reviews_imported"]:
             tallies.recount_if_ready(user_id=user.pk, tz_name=user.timezone)
+            # the kept card memory holds none of the imported reviews: replayed until the job rebuilds it
+            card_memory.forget_card_memory(user_id=user.pk)
+            transaction.on_commit(lambda: card_memory.enqueue_rebuild(user_id=user.pk))
     return ImportOutcome(counts=ImportCounts(**run.counts), content_ids=dict(run.content_ids))

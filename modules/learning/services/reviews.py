@@ -22,7 +22,7 @@ from modules.identity.services import User
 from modules.learning import readcache, selectors
 from modules.learning.models import Content, IdempotencyRecord, RequestKey, ReviewHistory, ReviewSchedule
 from modules.learning.scheduling import CardState, FsrsScheduler, LadderScheduler, ReviewResult, SchedulerKind
-from modules.learning.services import queue, tallies
+from modules.learning.services import card_memory, queue, tallies
 from modules.learning.services.memory import RecallCurves, learner_days
 from modules.learning.services.schedulers import rounded, scheduler_for_user
 
@@ -203,6 +203,10 @@ class _ReviewState:
     difficulty: float | None
     fsrs_state: int | None
     fsrs_step: int | None
+    memory_stability: float | None
+    memory_difficulty: float | None
+    memory_day: int | None
+    memory_basis: int | None
     content_created_at: datetime
     category_id: int | None
     memory_weights: Any
@@ -219,6 +223,7 @@ class _ReviewState:
         "difficulty",
         "fsrs_state",
         "fsrs_step",
+        "memory_basis",  # a rebuild of the card's memory in between: review from what it wrote
     )
 
 
@@ -348,6 +353,19 @@ def _planned(
             retrievability_before = calibrated.recall(stage=card.stage, elapsed_days=elapsed)
     early = state.next_review_date >= local_day_bounds(local_date(at, user.timezone), user.timezone)[1]
     new = step.state
+    memory = card_memory.stepped_memory(
+        weights=state.memory_weights,
+        tz_name=user.timezone,
+        previous=card_memory.KeptMemory(
+            stability=state.memory_stability,
+            difficulty=state.memory_difficulty,
+            day=state.memory_day,
+            basis=state.memory_basis,
+        ),
+        review_count=state.review_count,
+        result=result,
+        at=at,
+    )
     elapsed_days = tallies.elapsed_days_between(at, card.anchor)
     outcome = ReviewOutcome(
         content_id=content_id,
@@ -388,6 +406,7 @@ def _planned(
             "difficulty": new.difficulty,
             "fsrs_state": new.fsrs_state,
             "fsrs_step": new.fsrs_step,
+            **memory.as_columns(),
         },
         "key": (
             IdempotencyRecord(

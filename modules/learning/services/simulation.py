@@ -1,19 +1,25 @@
 """The retention simulator for a learner (after Anki's FSRS simulator): what a desired retention would
 cost them and yield over the next days, on their own cards, weights and answer times.
 
-The cards: every scheduled content of the learner with FSRS-6's memory state after its whole history
-(replayed with the learner's weights, in their calendar days; a content never reviewed has the state
-of a first "Good" answer, counting from its creation). The costs: the median seconds of the learner's
-recalled and forgotten answers (``ReviewHistory.time_spent_seconds``; defaults without any). The
-learner's own shares of "partial" among recalled answers and of "forgot" among first answers, and
-their new contents per day over the last 30 days (unless given), feed the simulation too.
+The cards: every scheduled content of the learner with its FSRS-6 memory after its whole history under
+the learner's weights, in their calendar days: kept on its schedule as reviews are recorded
+(services/card_memory.py; a card whose memory is not kept is replayed from its own history); a content
+never reviewed has the state of a first "Good" answer, counting from its creation. A deck of more than
+``SAMPLE_CARDS`` cards is simulated on a sample of that many (a fixed pseudo-random order of content
+ids, ``selectors.card_memories``), each sampled card standing for its share of the deck: the answer's
+precision is that of a deck of ``SAMPLE_CARDS`` cards, and its cost no longer grows with the deck.
+
+The costs: the median seconds of the learner's recalled and forgotten answers among their latest
+``RECENT_ANSWERS`` reviews (``ReviewHistory.time_spent_seconds``; defaults without any); the share of
+"partial" among those recalled; the share of "forgot" among the first answers of their
+``RECENT_FIRSTS`` newest reviewed contents; their new contents per day over the last 30 days (unless
+given). Each is read in bounded work: a learner with a million reviews costs what a new one costs.
 
 ``simulate_retention`` plays FSRS at the desired retention (capped at the tier's longest interval,
 as the scheduler does), recommends the retention with the fewest reviews per remembered card (a
 coarse pass over 0.70..0.97 every 0.03, then every 0.01 around the best) and, for comparison, plays
 the tier ladder, all of them in one vectorised pass (``simulate_many``; the fine steps in a second).
-Everything is synchronous: the simulations of 10,000 cards over 365 days take about 0.6 s; reading and
-replaying the whole history dominates for a learner with a long one (docs/scheduling.md).
+Everything is synchronous (docs/scheduling.md, "Simulator").
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 import numpy as np
+from django.core.cache import cache
 from django.utils import timezone
 
 from modules.common.errors import ValidationFailed
@@ -30,7 +37,7 @@ from modules.identity.services import User
 from modules.learning import selectors
 from modules.learning.models import LearnerMemoryModel
 from modules.learning.scheduling import DEFAULT_FSRS_PARAMETERS, ReviewResult
-from modules.learning.scheduling.fsrs6 import final_states, initial_state
+from modules.learning.scheduling.fsrs6 import initial_state
 from modules.learning.scheduling.simulator import (
     MAX_RETENTION,
     MIN_RETENTION,
@@ -40,7 +47,7 @@ from modules.learning.scheduling.simulator import (
     simulate_many,
 )
 from modules.learning.selectors import LOGGED_RESULTS
-from modules.learning.services.fit_models import review_table
+from modules.learning.services import card_memory
 from modules.learning.services.memory import learner_days
 from modules.learning.services.schedulers import ladder_for
 
@@ -50,6 +57,10 @@ MAX_NEW_CARDS_PER_DAY = 500
 # policies of an answer (docs/scheduling.md)
 MAX_CARD_DAYS = 15_000_000
 NEW_CARDS_WINDOW_DAYS = 30
+SAMPLE_CARDS = 500  # existing cards simulated at most (a systematic sample of a larger deck)
+RECENT_ANSWERS = 2_000  # latest reviews read for answer times and the share of "partial"
+RECENT_FIRSTS = 200  # newest reviewed contents whose first answer gives the share of "forgot"
+REBUILD_PAUSE_SECONDS = 600  # one rebuild request per learner in this long
 COARSE_CANDIDATES: tuple[float, ...] = tuple(round(0.70 + 0.03 * step, 2) for step in range(10))
 
 
@@ -77,6 +88,7 @@ class RetentionSimulation:
     days: int
     desired_retention: float
     cards: int
+    sampled_cards: int  # of ``cards``, simulated (each standing for cards / sampled_cards of the deck)
     new_cards_per_day: int
     max_interval: int
     parameters_version: int | None  # the learner's fitted parameters (None: FSRS's defaults)
@@ -133,7 +145,7 @@ def simulate_retention(
     model = LearnerMemoryModel.objects.filter(user=user).values_list("version", "fsrs_weights").first()
     version, fitted = model if model is not None else (None, None)
     weights = tuple(fitted) if fitted else DEFAULT_FSRS_PARAMETERS.weights
-    cards, log = _learner_cards(user=user, weights=weights, now=now)
+    cards, total = _learner_cards(user=user, weights=weights, now=now)
     if new_cards_per_day is None:
         since = now - timedelta(days=NEW_CARDS_WINDOW_DAYS)
         new_cards_per_day = round(
@@ -145,14 +157,17 @@ def simulate_retention(
             f"Too large to simulate at once: {len(cards)} cards and {new_cards_per_day} new a day over "
             f"{days} days; simulate fewer days or fewer new cards per day.",
         )
-    recalled = log.results != LOGGED_RESULTS.index(ReviewResult.FORGOT.value)
-    timed = np.nan_to_num(log.seconds) > 0  # answer times given (and not zero)
-    seconds_ok, seconds_failed = answer_seconds(log.seconds[timed] * 1000.0, recalled[timed])
-    partial = int((log.results == LOGGED_RESULTS.index(ReviewResult.PARTIAL.value)).sum())
+    answers = selectors.recent_answers(user_id=user.pk, limit=RECENT_ANSWERS)
+    results = np.array([LOGGED_RESULTS.index(result) for result, _ in answers], dtype=np.int8)
+    seconds = np.array([seconds or 0 for _, seconds in answers], dtype=np.float64)
+    recalled = results != LOGGED_RESULTS.index(ReviewResult.FORGOT.value)
+    timed = seconds > 0  # answer times given (and not zero)
+    seconds_ok, seconds_failed = answer_seconds(seconds[timed] * 1000.0, recalled[timed])
+    partial = int((results == LOGGED_RESULTS.index(ReviewResult.PARTIAL.value)).sum())
     partial_share = partial / max(int(recalled.sum()), 1)
-    firsts = _first_answers(log)
+    firsts = selectors.first_answers(user_id=user.pk, limit=RECENT_FIRSTS)
     first_forgot_share = (
-        float((firsts == LOGGED_RESULTS.index(ReviewResult.FORGOT.value)).mean()) if len(firsts) else 0.3
+        sum(result == ReviewResult.FORGOT.value for result in firsts) / len(firsts) if firsts else 0.3
     )
     intervals = ladder_for(user)
     common = {
@@ -199,7 +214,8 @@ def simulate_retention(
     return RetentionSimulation(
         days=days,
         desired_retention=round(retention, 2),
-        cards=len(cards),
+        cards=total,
+        sampled_cards=len(cards),
         new_cards_per_day=new_cards_per_day,
         max_interval=max_interval,
         parameters_version=version if fitted else None,
@@ -210,7 +226,7 @@ def simulate_retention(
         per_day=tuple(
             SimulatedDay(
                 date=today + timedelta(days=offset),
-                reviews=int(chosen.reviews_per_day[offset]),
+                reviews=round(float(chosen.reviews_per_day[offset])),
                 minutes=round(float(chosen.minutes_per_day[offset]), 2),
                 remembered=round(float(chosen.remembered_per_day[offset]), 1),
             )
@@ -227,46 +243,27 @@ def _cost(result: SimulationResult) -> tuple[float, float]:
     return (result.reviews_per_remembered_card, -result.remembered)
 
 
-def _first_answers(log: selectors.ReviewLog) -> np.ndarray:
-    """Each card's first result (``log.results`` indexes): the log is oldest first."""
-    _, first = np.unique(log.content_ids, return_index=True)
-    return log.results[first]
-
-
-def _learner_cards(
-    *, user: User, weights: tuple[float, ...], now: datetime
-) -> tuple[SimulationCards, selectors.ReviewLog]:
-    """The learner's scheduled contents as simulator cards (and their review log, oldest first)."""
-    days = learner_days(user.timezone)
-    today = days.day(now)
-    log = selectors.review_log(user_id=user.pk)
-    starts = selectors.content_starts(user_id=user.pk)
-    memory: dict[int, tuple[float, float, int]] = {}  # content id -> stability, difficulty, last day
-    if len(log):
-        table = review_table(log, days=days)
-        stability, difficulty = final_states(weights, table.histories)
-        last_seen = table.reviewed_at[np.arange(len(table.card_ids)), table.histories.lengths - 1]
-        last_days = days.days_of_epochs(last_seen).tolist()
-        for row, content_id in enumerate(table.card_ids):
-            memory[content_id] = (float(stability[row]), float(difficulty[row]), last_days[row])  # type: ignore[index]
+def _learner_cards(*, user: User, weights: tuple[float, ...], now: datetime) -> tuple[SimulationCards, int]:
+    """The learner's scheduled contents as simulator cards (a sample of ``SAMPLE_CARDS`` of a larger
+    deck, each standing for its share) and how many they have."""
+    memory = card_memory.current_memory(
+        user_id=user.pk, weights=weights, tz_name=user.timezone, limit=SAMPLE_CARDS
+    )
+    if memory.unkept_share * memory.total > card_memory.REBUILD_AFTER_UNKEPT and cache.add(
+        f"learning:card-memory-rebuild:{user.pk}", 1, REBUILD_PAUSE_SECONDS
+    ):
+        card_memory.enqueue_rebuild(user_id=user.pk)
+    today = learner_days(user.timezone).day(now)
     first_stability, first_difficulty = initial_state(weights, 3)
-    columns: list[tuple[float, float, float, int]] = []
-    for content_id, created_at, stage in starts:
-        if content_id in memory:
-            s, d, last_day = memory[content_id]
-        else:  # never reviewed: a first "Good" at its creation
-            s, d, last_day = first_stability, first_difficulty, days.day(created_at)
-        columns.append((s, d, float(max(today - last_day, 0)), stage))
-    if not columns:
-        empty = np.zeros(0)
-        return SimulationCards(empty, empty, empty, np.zeros(0, dtype=np.int64)), log
-    s_col, d_col, elapsed_col, stage_col = zip(*columns, strict=True)
+    sampled = len(memory.content_ids)
     return (
         SimulationCards(
-            stability=np.array(s_col),
-            difficulty=np.array(d_col),
-            elapsed_days=np.array(elapsed_col),
-            stage=np.array(stage_col, dtype=np.int64),
+            # never reviewed: a first "Good" at its creation
+            stability=np.where(memory.reviewed, memory.stability, first_stability),
+            difficulty=np.where(memory.reviewed, memory.difficulty, first_difficulty),
+            elapsed_days=np.maximum(today - memory.days, 0).astype(np.float64),
+            stage=memory.stage,
+            weight=np.full(sampled, memory.total / sampled) if sampled else np.zeros(0),
         ),
-        log,
+        memory.total,
     )
