@@ -58,6 +58,15 @@ def _upload(stack: Stack, access: str, package: Path) -> str:
     return f"/api/portability/imports/{accepted.json()['id']}/"
 
 
+def _rebuilt_cards(stack: Stack) -> list[int]:
+    """The cards each "card memory rebuilt" line of the worker logs says it wrote."""
+    written = []
+    for line in stack.worker_log_text().splitlines():
+        if '"card memory rebuilt"' in line:
+            written.append(json.loads(line[line.index("{") :])["written"])
+    return written
+
+
 def _package(path: Path, notes: int) -> Path:
     now = datetime.now(UTC)
     built = []
@@ -97,6 +106,18 @@ def test_an_uploaded_apkg_is_imported_by_the_worker_and_an_export_downloads(
             "remembered",
         }
         assert list((tmp_path / "uploads").iterdir()) == []  # the upload is gone once imported
+        # the import asked the worker to rebuild the cards' kept memory (a job of its own, after the
+        # import's commit): its log line names the 200 cards it wrote
+        stack.wait_until(
+            lambda: _rebuilt_cards(stack) == [200],
+            timeout=30,
+            what="the card memory rebuild after the import",
+            explain=lambda: f"rebuilds logged {_rebuilt_cards(stack)}; {stack.worker_events()}",
+        )
+        with stack.client(access) as http:
+            simulated = http.get("/api/review/simulation/", params={"days": 30})
+        assert simulated.status_code == 200, simulated.text
+        assert (simulated.json()["cards"], simulated.json()["sampled_cards"]) == (200, 200)
 
         start = time.monotonic()
         with stack.client(access) as http:

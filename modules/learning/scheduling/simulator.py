@@ -276,21 +276,28 @@ def simulate_many(
     if intervals is not None:
         stage = np.clip(stage, 0, len(intervals) - 1)
 
+    days_per_stability = np.nan_to_num(per_stability)  # 0 for the ladder's row (not used there)
+    last_stage = len(intervals) - 1 if intervals is not None else 0
+
     def next_interval(row: np.ndarray, s: np.ndarray, stages: np.ndarray) -> np.ndarray:
         """Days to the next review of the cards (``s``, ``stages``) of policy rows ``row``."""
-        fsrs = np.clip(np.round(s * np.nan_to_num(per_stability[row])), 1, max_interval)
+        fsrs = np.minimum(np.maximum(np.round(s * days_per_stability[row]), 1), max_interval)
         if intervals is None:
             return fsrs
-        return np.where(is_ladder[row], intervals[np.clip(stages, 0, len(intervals) - 1)], fsrs)
+        return np.where(is_ladder[row], intervals[np.minimum(np.maximum(stages, 0), last_stage)], fsrs)
 
     every_row = np.arange(policies)[:, None]
     due_day = np.full((policies, total), np.inf)
     due_day[:, :existing] = np.maximum(
         last_day[:, :existing] + next_interval(every_row, stability[:, :existing], stage[:, :existing]), 0.0
     )
+    # flat views of the (policy, card) arrays: a due review is one index into each, not a pair
+    flat_stability, flat_difficulty = stability.reshape(-1), difficulty.reshape(-1)
+    flat_last_day, flat_stage, flat_due = last_day.reshape(-1), stage.reshape(-1), due_day.reshape(-1)
     reviews = np.zeros((policies, days))
     minutes = np.zeros((policies, days))
     remembered = np.full((policies, days), np.nan)
+    tracked_rows = np.flatnonzero(tracked)
     for day in range(days):
         known = existing + new_cards_per_day * day  # cards studied before today
         if new_cards_per_day:
@@ -299,7 +306,7 @@ def simulate_many(
             stability[:, fresh], difficulty[:, fresh] = new_stability[made], new_difficulty[made]
             stage[:, fresh] = np.where(new_ratings[made] == 3, 1, 0)
             if intervals is not None:
-                stage[:, fresh] = np.minimum(stage[:, fresh], len(intervals) - 1)
+                stage[:, fresh] = np.minimum(stage[:, fresh], last_stage)
             last_day[:, fresh] = day
             due_day[:, fresh] = day + next_interval(every_row, stability[:, fresh], stage[:, fresh])
             forgot_today = int(first_forgot[made].sum())
@@ -310,22 +317,25 @@ def simulate_many(
         # one pair of draws per card and day, whichever policies review it: common random numbers,
         # so policies differ by their schedules, not by their luck
         luck = rng.random((2, known))
-        row, card = np.nonzero(due_day[:, :known] <= day)
-        if len(row):
-            elapsed = day - last_day[row, card]
-            s, d = stability[row, card], difficulty[row, card]
+        # cards not studied yet are due at infinity: the whole array can be searched
+        due = np.flatnonzero(flat_due <= day)
+        if len(due):
+            row, card = np.divmod(due, total)
+            elapsed = day - flat_last_day[due]
+            s, d = flat_stability[due], flat_difficulty[due]
             recall = (1 + factor * elapsed / s) ** -decay
             recalled = luck[0, card] < recall
             ratings = np.where(recalled, np.where(luck[1, card] < partial_share, 2, 3), 1)
-            stability[row, card], difficulty[row, card] = next_states(w, s, d, elapsed, ratings)
+            new_s, new_d = next_states(w, s, d, elapsed, ratings)
+            flat_stability[due], flat_difficulty[due] = new_s, new_d
+            stages = flat_stage[due]
             if intervals is not None:
-                stage[row, card] = np.where(
-                    ratings == 3,
-                    np.minimum(stage[row, card] + 1, len(intervals) - 1),
-                    np.where(ratings == 2, stage[row, card], 0),
+                stages = np.where(
+                    ratings == 3, np.minimum(stages + 1, last_stage), np.where(ratings == 2, stages, 0)
                 )
-            last_day[row, card] = day
-            due_day[row, card] = day + next_interval(row, stability[row, card], stage[row, card])
+                flat_stage[due] = stages
+            flat_last_day[due] = day
+            flat_due[due] = day + next_interval(row, new_s, stages)
             seconds = np.where(recalled, seconds_recalled, seconds_forgotten)
             if weighted:
                 reviews[:, day] += np.bincount(row, weights=weight[card], minlength=policies)
@@ -334,8 +344,8 @@ def simulate_many(
                 reviews[:, day] += np.bincount(row, minlength=policies)
             minutes[:, day] += np.bincount(row, weights=seconds, minlength=policies) / 60
         studied = known + new_cards_per_day
-        counted = tracked if day < days - 1 else np.ones(policies, dtype=bool)
-        if counted.any():
+        counted = tracked_rows if day < days - 1 else every_row[:, 0]
+        if len(counted):
             since = day - last_day[counted, :studied]
             recall_now = (1 + factor * since / stability[counted, :studied]) ** -decay
             remembered[counted, day] = (recall_now @ weight[:studied]) if weighted else recall_now.sum(axis=1)
