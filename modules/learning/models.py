@@ -6,8 +6,8 @@ from typing import Any
 
 from django.conf import settings
 from django.db import models
-from django.db.models import F
-from django.db.models.functions import Lower
+from django.db.models import F, Value
+from django.db.models.functions import Lower, Mod
 from django.utils import timezone
 
 from modules.common.enums import SCHEDULER_LABELS, SchedulerKind, model_choices
@@ -46,6 +46,11 @@ class Category(models.Model):
         return self.name
 
 
+# Knuth's multiplicative hash of a content's id: an order of a learner's contents that does not depend
+# on when or in which order they were made (``learning_content_sample_idx``, ``selectors.card_memories``)
+CONTENT_SAMPLE_ORDER = Mod(F("id") * Value(2654435761), Value(4294967296))
+
+
 class Content(models.Model):
     """One thing a learner saved. Search on PostgreSQL is backed by trigram indexes (migration 0002)."""
 
@@ -79,6 +84,9 @@ class Content(models.Model):
             models.Index(fields=["user", "-created_at", "-id"], name="learning_content_user_new_idx"),
             models.Index(fields=["user", "category", "-created_at"], name="learning_content_cat_idx"),
             models.Index(fields=["user", "title"], name="learning_content_title_idx"),
+            # a fixed pseudo-random order of a learner's contents: the retention simulator's sample of
+            # a large deck is the first few hundred entries, whatever the deck's size
+            models.Index(F("user"), CONTENT_SAMPLE_ORDER, name="learning_content_sample_idx"),
         ]
 
     def __str__(self) -> str:

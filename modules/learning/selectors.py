@@ -31,6 +31,7 @@ from django.db.models.functions import Coalesce
 
 from modules.common.compiled import fetch_rows
 from modules.learning.models import (
+    CONTENT_SAMPLE_ORDER,
     Category,
     CategoryTotal,
     Content,
@@ -640,32 +641,41 @@ class CardMemories:
     total: int
 
 
-# A fixed pseudo-random order of content ids (Knuth's multiplicative hash): the first ``limit`` of a
-# learner's cards in it are a sample that does not depend on when or in which order they were made.
-# The content's creation is read (one index probe) only where the memory does not give the last day:
-# cards never reviewed, or whose memory is not kept under the basis in use. The count is an index-only
-# scan (a window COUNT over the rows read cost more than the whole sample, measured).
-_CARD_MEMORIES_SQL = (
-    "SELECT p.content_id, CASE WHEN p.review_count = 0 OR p.memory_basis IS DISTINCT FROM %s THEN "
-    "(SELECT c.created_at FROM learning_content c WHERE c.id = p.content_id) END, p.stage, p.review_count, "
-    "p.memory_stability, p.memory_difficulty, p.memory_day, p.memory_basis, "
-    "(SELECT COUNT(*) FROM learning_reviewschedule t WHERE t.user_id = %s) FROM ("
-    "SELECT s.content_id, s.stage, s.review_count, s.memory_stability, s.memory_difficulty, s.memory_day, "
-    "s.memory_basis FROM learning_reviewschedule s WHERE s.user_id = %s "
-    "ORDER BY (s.content_id * 2654435761) %% 4294967296, s.content_id LIMIT %s"
-    ") p ORDER BY p.content_id"
-)
-
-
 def card_memories(*, user_id: int, limit: int, basis: int) -> CardMemories:
-    """One query: up to ``limit`` of the user's schedules (all of them, or a sample in a fixed
-    pseudo-random order of their content ids) with their kept memory, their content's creation where
-    the memory is not kept under ``basis`` (NaN elsewhere), and the count of all of them. The server
-    reads the learner's schedules once; only the sample travels."""
-    connection = connections[router.db_for_read(ReviewSchedule)]
-    with connection.cursor() as cursor:
-        cursor.execute(_CARD_MEMORIES_SQL, [int(basis), int(user_id), int(user_id), int(limit)])
-        rows = cursor.fetchall()
+    """One query: up to ``limit`` of the user's scheduled cards (all of them, or the first in a fixed
+    pseudo-random order of their contents, read from ``learning_content_sample_idx``: a few hundred
+    index entries and rows whatever the deck's size) with their kept memory; their content's creation
+    where the memory does not give the last review's day (never reviewed, or not kept under ``basis``;
+    NaN elsewhere); and how many cards the user has in all (the kept content total on PostgreSQL)."""
+    if content_totals_kept():
+        total: Any = Subquery(ContentTotal.objects.filter(user_id=user_id).values("contents")[:1])
+    else:
+        total = Subquery(
+            ReviewSchedule.objects.filter(user_id=user_id)
+            .order_by()
+            .values("user_id")
+            .annotate(n=Count("pk"))
+            .values("n")
+        )
+    unkept = Q(schedule__review_count=0) | ~Q(schedule__memory_basis=basis)
+    # the contents in the index's order, each joined to its schedule: a nested loop that stops at
+    # ``limit``; sorted by id here, not by the server
+    rows = sorted(
+        Content.objects.filter(user_id=user_id, schedule__user_id=user_id)
+        .annotate(created=Case(When(unkept, then=F("created_at")), default=None), total=total)
+        .order_by(CONTENT_SAMPLE_ORDER, "id")
+        .values_list(
+            "id",
+            "created",
+            "schedule__stage",
+            "schedule__review_count",
+            "schedule__memory_stability",
+            "schedule__memory_difficulty",
+            "schedule__memory_day",
+            "schedule__memory_basis",
+            "total",
+        )[:limit]
+    )
     columns = list(zip(*rows, strict=True)) if rows else [()] * 9
 
     def floats(values: tuple) -> np.ndarray:
@@ -674,16 +684,10 @@ def card_memories(*, user_id: int, limit: int, basis: int) -> CardMemories:
     def ints(values: tuple) -> np.ndarray:
         return np.array([-1 if value is None else value for value in values], dtype=np.int64)
 
-    created = [
-        connection.ops.convert_datetimefield_value(moment, None, connection)
-        if isinstance(moment, str)
-        else moment
-        for moment in columns[1]
-    ]
     return CardMemories(
         content_ids=np.array(columns[0], dtype=np.int64),
         created_epochs=np.array(
-            [np.nan if moment is None else moment.timestamp() for moment in created], dtype=np.float64
+            [np.nan if moment is None else moment.timestamp() for moment in columns[1]], dtype=np.float64
         ),
         stages=np.array(columns[2], dtype=np.int64),
         review_counts=np.array(columns[3], dtype=np.int64),
@@ -691,7 +695,7 @@ def card_memories(*, user_id: int, limit: int, basis: int) -> CardMemories:
         difficulty=floats(columns[5]),
         days=ints(columns[6]),
         bases=ints(columns[7]),
-        total=int(columns[8][0]) if rows else 0,
+        total=max(int(columns[8][0] or 0), len(rows)) if rows else 0,
     )
 
 

@@ -57,7 +57,7 @@ MAX_NEW_CARDS_PER_DAY = 500
 # policies of an answer (docs/scheduling.md)
 MAX_CARD_DAYS = 15_000_000
 NEW_CARDS_WINDOW_DAYS = 30
-SAMPLE_CARDS = 500  # existing cards simulated at most (a systematic sample of a larger deck)
+SAMPLE_CARDS = 300  # existing cards simulated at most (a sample of a larger deck; docs/scheduling.md)
 RECENT_ANSWERS = 1_000  # latest reviews read for answer times and the share of "partial"
 RECENT_FIRSTS = 200  # newest reviewed contents whose first answer gives the share of "forgot"
 REBUILD_PAUSE_SECONDS = 600  # one rebuild request per learner in this long
