@@ -76,6 +76,9 @@ class ReviewScheduleInline(admin.StackedInline):
         "difficulty",
         "fsrs_state",
         "fsrs_step",
+        "memory_stability",
+        "memory_difficulty",
+        "memory_day",
     )
     readonly_fields = (
         "last_reviewed_at",
@@ -86,6 +89,10 @@ class ReviewScheduleInline(admin.StackedInline):
         "difficulty",
         "fsrs_state",
         "fsrs_step",
+        # the kept FSRS-6 memory (services/card_memory.py): derived from the history, never edited
+        "memory_stability",
+        "memory_difficulty",
+        "memory_day",
     )
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:

@@ -20,6 +20,7 @@ from modules.learning.models import MemoryModelFit, ReviewHistory, ReviewSchedul
 from modules.learning.scheduling import FsrsParameters, FsrsScheduler, ReviewResult, recall_estimate
 from modules.learning.scheduling.base import CardState, SchedulerKind
 from modules.learning.scheduling.calibrated_ladder import LadderRecallModel
+from modules.learning.services import card_memory
 from modules.learning.testing import make_ladder_history, record_review
 
 pytestmark = pytest.mark.django_db
@@ -125,6 +126,9 @@ def test_fitted_fsrs_weights_schedule_the_learners_next_reviews(django_capture_o
     assert fsrs["trained_on"] >= 800
     assert fsrs["log_loss_after"] < fsrs["log_loss_before"]
     weights = tuple(fsrs["weights"])
+    # the fit had the worker rebuild every card's kept memory under the new weights (inline here)
+    kept = ReviewSchedule.objects.filter(user=user, review_count__gt=0).values_list("memory_basis", flat=True)
+    assert set(kept) == {card_memory.memory_basis(weights, user.timezone)}
     parameters = client.get("/api/review/parameters/").json()
     assert parameters["fsrs"]["is_default"] is False
     assert tuple(parameters["fsrs"]["weights"]) == weights
