@@ -367,10 +367,12 @@ def parameters(request: HttpRequest) -> services.MemoryParameters:
     tags=_SCHEDULING,
     summary="Simulate your next days of reviews at a desired retention",
     description=(
-        "Plays your next `days` days on your own cards (their memory replayed with your FSRS weights), "
-        "scheduling at `desired_retention` within your tier's longest interval: reviews and minutes per "
-        "day (from your answer times) and cards remembered. Also recommends the desired retention with "
-        "the fewest reviews per remembered card and plays your tier ladder on the same cards. "
+        "Plays your next `days` days on your own cards (their memory after every review, under your "
+        "FSRS weights; a deck of more than 300 cards on a sample of 300, each standing for its share: "
+        "`sampled_cards`), scheduling at `desired_retention` within your tier's longest interval: "
+        "reviews and minutes per day (from your answer times) and cards remembered. Also recommends "
+        "the desired retention with the fewest reviews per remembered card and plays your tier ladder "
+        "on the same cards. "
         "Deterministic (a fixed random seed). 422 `validation_error` for `days` outside 1-730, "
         "`desired_retention` outside 0.70-0.97, `new_cards_per_day` outside 0-500, or more cards x days "
         "than one answer simulates."

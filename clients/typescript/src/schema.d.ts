@@ -552,7 +552,7 @@ export interface paths {
         };
         /**
          * Simulate your next days of reviews at a desired retention
-         * @description Plays your next `days` days on your own cards (their memory replayed with your FSRS weights), scheduling at `desired_retention` within your tier's longest interval: reviews and minutes per day (from your answer times) and cards remembered. Also recommends the desired retention with the fewest reviews per remembered card and plays your tier ladder on the same cards. Deterministic (a fixed random seed). 422 `validation_error` for `days` outside 1-730, `desired_retention` outside 0.70-0.97, `new_cards_per_day` outside 0-500, or more cards x days than one answer simulates.
+         * @description Plays your next `days` days on your own cards (their memory after every review, under your FSRS weights; a deck of more than 300 cards on a sample of 300, each standing for its share: `sampled_cards`), scheduling at `desired_retention` within your tier's longest interval: reviews and minutes per day (from your answer times) and cards remembered. Also recommends the desired retention with the fewest reviews per remembered card and plays your tier ladder on the same cards. Deterministic (a fixed random seed). 422 `validation_error` for `days` outside 1-730, `desired_retention` outside 0.70-0.97, `new_cards_per_day` outside 0-500, or more cards x days than one answer simulates.
          */
         get: operations["modules_learning_api_simulation"];
         put?: never;
@@ -1961,6 +1961,11 @@ export interface components {
              * @description Your cards at the start.
              */
             cards: number;
+            /**
+             * Sampled Cards
+             * @description Of those, the cards simulated: all of them, or an even sample of a large deck (each standing for its share of the deck).
+             */
+            sampled_cards: number;
             /** New Cards Per Day */
             new_cards_per_day: number;
             /**
