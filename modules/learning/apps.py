@@ -28,9 +28,10 @@ class LearningConfig(AppConfig):
         from modules.identity import services as identity
         from modules.learning import readcache
         from modules.learning.checks import read_cache_is_shared
-        from modules.learning.services import delete_learning_data
+        from modules.learning.services import delete_learning_data, delete_review_history_batch
 
         checks.register(read_cache_is_shared, checks.Tags.caches)
         # A process-local cache outside DEBUG switches the read cache off: say so once, at startup.
         readcache.announce()
         identity.on_account_deletion(delete_learning_data)
+        identity.on_account_erasure_batch("learning.ReviewHistory", delete_review_history_batch)

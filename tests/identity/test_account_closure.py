@@ -4,6 +4,7 @@ erases what a lost task left."""
 from __future__ import annotations
 
 import logging
+import time
 from datetime import timedelta
 
 import pytest
@@ -226,6 +227,86 @@ def test_the_erasure_task_erases_a_closed_account_and_logs_counts_without_the_ad
     assert "@" not in repr(record.__dict__)  # neither the address nor its tombstone
 
 
+def _counted_batches(monkeypatch: pytest.MonkeyPatch, after_each=None) -> list[int]:
+    """The registered erasure batches, each call's deleted rows recorded (and ``after_each`` run)."""
+    from modules.identity.services import accounts
+
+    calls: list[int] = []
+    wrapped = []
+    for label, batch in accounts.erasure_batches():
+
+        def counted(*, user_id: int, limit: int, batch=batch) -> int:
+            deleted = batch(user_id=user_id, limit=limit)
+            calls.append(deleted)
+            if after_each is not None:
+                after_each()
+            return deleted
+
+        wrapped.append((label, counted))
+    monkeypatch.setattr(accounts, "_ERASURE_BATCHES", wrapped)
+    return calls
+
+
+def test_the_review_history_of_a_large_account_goes_in_batches_before_the_final_transaction(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from modules.identity.services import closure
+
+    user = learner(contents=3, reviews_each=5)
+    services.close_account(user=user)
+    monkeypatch.setattr(closure, "ERASE_BATCH_ROWS", 4)
+    calls = _counted_batches(monkeypatch)
+
+    with caplog.at_level(logging.INFO, logger="modules.identity.services.closure"):
+        assert tasks.erase_closed_account(user.pk) == "erased"
+
+    assert calls == [4, 4, 4, 3]  # 15 reviews, four transactions; the last batch was short: done
+    assert set(rows_of(user.pk).values()) == {0}
+    (record,) = [r for r in caplog.records if r.getMessage() == "closed account erased"]
+    assert record.rows["learning.ReviewHistory"] == 15  # the batches' rows in the same log line
+
+
+def test_an_erasure_past_half_the_task_timeout_hands_over_to_a_next_task(
+    monkeypatch: pytest.MonkeyPatch, queue_unserved: None
+) -> None:
+    from modules.identity.services import closure
+
+    class Clock:
+        now = 0.0
+
+        def monotonic(self) -> float:
+            return self.now
+
+        def time(self) -> float:
+            return time.time()
+
+    clock = Clock()
+    user = learner(contents=3, reviews_each=5)
+    services.close_account(user=user)
+    OrmQ.objects.all().delete()  # the closure's own task: this test runs the erasure itself
+    monkeypatch.setattr(closure, "ERASE_BATCH_ROWS", 4)
+    monkeypatch.setattr(closure, "time", clock)
+    monkeypatch.setattr(closure, "_slice_seconds", lambda: 10.0)
+
+    def six_seconds_pass() -> None:
+        clock.now += 6.0
+
+    calls = _counted_batches(monkeypatch, after_each=six_seconds_pass)
+
+    assert services.erase_closed_account(user_id=user.pk) == "continued"
+
+    assert calls == [4, 4]  # the third batch would start past the slice
+    assert rows_of(user.pk)["reviews"] == 7 and rows_of(user.pk)["users"] == 1  # closed, still there
+    (queued,) = OrmQ.objects.all()
+    assert queued.task["name"].startswith(f"erase-account-{user.pk}-continued-")
+    assert queued.task["args"] == (user.pk,)
+
+    clock.now = 0.0
+    monkeypatch.setattr(closure, "_slice_seconds", lambda: 1000.0)
+    assert services.erase_closed_account(user_id=user.pk) == "erased"  # what the next task does
+    assert set(rows_of(user.pk).values()) == {0}
+
+
 def test_the_erasure_task_refuses_an_open_account() -> None:
     user = learner()
 
@@ -342,7 +423,8 @@ def test_an_erasure_that_loses_a_race_with_a_write_is_rolled_back_and_the_sweep_
 ) -> None:
     """A write of the account that commits after the cascade read the user's rows (a review or an import
     in flight at the closure) still references the user at the erasure's commit: the erasure answers
-    ``retry``, the account stays closed and whole, and the sweep erases it later."""
+    ``retry``, its final transaction is rolled back whole (the history batches before it stay deleted:
+    a closed account is never read again), the account stays closed, and the sweep erases it later."""
     from django.db.models.signals import pre_delete
 
     user = learner(contents=1, reviews_each=1)

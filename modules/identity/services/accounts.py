@@ -395,6 +395,28 @@ def on_account_deletion(step: DeletionStep) -> None:
         _DELETION_STEPS.append(step)
 
 
+class ErasureBatch(Protocol):
+    def __call__(self, *, user_id: int, limit: int) -> int: ...
+
+
+_ERASURE_BATCHES: list[tuple[str, ErasureBatch]] = []
+
+
+def on_account_erasure_batch(label: str, batch: ErasureBatch) -> None:
+    """Registers ``batch(user_id=..., limit=...)`` for the erasure of a closed account
+    (services/closure.py): run before the final transaction, again and again, each call in a
+    transaction of its own, until it deletes fewer than ``limit`` rows. A module registers one for a
+    table an account may hold millions of rows of (learning's review history), so that the final
+    transaction's work stays bounded whatever the account's size. ``label`` names the rows in the
+    erasure's log (``"learning.ReviewHistory"``)."""
+    if all(registered is not batch for _, registered in _ERASURE_BATCHES):
+        _ERASURE_BATCHES.append((label, batch))
+
+
+def erasure_batches() -> list[tuple[str, ErasureBatch]]:
+    return list(_ERASURE_BATCHES)
+
+
 @transaction.atomic
 def delete_account(*, user: User) -> dict[str, int]:
     """Deletes the account now and, through the registered steps and the cascades, everything it owns;

@@ -13,9 +13,10 @@ the request, in one transaction whose cost does not grow with the account:
   is free its rows would otherwise end up in the next owner's log (and a queued email to the closed
   account is no longer sent: its delivery finds no row).
 
-When the transaction commits, ``erase_closed_account`` is queued: ``accounts.delete_account`` (the
-modules' deletion steps, then the cascades) on the worker, where a heavy learner's seconds of deletes
-harm nobody. It erases only a closed account and does nothing for an account already gone, so a
+When the transaction commits, ``erase_closed_account`` is queued: the largest tables in batches of
+their own transactions (``accounts.on_account_erasure_batch``; a very large account over several
+tasks), then ``accounts.delete_account`` (the modules' deletion steps, then the cascades) on the
+worker, where a heavy learner's seconds of deletes harm nobody. It erases only a closed account and does nothing for an account already gone, so a
 second delivery, or a stray task naming an open account, changes nothing.
 
 ``erase_lost_closures`` is the safety net (every five minutes): an account closed more than
@@ -28,17 +29,19 @@ from __future__ import annotations
 import logging
 import secrets
 import time
+from collections import Counter
 from datetime import datetime, timedelta
 
 from allauth.account.models import EmailAddress
 from allauth.socialaccount.models import SocialAccount
+from django.conf import settings
 from django.contrib.auth.hashers import make_password
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from modules.identity import tokens
 from modules.identity.models import EmailLog, User
-from modules.identity.services.accounts import _check_current_password, delete_account
+from modules.identity.services.accounts import _check_current_password, delete_account, erasure_batches
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +50,8 @@ ERASE_TASK = "modules.identity.tasks.erase_closed_account"
 # worker and run (Q_RETRY 180 s, Q_TIMEOUT 120 s by default). A task merely late still meets the sweep's
 # second one harmlessly: the first to lock the row erases, the other finds it gone.
 ERASE_AFTER = timedelta(minutes=10)
+# Rows a batch of the erasure deletes in one transaction (``on_account_erasure_batch``)
+ERASE_BATCH_ROWS = 20_000
 TOMBSTONE_DOMAIN = "closed.invalid"
 
 
@@ -129,12 +134,72 @@ def _enqueue_erasure(user_id: int, *, suffix: str = "") -> None:
     async_task(ERASE_TASK, user_id, task_name=f"erase-account-{user_id}{suffix}")
 
 
+def _slice_seconds() -> float:
+    """How long one erasure task deletes in batches before it hands over to the next: half the queue's
+    task timeout, as AI jobs slice their work."""
+    return max(1.0, float(settings.Q_CLUSTER["timeout"]) / 2)
+
+
+def _account_state(user_id: int) -> str | None:
+    """Inside a transaction: locks the user's row (``FOR NO KEY UPDATE``, as the final transaction
+    does) and answers ``missing``, ``open``, or None for a closed account."""
+    row = User.objects.select_for_update(no_key=True).filter(pk=user_id).values_list("closed_at").first()
+    if row is None:
+        return "missing"
+    return "open" if row[0] is None else None
+
+
+def _erase_in_batches(*, user_id: int, deadline: float) -> tuple[str | None, Counter[str]]:
+    """Deletes the account's largest tables in batches (``on_account_erasure_batch``), each in its own
+    transaction that first checks the account is still closed. Answers what stopped it (``missing``,
+    ``open``, ``continued`` past the deadline, None when every batch step is done) and the rows deleted."""
+    deleted: Counter[str] = Counter()
+    for label, batch in erasure_batches():
+        while True:
+            if time.monotonic() >= deadline:
+                return "continued", deleted
+            with transaction.atomic():
+                state = _account_state(user_id)
+                if state is not None:
+                    return state, deleted
+                count = batch(user_id=user_id, limit=ERASE_BATCH_ROWS)
+            deleted[label] += count
+            if count < ERASE_BATCH_ROWS:
+                break
+    return None, deleted
+
+
 def erase_closed_account(*, user_id: int) -> str:
     """Task body: erases a closed account and everything it owns. Answers ``erased``, ``missing`` (gone
-    already: a second delivery), ``open`` (refused: only a closed account is ever erased) or ``retry``
-    (a write of the account committed during the erasure, which was rolled back; the sweep queues it
-    again). Logs what it erased and how long it took; never the address or anything secret."""
+    already: a second delivery), ``open`` (refused: only a closed account is ever erased), ``continued``
+    (a very large account: this task deleted batches for half the task timeout and queued the next
+    one) or ``retry`` (a write of the account committed during the final transaction, which was rolled
+    back; the sweep queues it again). Logs what it erased and how long it took; never the address or
+    anything secret.
+
+    The largest tables go first, in batches of ``ERASE_BATCH_ROWS`` rows, each batch its own
+    transaction (a million reviews are 50 of them), so no transaction's work grows with the account and
+    a task never runs into the queue's timeout; the rest goes in one final transaction. A closed
+    account is never read again, so the batches already deleted need no rolling back."""
     started = time.monotonic()
+    stopped, batched = _erase_in_batches(user_id=user_id, deadline=started + _slice_seconds())
+    if stopped == "continued":
+        _enqueue_erasure(user_id, suffix=f"-continued-{int(time.time())}")
+        logger.info(
+            "account erasure continues in the next task",
+            extra={
+                "user_id": user_id,
+                "seconds": round(time.monotonic() - started, 3),
+                "rows": dict(batched),
+            },
+        )
+        return "continued"
+    if stopped == "open":
+        logger.warning("account erasure refused: the account is open", extra={"user_id": user_id})
+        return "open"
+    if stopped == "missing":
+        logger.info("account erasure: nothing left to erase", extra={"user_id": user_id})
+        return "missing"
     try:
         with transaction.atomic():
             # A second delivery running at the same moment waits here, then finds no row. Not FOR
@@ -148,7 +213,7 @@ def erase_closed_account(*, user_id: int) -> str:
                 logger.warning("account erasure refused: the account is open", extra={"user_id": user_id})
                 return "open"
             closed_at = user.closed_at
-            erased = delete_account(user=user)
+            erased = Counter(delete_account(user=user))
     except IntegrityError:
         # A row of the account written by a transaction that committed after this one's deletes (an
         # import, a review in flight at the closure) still references the user at commit.
@@ -157,13 +222,14 @@ def erase_closed_account(*, user_id: int) -> str:
             extra={"user_id": user_id},
         )
         return "retry"
+    erased.update(batched)
     logger.info(
         "closed account erased",
         extra={
             "user_id": user_id,
             "seconds": round(time.monotonic() - started, 3),
             "closed_seconds_ago": round((timezone.now() - closed_at).total_seconds(), 1),
-            "rows": erased,
+            "rows": {label: count for label, count in sorted(erased.items()) if count},
         },
     )
     return "erased"

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Subquery
 from django.utils import timezone
 
 from modules.common import idempotency
@@ -269,6 +270,17 @@ def delete_learning_data(*, user_id: int) -> dict[str, int]:
     for model in (ReviewSchedule, ReviewHistory, IdempotencyRecord, Content, Category):
         deleted.update(model.objects.filter(user_id=user_id).delete()[1])
     return dict(deleted)
+
+
+@readcache.learning_write
+def delete_review_history_batch(*, user_id: int, limit: int) -> int:
+    """Up to ``limit`` of the account's review history rows (the erasure of a closed account runs this
+    in batches before ``delete_learning_data``; registered in ``LearningConfig.ready``): one DELETE of
+    the first ``limit`` ids found by the (user, reviewed_at) index, the rollups following once per
+    statement. Answers how many it deleted."""
+    batch = ReviewHistory.objects.filter(user_id=user_id).order_by().values("pk")[:limit]
+    deleted, _ = ReviewHistory.objects.filter(pk__in=Subquery(batch)).delete()
+    return deleted
 
 
 # --- For other modules (ai) -----------------------------------------------------------------------
