@@ -227,6 +227,16 @@ def test_the_erasure_task_erases_a_closed_account_and_logs_counts_without_the_ad
     assert "@" not in repr(record.__dict__)  # neither the address nor its tombstone
 
 
+def _learner_with_reviews(moments: list[timedelta]) -> User:
+    """A learner with one content reviewed at each of ``moments`` ago."""
+    user = make_user(email=EMAIL)
+    content = make_content(user=user, title="Card")
+    now = timezone.now()
+    for ago in moments:
+        record_review(content=content, reviewed_at=now - ago)
+    return user
+
+
 def _counted_batches(monkeypatch: pytest.MonkeyPatch, after_each=None) -> list[int]:
     """The registered erasure batches, each call's deleted rows recorded (and ``after_each`` run)."""
     from modules.identity.services import accounts
@@ -252,7 +262,7 @@ def test_the_review_history_of_a_large_account_goes_in_batches_before_the_final_
 ) -> None:
     from modules.identity.services import closure
 
-    user = learner(contents=3, reviews_each=5)
+    user = _learner_with_reviews([timedelta(hours=hours) for hours in range(15)])
     services.close_account(user=user)
     monkeypatch.setattr(closure, "ERASE_BATCH_ROWS", 4)
     calls = _counted_batches(monkeypatch)
@@ -264,6 +274,22 @@ def test_the_review_history_of_a_large_account_goes_in_batches_before_the_final_
     assert set(rows_of(user.pk).values()) == {0}
     (record,) = [r for r in caplog.records if r.getMessage() == "closed account erased"]
     assert record.rows["learning.ReviewHistory"] == 15  # the batches' rows in the same log line
+
+
+def test_reviews_at_the_same_moment_as_a_batchs_last_go_with_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    from modules.identity.services import closure
+
+    # oldest first: 3 hours ago twice, then one at the same moment four times, then the newest
+    moments = [timedelta(hours=3)] * 2 + [timedelta(hours=2)] * 4 + [timedelta(hours=1)]
+    user = _learner_with_reviews(moments)
+    services.close_account(user=user)
+    monkeypatch.setattr(closure, "ERASE_BATCH_ROWS", 4)
+    calls = _counted_batches(monkeypatch)
+
+    assert tasks.erase_closed_account(user.pk) == "erased"
+
+    assert calls == [6, 1]  # the 4th oldest is one of four at its moment: all of them in the first
+    assert set(rows_of(user.pk).values()) == {0}
 
 
 def test_an_erasure_past_half_the_task_timeout_hands_over_to_a_next_task(
@@ -281,7 +307,7 @@ def test_an_erasure_past_half_the_task_timeout_hands_over_to_a_next_task(
             return time.time()
 
     clock = Clock()
-    user = learner(contents=3, reviews_each=5)
+    user = _learner_with_reviews([timedelta(hours=hours) for hours in range(15)])
     services.close_account(user=user)
     OrmQ.objects.all().delete()  # the closure's own task: this test runs the erasure itself
     monkeypatch.setattr(closure, "ERASE_BATCH_ROWS", 4)

@@ -51,7 +51,7 @@ ERASE_TASK = "modules.identity.tasks.erase_closed_account"
 # second one harmlessly: the first to lock the row erases, the other finds it gone.
 ERASE_AFTER = timedelta(minutes=10)
 # Rows a batch of the erasure deletes in one transaction (``on_account_erasure_batch``)
-ERASE_BATCH_ROWS = 20_000
+ERASE_BATCH_ROWS = 50_000
 TOMBSTONE_DOMAIN = "closed.invalid"
 
 
@@ -178,7 +178,7 @@ def erase_closed_account(*, user_id: int) -> str:
     anything secret.
 
     The largest tables go first, in batches of ``ERASE_BATCH_ROWS`` rows, each batch its own
-    transaction (a million reviews are 50 of them), so no transaction's work grows with the account and
+    transaction (a million reviews are 20 of them), so no transaction's work grows with the account and
     a task never runs into the queue's timeout; the rest goes in one final transaction. A closed
     account is never read again, so the batches already deleted need no rolling back."""
     started = time.monotonic()

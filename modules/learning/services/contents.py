@@ -9,7 +9,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Subquery
 from django.utils import timezone
 
 from modules.common import idempotency
@@ -274,12 +273,19 @@ def delete_learning_data(*, user_id: int) -> dict[str, int]:
 
 @readcache.learning_write
 def delete_review_history_batch(*, user_id: int, limit: int) -> int:
-    """Up to ``limit`` of the account's review history rows (the erasure of a closed account runs this
-    in batches before ``delete_learning_data``; registered in ``LearningConfig.ready``): one DELETE of
-    the first ``limit`` ids found by the (user, reviewed_at) index, the rollups following once per
-    statement. Answers how many it deleted."""
-    batch = ReviewHistory.objects.filter(user_id=user_id).order_by().values("pk")[:limit]
-    deleted, _ = ReviewHistory.objects.filter(pk__in=Subquery(batch)).delete()
+    """About ``limit`` of the account's oldest review history rows (the erasure of a closed account
+    runs this in batches before ``delete_learning_data``; registered in ``LearningConfig.ready``): the
+    ``limit``-th oldest review's time read from the (user, reviewed_at) index, then one DELETE of the
+    range up to it (reviews at that same moment included), the rollups following once per statement;
+    all the rest when fewer remain. Answers how many it deleted.
+
+    A range, not ``id IN (the first ids)``: that probed the primary key once per row, 0.28 s a batch
+    of 20,000 against 0.15 s for the range (docs/identity.md)."""
+    history = ReviewHistory.objects.filter(user_id=user_id)
+    boundary = list(history.order_by("reviewed_at").values_list("reviewed_at", flat=True)[limit - 1 : limit])
+    if boundary:
+        history = history.filter(reviewed_at__lte=boundary[0])
+    deleted, _ = history.delete()
     return deleted
 
 
