@@ -615,15 +615,6 @@ def memory_fit_candidates(*, active_since: datetime) -> list[tuple[int, int, int
     return list(rows)
 
 
-def content_starts(*, user_id: int) -> list[tuple[int, datetime, int]]:
-    """(content id, created_at, ladder stage) of each of the user's scheduled contents."""
-    return list(
-        ReviewSchedule.objects.filter(user_id=user_id)
-        .order_by("content_id")
-        .values_list("content_id", "content__created_at", "stage")
-    )
-
-
 @dataclass(frozen=True)
 class CardMemories:
     """Scheduled cards of a learner with their kept memory (``ReviewSchedule.memory_*``), as numpy

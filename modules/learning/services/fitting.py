@@ -335,7 +335,7 @@ def _record(*, fit_id: int, user_id: int, outcome: Outcome, seconds: float) -> s
         if fsrs.applied or ladder.applied:
             _apply(fit=fit, user_id=user_id, fsrs=fsrs, ladder=ladder)
         if fsrs.applied:  # every card's kept memory was computed with the weights replaced
-            transaction.on_commit(lambda: card_memory.enqueue_rebuild(user_id=user_id))
+            transaction.on_commit(lambda: card_memory.enqueue_rebuild(user_id=user_id), robust=True)
     logger.info(
         "memory fit done",
         extra={

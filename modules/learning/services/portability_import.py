@@ -623,5 +623,5 @@ def import_learning_data(
             tallies.recount_if_ready(user_id=user.pk, tz_name=user.timezone)
             # the kept card memory holds none of the imported reviews: replayed until the job rebuilds it
             card_memory.forget_card_memory(user_id=user.pk)
-            transaction.on_commit(lambda: card_memory.enqueue_rebuild(user_id=user.pk))
+            transaction.on_commit(lambda: card_memory.enqueue_rebuild(user_id=user.pk), robust=True)
     return ImportOutcome(counts=ImportCounts(**run.counts), content_ids=dict(run.content_ids))
