@@ -14,6 +14,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from modules.identity.models import User
 from modules.identity.testing import make_user
 from modules.learning import selectors, services
 from modules.learning.models import LearnerMemoryModel, ReviewSchedule
@@ -151,6 +152,30 @@ def test_new_weights_leave_a_reviewed_card_unkept_until_the_rebuild_and_the_simu
     _assert_kept_as_replayed(user, FITTED)
     kept_now = card_memory.current_memory(user_id=user.pk, weights=FITTED, tz_name=user.timezone, limit=1000)
     assert kept_now.replayed == 0
+
+
+def test_the_hourly_tally_round_rebuilds_the_memory_of_a_learner_who_moved_zone(monkeypatch) -> None:
+    moved, stayed = make_user(timezone="UTC"), make_user(timezone="UTC")
+    for user in (moved, stayed):
+        contents = [make_content(user=user, created_at=timezone.now() - timedelta(days=8)) for _ in range(5)]
+        _answer_over_a_week(user, contents, seed=user.pk)
+        services.rebuild_review_tallies(user_id=user.pk, tz_name="UTC")
+    User.objects.filter(pk=moved.pk).update(timezone="Asia/Tokyo")
+    moved.refresh_from_db()
+    asked: list[int] = []
+    real_enqueue = card_memory.enqueue_rebuild
+
+    def enqueue(*, user_id: int) -> None:
+        asked.append(user_id)
+        real_enqueue(user_id=user_id)  # the test settings run the task inline
+
+    monkeypatch.setattr(card_memory, "enqueue_rebuild", enqueue)
+
+    assert services.build_review_tallies() == 1
+
+    assert asked == [moved.pk]  # not the learner who stayed in their zone
+    _assert_kept_as_replayed(moved, DEFAULT_FSRS_PARAMETERS.weights)  # in Tokyo's days now
+    _assert_kept_as_replayed(stayed, DEFAULT_FSRS_PARAMETERS.weights)
 
 
 def test_a_review_landing_during_a_rebuild_is_not_overwritten(monkeypatch) -> None:

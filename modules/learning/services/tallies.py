@@ -45,6 +45,7 @@ from modules.learning.models import (
     ReviewTallyState,
     ReviewTotal,
 )
+from modules.learning.services import card_memory
 from modules.learning.services.analytics import reviewer_ids
 
 logger = logging.getLogger(__name__)
@@ -366,7 +367,8 @@ def build_review_tallies_of(*, user_id: int) -> bool:
 
 def build_review_tallies(*, now: datetime | None = None, active_days: int = 30, limit: int = 500) -> int:
     """Builds the tallies of up to ``limit`` users who reviewed in the last ``active_days`` days and
-    have none, or have them cut in a zone they left. Returns how many were built."""
+    have none, or have them cut in a zone they left (and then asks the worker to rebuild their card
+    memory, whose days moved too). Returns how many were built."""
     now = now or timezone.now()
     active = reviewer_ids(since=now - timedelta(days=active_days))
     zones = identity.timezones_for_user_ids(active)
@@ -376,6 +378,8 @@ def build_review_tallies(*, now: datetime | None = None, active_days: int = 30, 
     needing = sorted(user_id for user_id, tz_name in zones.items() if ready.get(user_id) != tz_name)
     for user_id in needing[:limit]:
         rebuild_review_tallies(user_id=user_id, tz_name=zones[user_id], now=now)
+        if ready.get(user_id):  # they moved zone: their kept card memory counts days in the old one
+            card_memory.enqueue_rebuild(user_id=user_id)
     if needing:
         logger.info(
             "review tallies built",
