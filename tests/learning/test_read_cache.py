@@ -328,6 +328,7 @@ ARGUMENTS: dict[str, Callable[[World], Any]] = {
     "due": lambda w: w.now,
     "scheduler": lambda w: "ladder",
     "stage": lambda w: 0,
+    "limit": lambda w: 1000,
     "stability": lambda w: None,
     "elapsed_days": lambda w: 1.0,
     "fit_id": lambda w: MemoryModelFit.objects.create(user=w.user, timezone_name="UTC", day_start_hour=4).pk,
