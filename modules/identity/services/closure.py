@@ -140,13 +140,27 @@ def _slice_seconds() -> float:
     return max(1.0, float(settings.Q_CLUSTER["timeout"]) / 2)
 
 
-def _account_state(user_id: int) -> str | None:
-    """Inside a transaction: locks the user's row (``FOR NO KEY UPDATE``, as the final transaction
-    does) and answers ``missing``, ``open``, or None for a closed account."""
-    row = User.objects.select_for_update(no_key=True).filter(pk=user_id).values_list("closed_at").first()
-    if row is None:
+def _locked_user(user_id: int) -> User | None:
+    """Inside a transaction: the user's row, locked ``FOR NO KEY UPDATE``. A second delivery running at
+    the same moment waits here, then finds no row. Not FOR UPDATE: a review in flight holds its card
+    (which the erasure deletes first, waiting for it) and checks its user at commit; a key lock on the
+    user here would deadlock with it."""
+    return User.objects.select_for_update(no_key=True).filter(pk=user_id).first()
+
+
+def _refusal(user: User | None) -> str | None:
+    """``missing`` (gone already), ``open`` (only a closed account is erased), or None: erase it."""
+    if user is None:
         return "missing"
-    return "open" if row[0] is None else None
+    return "open" if user.closed_at is None else None
+
+
+def _refused(state: str, user_id: int) -> str:
+    if state == "open":
+        logger.warning("account erasure refused: the account is open", extra={"user_id": user_id})
+    else:
+        logger.info("account erasure: nothing left to erase", extra={"user_id": user_id})
+    return state
 
 
 def _erase_in_batches(*, user_id: int, deadline: float) -> tuple[str | None, Counter[str]]:
@@ -159,7 +173,7 @@ def _erase_in_batches(*, user_id: int, deadline: float) -> tuple[str | None, Cou
             if time.monotonic() >= deadline:
                 return "continued", deleted
             with transaction.atomic():
-                state = _account_state(user_id)
+                state = _refusal(_locked_user(user_id))
                 if state is not None:
                     return state, deleted
                 count = batch(user_id=user_id, limit=ERASE_BATCH_ROWS)
@@ -194,24 +208,15 @@ def erase_closed_account(*, user_id: int) -> str:
             },
         )
         return "continued"
-    if stopped == "open":
-        logger.warning("account erasure refused: the account is open", extra={"user_id": user_id})
-        return "open"
-    if stopped == "missing":
-        logger.info("account erasure: nothing left to erase", extra={"user_id": user_id})
-        return "missing"
+    if stopped is not None:
+        return _refused(stopped, user_id)
     try:
         with transaction.atomic():
-            # A second delivery running at the same moment waits here, then finds no row. Not FOR
-            # UPDATE: a review in flight holds its card (which the erasure deletes first, waiting for
-            # it) and checks its user at commit; a key lock on the user here would deadlock with it.
-            user = User.objects.select_for_update(no_key=True).filter(pk=user_id).first()
-            if user is None:
-                logger.info("account erasure: nothing left to erase", extra={"user_id": user_id})
-                return "missing"
-            if user.closed_at is None:
-                logger.warning("account erasure refused: the account is open", extra={"user_id": user_id})
-                return "open"
+            user = _locked_user(user_id)
+            refusal = _refusal(user)
+            if refusal is not None:
+                return _refused(refusal, user_id)
+            assert user is not None and user.closed_at is not None
             closed_at = user.closed_at
             erased = Counter(delete_account(user=user))
     except IntegrityError:
