@@ -128,16 +128,13 @@ class ReplayedMemory:
     stability: np.ndarray
     difficulty: np.ndarray
     days: np.ndarray  # of each card's last review
-    reviews: np.ndarray  # each card's reviews replayed
 
 
 def replayed_memory(log: selectors.ReviewLog, *, weights: Sequence[float], tz_name: str) -> ReplayedMemory:
     """Every card of ``log`` replayed from its first review with ``weights`` in ``tz_name``'s days."""
     if not len(log):
         empty = np.zeros(0)
-        return ReplayedMemory(
-            empty.astype(np.int64), empty, empty, empty.astype(np.int64), empty.astype(np.int64)
-        )
+        return ReplayedMemory(empty.astype(np.int64), empty, empty, empty.astype(np.int64))
     days = learner_days(tz_name)
     table = review_table(log, days=days)
     stability, difficulty = final_states(weights, table.histories)
@@ -148,7 +145,6 @@ def replayed_memory(log: selectors.ReviewLog, *, weights: Sequence[float], tz_na
         stability=np.asarray(stability, dtype=np.float64),
         difficulty=np.asarray(difficulty, dtype=np.float64),
         days=np.asarray(days.days_of_epochs(last_seen), dtype=np.int64),
-        reviews=np.asarray(table.histories.lengths, dtype=np.int64),
     )
 
 
