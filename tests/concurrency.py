@@ -6,7 +6,12 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 from django.db import connection
+
+# Threads racing on row locks need PostgreSQL: SQLite's test database is one in-memory file whose
+# connections fail at once with "database table is locked" instead of waiting for each other.
+needs_row_locks = pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks need PostgreSQL")
 
 
 def run_together(work: Callable[[int], Any], threads: int, *, timeout: float = 120) -> list[Any]:

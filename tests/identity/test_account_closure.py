@@ -23,7 +23,7 @@ from modules.identity.services.closure import ERASE_AFTER
 from modules.identity.testing import DEFAULT_PASSWORD, make_user
 from modules.learning.models import Category, Content, ReviewHistory, ReviewSchedule
 from modules.learning.testing import make_category, make_content, record_review
-from tests.concurrency import run_together
+from tests.concurrency import needs_row_locks, run_together
 
 pytestmark = pytest.mark.django_db
 
@@ -401,6 +401,7 @@ def test_the_sweep_is_scheduled_every_few_minutes() -> None:
 # --- Concurrency --------------------------------------------------------------------------------------
 
 
+@needs_row_locks
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_deletes_of_one_account_close_it_once_and_erase_it_once(
     caplog: pytest.LogCaptureFixture,
@@ -422,6 +423,7 @@ def test_concurrent_deletes_of_one_account_close_it_once_and_erase_it_once(
     assert set(rows_of(user.pk).values()) == {0}
 
 
+@needs_row_locks
 @pytest.mark.django_db(transaction=True)
 def test_a_delete_racing_refreshes_of_the_same_account_never_deadlocks() -> None:
     """A refresh holds its token's row and checks its user at commit; the closure deletes the user's
@@ -443,6 +445,7 @@ def test_a_delete_racing_refreshes_of_the_same_account_never_deadlocks() -> None
         assert not User.objects.filter(pk=user.pk).exists()
 
 
+@needs_row_locks
 @pytest.mark.django_db(transaction=True)
 def test_an_erasure_that_loses_a_race_with_a_write_is_rolled_back_and_the_sweep_finishes_it(
     monkeypatch: pytest.MonkeyPatch, queue_unserved: None

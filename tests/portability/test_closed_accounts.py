@@ -19,7 +19,7 @@ from modules.portability.formats import bundle
 from modules.portability.models import ExportJob, ImportJob
 from modules.portability.services import exports
 from modules.portability.services.files import storage_dir
-from tests.concurrency import run_together
+from tests.concurrency import needs_row_locks, run_together
 
 pytestmark = pytest.mark.django_db
 
@@ -91,6 +91,7 @@ def test_an_import_queued_before_the_closure_is_failed(tmp_path: Path) -> None:
     assert not list(learning.export_contents(user=user))
 
 
+@needs_row_locks
 @pytest.mark.django_db(transaction=True)
 def test_an_import_whose_account_closes_while_it_runs_stops_and_keeps_nothing(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path

@@ -2,7 +2,9 @@
 
 The first tests start the real `make run` in a new session, as a terminal starts a foreground job, on a
 private SQLite file and a free port, wait until the API answers and the Django-Q2 cluster runs, then
-signal it and check that every process it started is gone in time and that nothing crashed. The last
+signal it and check that every process it started is gone in time and that nothing crashed. One sends
+a review reminder on that SQLite file: the round runs in its own process (`manage.py
+send_review_reminders`, as a scheduler would start it) and the run's worker delivers the email. The last
 ones check the supervisor's escalation rules (scripts/devserver.py) on stand-in children, in seconds.
 """
 
@@ -19,12 +21,15 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 import psutil
 import pytest
 
 from tests.system.servers import free_port
+from tests.system.stack import read_mailbox
 
 pytestmark = pytest.mark.system
 
@@ -46,7 +51,7 @@ _INHERITED_NOT_WANTED = (
 _INHERITED_PREFIXES_NOT_WANTED = ("MAKE", "MFLAGS", "COV_CORE_", "PYTEST_", "DJANGO_")
 
 
-def _run_environment(tmp_path: Path, port: int) -> dict[str, str]:
+def _run_environment(tmp_path: Path, port: int, **overrides: str) -> dict[str, str]:
     env = {
         name: value
         for name, value in os.environ.items()
@@ -59,6 +64,7 @@ def _run_environment(tmp_path: Path, port: int) -> dict[str, str]:
         DEBUG="1",
         EMAIL_BACKEND="django.core.mail.backends.console.EmailBackend",
     )
+    env.update(overrides)
     return env
 
 
@@ -69,6 +75,7 @@ class MakeRun:
     process: subprocess.Popen[bytes]
     log_path: Path
     port: int
+    env: dict[str, str]
     seen: dict[int, float] = field(default_factory=dict)  # pid -> create_time (pids get reused)
     sessions: set[int] = field(default_factory=set)
 
@@ -117,19 +124,35 @@ class MakeRun:
 
 @pytest.fixture
 def make_run(tmp_path: Path) -> Iterator[MakeRun]:
+    yield from _make_run(tmp_path)
+
+
+@pytest.fixture
+def make_run_mailing(tmp_path: Path) -> Iterator[MakeRun]:
+    """`make run` whose emails go to files in ``tmp_path / "mail"`` (Django's file backend)."""
+    yield from _make_run(
+        tmp_path,
+        EMAIL_BACKEND="django.core.mail.backends.filebased.EmailBackend",
+        EMAIL_FILE_PATH=str(tmp_path / "mail"),
+    )
+
+
+def _make_run(tmp_path: Path, **overrides: str) -> Iterator[MakeRun]:
     port = free_port()
     log_path = tmp_path / "make-run.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(  # noqa: S603 (the repository's own make target)
             [MAKE, "--no-print-directory", "run"],
             cwd=ROOT,
-            env=_run_environment(tmp_path, port),
+            env=_run_environment(tmp_path, port, **overrides),
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own session and process group, like a job in a terminal
         )
-    run = MakeRun(process=process, log_path=log_path, port=port)
+    run = MakeRun(
+        process=process, log_path=log_path, port=port, env=_run_environment(tmp_path, port, **overrides)
+    )
     try:
         yield run
     finally:
@@ -219,6 +242,53 @@ def test_one_ctrl_c_stops_the_api_and_the_worker_without_a_crash_or_an_orphan(ma
     assert make_run.process.returncode in (0, -signal.SIGINT)
     assert not _api_is_live(make_run.port)
     assert took < STOP_TIMEOUT
+
+
+DEMO_CREDENTIALS = re.compile(r"Demo account: (\S+) / password: (\S+)")
+
+
+def test_a_review_reminder_round_on_sqlite_is_delivered_by_the_worker(make_run_mailing: MakeRun) -> None:
+    """The reminder round holds the account open while it queues the email (``FOR SHARE`` on
+    PostgreSQL, which SQLite's grammar has not: the round failed for every learner on `make run`)."""
+    run = make_run_mailing
+    _wait_until_serving(run)
+    credentials = DEMO_CREDENTIALS.search(run.output)
+    assert credentials, run.output
+    address, password = credentials.groups()
+    with httpx.Client(base_url=f"http://127.0.0.1:{run.port}", timeout=30) as http:
+        login = http.post("/api/auth/token/", json={"email": address, "password": password})
+        assert login.status_code == 200, login.text
+        http.headers["Authorization"] = f"Bearer {login.json()['access']}"
+        assert http.get("/api/review/today/").json()["count"] > 0  # the demo's notes include due ones
+
+        queued = ""
+        for _ in range(2):  # the reminder hour is the current hour: once more if it turned meanwhile
+            hour = datetime.now(UTC).hour
+            profile = {"timezone": "UTC", "daily_reminder_hour": hour, "notifications_enabled": True}
+            answer = http.patch("/api/accounts/users/me/", json=profile)
+            assert answer.status_code == 200, answer.text
+            round_ = subprocess.run(
+                [sys.executable, "manage.py", "send_review_reminders"],
+                cwd=ROOT,
+                env=run.env,
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=False,
+            )
+            assert round_.returncode == 0, round_.stdout + round_.stderr
+            queued = round_.stdout
+            if "queued: 1" in queued or datetime.now(UTC).hour == hour:
+                break
+    assert "Review reminders queued: 1" in queued, queued
+
+    mail_dir = Path(run.env["EMAIL_FILE_PATH"])
+    deadline = time.monotonic() + 60
+    while not (sent := [m for m in read_mailbox(mail_dir) if address in str(m["To"])]):
+        assert time.monotonic() < deadline, f"no reminder delivered to {address}:\n{run.output}"
+        time.sleep(0.2)
+    body = sent[0].get_body(preferencelist=("plain",))
+    assert body is not None and "due" in body.get_content().lower()
 
 
 def test_sigterm_to_the_supervisor_stops_everything_and_make_exits_zero(make_run: MakeRun) -> None:

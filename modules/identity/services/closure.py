@@ -77,9 +77,12 @@ def hold_open_account(*, user_id: int) -> bool:
     transaction ends (``FOR SHARE`` on its row: a closure waits for the transaction, and a transaction
     that comes after a closure's commit finds the account closed). For work that sends to the account's
     address or writes its rows after reading it earlier (a reminder round, a job)."""
+    # SQLite (``make run``) has no row locks and no FOR clause: its one writer at a time serializes
+    # the closure's write with the caller's.
+    lock = " FOR SHARE" if connection.vendor == "postgresql" else ""
     with connection.cursor() as cursor:
         cursor.execute(
-            f'SELECT 1 FROM "{User._meta.db_table}" WHERE "id" = %s AND "closed_at" IS NULL FOR SHARE',  # noqa: S608 (the table's name, not input)
+            f'SELECT 1 FROM "{User._meta.db_table}" WHERE "id" = %s AND "closed_at" IS NULL{lock}',  # noqa: S608 (the table's name, not input)
             [user_id],
         )
         return cursor.fetchone() is not None
