@@ -30,13 +30,14 @@ from django.utils.datastructures import MultiValueDict
 from ninja.errors import ValidationError
 from ninja.parser import Parser
 
+from modules.common.fields import BIGINT_MAX, BIGINT_MIN
+
 __all__ = ["BODY_PARAMETER", "ApiParser", "find_unstorable"]
 
 # The name every route gives its JSON body parameter (``payload: SomeIn``): Ninja locates a body field's
 # error at ["body", BODY_PARAMETER, field], and so do this parser and config/api.py's domain errors.
 BODY_PARAMETER = "payload"
 
-BIGINT_MIN, BIGINT_MAX = -(2**63), 2**63 - 1
 MAX_REPORTED = 20  # locations listed in one answer; the rest are the same mistake
 
 _NUL = "\x00"

@@ -9,6 +9,11 @@ schema and hands the service an aware UTC datetime:
 - no offset: read as UTC (the contract puts UTC on the wire);
 - outside [1900-01-01, 9000-01-01) UTC: rejected, which leaves any arithmetic a service does (hours to
   years) inside Python's and PostgreSQL's ranges.
+
+``FilterId``: an id a list is filtered by (a query parameter). An id that is not positive or beyond a
+``bigint`` (no row has it) becomes 0, which no row has either: the list is empty on every backend, where
+PostgreSQL compared the value as a numeric but SQLite's driver could not bind it (an ``OverflowError``,
+a 500 on ``make run``).
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from pydantic import AfterValidator
 
 from modules.common.time import UTC
 
+BIGINT_MIN, BIGINT_MAX = -(2**63), 2**63 - 1
 EARLIEST_CLIENT_DATETIME = datetime(1900, 1, 1, tzinfo=UTC)
 LATEST_CLIENT_DATETIME = datetime(9000, 1, 1, tzinfo=UTC)
 
@@ -36,3 +42,10 @@ def client_datetime(value: datetime) -> datetime:
 
 
 ClientDatetime = Annotated[datetime, AfterValidator(client_datetime)]
+
+
+def filter_id(value: int) -> int:
+    return value if 1 <= value <= BIGINT_MAX else 0
+
+
+FilterId = Annotated[int, AfterValidator(filter_id)]

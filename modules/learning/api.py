@@ -19,6 +19,7 @@ from pydantic import BaseModel
 
 from modules.common import headers
 from modules.common.errors import Conflict, EmailNotVerified, NotFound, raises
+from modules.common.fields import FilterId
 from modules.common.pagination import (
     DEFAULT_LIMIT,
     MAX_LIMIT,
@@ -284,7 +285,7 @@ def complete(
 @paginate(CursorPagination, ordering=("-reviewed_at", "-id"))
 def history(
     request: HttpRequest,
-    content_id: int | None = Query(None, description="Only reviews of this content."),  # type: ignore[type-arg]
+    content_id: FilterId | None = Query(None, description="Only reviews of this content."),  # type: ignore[type-arg]  # noqa: B008 (Ninja reads the default)
 ) -> Any:
     """Your reviews, newest first, optionally of one content: read-only (no route edits or deletes
     history). A cursor list: follow `next` (a URL) or pass `next_cursor` as `cursor`; `page_size` is 1 to

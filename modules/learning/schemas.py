@@ -17,7 +17,7 @@ from pydantic import (
 )
 
 from modules.common.enums import SchedulerKind, literal
-from modules.common.fields import ClientDatetime
+from modules.common.fields import ClientDatetime, FilterId
 from modules.identity.schemas import IanaTimezone
 from modules.learning.models import (
     BODY_MAX_LENGTH,
@@ -189,7 +189,7 @@ class ContentPageOut(Out):
 
 
 class ContentFilters(Schema):
-    category: int | None = Field(None, description="Only content of this category id.")
+    category: FilterId | None = Field(None, description="Only content of this category id.")
     search: SearchTerm = Field("", description="Case-insensitive substring of the title or body.")
     ordering: OrderingLiteral = "-created_at"
 
