@@ -136,3 +136,16 @@ def cache_config(url: str) -> dict:
         "KEY_PREFIX": env_str("CACHE_KEY_PREFIX", "resee"),
         "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
     }
+
+
+def redis_url_of_test_worker(url: str, worker: str) -> str:
+    """The Redis database of pytest-xdist's worker ``worker`` (``gw0``, ``gw1``...): the URL's database
+    plus the worker's number plus one, modulo 16 (Redis's default count). Each worker has its own test
+    database already; every test clears the cache (``FLUSHDB``), which wiped the keys of a test running
+    at the same moment in another worker."""
+    parsed = urlparse(url)
+    if not worker.startswith("gw") or not worker[2:].isdigit() or parsed.scheme not in ("redis", "rediss"):
+        return url
+    path = parsed.path.lstrip("/")
+    base = int(path) if path.isdigit() else 0
+    return parsed._replace(path=f"/{(base + int(worker[2:]) + 1) % 16}").geturl()

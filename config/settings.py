@@ -14,6 +14,7 @@ from config.env import (
     env_int,
     env_list,
     env_str,
+    redis_url_of_test_worker,
 )
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -129,6 +130,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache (Redis when REDIS_URL is set, else local memory) -----------------------------------
 REDIS_URL = env_str("REDIS_URL", _TEST_REDIS_URL if TESTING else "")
+if "pytest" in sys.modules and REDIS_URL:  # under pytest -n N, each worker its own Redis database
+    REDIS_URL = redis_url_of_test_worker(REDIS_URL, env_str("PYTEST_XDIST_WORKER"))
 CACHES = {"default": cache_config(REDIS_URL)}
 
 # --- Auth -----------------------------------------------------------------------------------

@@ -10,7 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from config.env import ImproperlyConfiguredEnv, cache_config, database_config, env_bool, env_int, env_list
+from config.env import (
+    ImproperlyConfiguredEnv,
+    cache_config,
+    database_config,
+    env_bool,
+    env_int,
+    env_list,
+    redis_url_of_test_worker,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -161,3 +169,44 @@ def test_postgres_connections_plan_the_hot_statements_once_unless_a_pooler_forbi
     assert off["options"] == "-c work_mem=8MB"
     sqlite = _settings_under({"DEBUG": "1"})["db"]["OPTIONS"]
     assert "prepare_threshold" not in sqlite and "options" not in sqlite
+
+
+@pytest.mark.parametrize(
+    ("url", "worker", "expected"),
+    [
+        ("redis://127.0.0.1:6379/0", "gw0", "redis://127.0.0.1:6379/1"),
+        ("redis://127.0.0.1:6379/11", "gw3", "redis://127.0.0.1:6379/15"),
+        ("redis://127.0.0.1:6379/12", "gw4", "redis://127.0.0.1:6379/1"),  # modulo Redis's 16 databases
+        ("redis://:secret@cache:6380", "gw1", "redis://:secret@cache:6380/2"),
+        ("redis://127.0.0.1:6379/0", "", "redis://127.0.0.1:6379/0"),  # not under xdist
+        ("redis://127.0.0.1:6379/0", "master", "redis://127.0.0.1:6379/0"),
+    ],
+)
+def test_each_xdist_worker_has_its_own_redis_database(url: str, worker: str, expected: str) -> None:
+    assert redis_url_of_test_worker(url, worker) == expected
+
+
+def test_a_pytest_worker_caches_in_its_own_database_and_its_child_processes_in_the_given_one() -> None:
+    """Every test flushes its cache database (tests/conftest.py): two xdist workers on one database
+    wiped each other's keys mid-test. Processes the tests start (no pytest imported) keep the URL given."""
+    code = "{}import django; from django.conf import settings; print(settings.CACHES['default']['LOCATION'])"
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "DEBUG": "1",
+        "REDIS_URL": "redis://127.0.0.1:6379/3",
+        "PYTEST_XDIST_WORKER": "gw1",
+    }
+    locations = []
+    for prefix in ("import pytest; ", ""):
+        result = subprocess.run(  # noqa: S603
+            [sys.executable, "-c", code.format(prefix)],
+            env=env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        locations.append(result.stdout.strip().splitlines()[-1])
+    assert locations == ["redis://127.0.0.1:6379/5", "redis://127.0.0.1:6379/3"]

@@ -330,10 +330,13 @@ def test_a_large_deck_is_simulated_on_a_sample_that_stands_for_it(monkeypatch) -
 
     assert (whole.cards, whole.sampled_cards) == (200, 200)
     assert (sampled.cards, sampled.sampled_cards) == (200, 100)
-    # an estimate of the whole deck (not half of it), as precise as a deck of 100 cards: the reviews
-    # within their Monte Carlo noise (about 8% for 100 cards), the cards remembered far closer
-    assert sampled.outcome.reviews == pytest.approx(whole.outcome.reviews, rel=0.2)
-    assert sampled.ladder.reviews == pytest.approx(whole.ladder.reviews, rel=0.2)
+    # an estimate of the whole deck (not half of it): the cards remembered within 5%, the reviews within
+    # what a sample of 100 of these 200 uneven cards gives. Which 100 depends on the contents' ids (the
+    # sample index hashes them), so on the tests that ran before: over 40 id offsets the sampled / whole
+    # ratio of reviews ranged 0.69-1.28 (CI once drew 1.22, past the former 20% bound), the ladder's
+    # 0.76-1.09, cards remembered 0.997-1.005. An unweighted sample would give about half of each.
+    assert sampled.outcome.reviews == pytest.approx(whole.outcome.reviews, rel=0.4)
+    assert sampled.ladder.reviews == pytest.approx(whole.ladder.reviews, rel=0.4)
     assert sampled.outcome.remembered == pytest.approx(whole.outcome.remembered, rel=0.05)
     assert sum(day.reviews for day in sampled.per_day) == pytest.approx(sampled.outcome.reviews, abs=45)
 
