@@ -75,7 +75,7 @@ class MakeRun:
     process: subprocess.Popen[bytes]
     log_path: Path
     port: int
-    env: dict[str, str]
+    env: dict[str, str] = field(default_factory=dict)  # what `make run` was started with
     seen: dict[int, float] = field(default_factory=dict)  # pid -> create_time (pids get reused)
     sessions: set[int] = field(default_factory=set)
 
