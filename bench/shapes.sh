@@ -17,6 +17,8 @@
 #   BENCH_RUN               results directory (default bench/results/<UTC timestamp>-shapes)
 #   BENCH_SHAPES_PARTS      which shapes to measure (default abc; e.g. bc skips heavy vs light)
 #   BENCH_DB_OPTIONS        query options of the server's database URL (e.g. server_side_binding=false)
+#   WEB_CONCURRENCY, GUNICORN_WORKER_CLASS, GUNICORN_THREADS   the server's processes (default 2, sync,
+#                           1: the production image's); other values measure a deployment, not the target
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -29,6 +31,7 @@ BENCH_SHAPES_DB=${BENCH_SHAPES_DB:-resee_bench_shapes}
 ROUNDS=${BENCH_ROUNDS:-2}
 PARTS=${BENCH_SHAPES_PARTS:-abc}
 # the production image's gunicorn settings (docker/entrypoint.sh), overridable as there
+WORKERS=${WEB_CONCURRENCY:-2}
 WORKER_CLASS=${GUNICORN_WORKER_CLASS:-sync}
 GUNICORN_THREADS=${GUNICORN_THREADS:-1}
 REQUESTS=${BENCH_REQUESTS:-40}
@@ -66,7 +69,7 @@ fi
 
 cat > "$RUN/meta.json" <<META
 {"rounds": $ROUNDS, "requests": $REQUESTS, "duration": "$DURATION", "connections": $CONNECTIONS,
- "threads": $THREADS, "workers": 2, "worker_class": "$WORKER_CLASS", "gunicorn_threads": $GUNICORN_THREADS, "cpus": $(nproc), "load_before": "$(cut -d' ' -f1-3 /proc/loadavg)",
+ "threads": $THREADS, "workers": $WORKERS, "worker_class": "$WORKER_CLASS", "gunicorn_threads": $GUNICORN_THREADS, "cpus": $(nproc), "load_before": "$(cut -d' ' -f1-3 /proc/loadavg)",
  "git": "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"}
 META
 
@@ -83,7 +86,7 @@ trap stop_server EXIT
 start_server() {  # $1: LEARNING_READ_CACHE_SECONDS
   DATABASE_URL="$DATABASE_URL${BENCH_DB_OPTIONS:+?$BENCH_DB_OPTIONS}" \
   LEARNING_READ_CACHE_SECONDS="$1" "$GUNICORN" config.wsgi:application --bind "127.0.0.1:$PORT" \
-    --workers 2 --worker-class "$WORKER_CLASS" --threads "$GUNICORN_THREADS" --timeout 60 --access-logfile /dev/null \
+    --workers "$WORKERS" --worker-class "$WORKER_CLASS" --threads "$GUNICORN_THREADS" --timeout 60 --access-logfile /dev/null \
     --error-logfile "$RUN/gunicorn.log" &
   SERVER_PID=$!
   for _ in $(seq 1 60); do
