@@ -139,20 +139,19 @@ def make_run_mailing(tmp_path: Path) -> Iterator[MakeRun]:
 
 def _make_run(tmp_path: Path, **overrides: str) -> Iterator[MakeRun]:
     port = free_port()
+    env = _run_environment(tmp_path, port, **overrides)
     log_path = tmp_path / "make-run.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(  # noqa: S603 (the repository's own make target)
             [MAKE, "--no-print-directory", "run"],
             cwd=ROOT,
-            env=_run_environment(tmp_path, port, **overrides),
+            env=env,
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own session and process group, like a job in a terminal
         )
-    run = MakeRun(
-        process=process, log_path=log_path, port=port, env=_run_environment(tmp_path, port, **overrides)
-    )
+    run = MakeRun(process=process, log_path=log_path, port=port, env=env)
     try:
         yield run
     finally:
