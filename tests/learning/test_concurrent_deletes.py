@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from django.db import connection, transaction
+from django.db import transaction
 from django.test import Client
 
 from modules.common.errors import NotFound
@@ -25,11 +25,12 @@ from modules.learning.models import Content, ReviewHistory, ReviewSchedule
 from modules.learning.scheduling import ReviewResult
 from modules.learning.services import reviews
 from modules.learning.testing import make_category, make_due_content, record_review
+from tests.concurrency import needs_row_locks
 from tests.concurrency import run_together as run_threads
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks need PostgreSQL"),
+    needs_row_locks,
 ]
 
 ROUNDS = 15

@@ -16,11 +16,12 @@ from modules.identity.testing import auth_headers, make_user
 from modules.learning.models import IdempotencyRecord, ReviewHistory, ReviewSchedule
 from modules.learning.scheduling import ReviewResult, ladder_stage_after
 from modules.learning.testing import make_due_content
+from tests.concurrency import needs_row_locks
 from tests.concurrency import run_together as run_threads
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks need PostgreSQL"),
+    needs_row_locks,
 ]
 
 THREADS = 16

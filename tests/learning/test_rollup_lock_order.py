@@ -6,18 +6,17 @@ rows the same way)."""
 from __future__ import annotations
 
 import pytest
-from django.db import connection
 
 from modules.identity.testing import make_user
 from modules.learning import services
 from modules.learning.models import Content
 from modules.learning.testing import make_category, make_content
-from tests.concurrency import run_together
+from tests.concurrency import needs_row_locks, run_together
 from tests.learning.test_dashboard_rollups import assert_kept
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks need PostgreSQL"),
+    needs_row_locks,
 ]
 
 WRITERS = 6

@@ -16,7 +16,7 @@ from modules.learning import services
 from modules.learning.models import ReviewHistory, ReviewSchedule, ReviewTally, ReviewTallyState, ReviewTotal
 from modules.learning.services import tallies
 from modules.learning.testing import make_category, make_content, make_due_content
-from tests.concurrency import run_together
+from tests.concurrency import needs_row_locks, run_together
 
 pytestmark = pytest.mark.django_db
 
@@ -227,7 +227,7 @@ def test_elapsed_buckets_halves_round_down() -> None:
 
 
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks need PostgreSQL")
+@needs_row_locks
 def test_reviews_racing_a_build_are_each_counted_once() -> None:
     user = make_user(tier="PRO")
     cards = [make_due_content(user=user) for _ in range(8)]
